@@ -1,0 +1,255 @@
+//! Broker configuration, set through [`BrokerBuilder`].
+
+use super::Broker;
+use crate::packet::{JsonMap, ProtocolVersion};
+use crate::registry::strategy::{RoundRobin, StrategyFactory};
+use crate::transporter::Transporter;
+use serde_json::{json, Value};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a broker was configured with. Read it back with [`Broker::config`].
+#[derive(Clone)]
+pub struct BrokerConfig {
+    /// This node's ID (default `<hostname>-<pid>`).
+    pub node_id: String,
+    /// Namespace; nodes in different namespaces never see each other.
+    pub namespace: String,
+    /// The bus; `None` runs a local-only broker.
+    pub transporter: Option<Arc<dyn Transporter>>,
+    /// Default call timeout (`None`: no timeout, as Moleculer's `requestTimeout: 0`).
+    pub request_timeout: Option<Duration>,
+    /// How often HEARTBEAT is sent (default 10 s).
+    pub heartbeat_interval: Duration,
+    /// How long without a HEARTBEAT before a node counts as offline (default 30 s).
+    pub heartbeat_timeout: Duration,
+    /// How long an offline node is remembered (default 10 min).
+    pub offline_cleanup_timeout: Duration,
+    /// Protocol version spoken (default "4", Moleculer 0.14; "5" for 0.15).
+    pub protocol: ProtocolVersion,
+    /// Accept packets of another protocol version instead of dropping them.
+    pub disable_version_check: bool,
+    /// Maximum call depth; 0 means unlimited.
+    pub max_call_level: u32,
+    /// Node metadata, sent in INFO.
+    pub metadata: JsonMap,
+    /// Load-balancing strategy for every endpoint list.
+    pub strategy: StrategyFactory,
+    /// Use a local endpoint when there is one (default true).
+    pub prefer_local: bool,
+    /// Pause between announcing the stop and refusing new work (default 100 ms).
+    pub stop_delay: Duration,
+    /// How long `stop` waits for in-flight handlers (default 5 s).
+    pub shutdown_timeout: Duration,
+    /// How long a service waits for its dependencies on start (default 30 s).
+    pub dependency_timeout: Duration,
+    /// Largest accepted packet in bytes; larger ones are logged and dropped (default 16 MiB).
+    pub max_packet_size: usize,
+    /// Bound on pending remote requests; beyond it calls fail with `QueueIsFullError`.
+    pub max_pending_requests: usize,
+}
+
+impl fmt::Debug for BrokerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrokerConfig")
+            .field("node_id", &self.node_id)
+            .field("namespace", &self.namespace)
+            .field("transporter", &self.transporter)
+            .field("request_timeout", &self.request_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .field("protocol", &self.protocol)
+            .field("max_call_level", &self.max_call_level)
+            .field("prefer_local", &self.prefer_local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BrokerConfig {
+    /// The options object `$node.options` returns, in Moleculer's key names.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "namespace": self.namespace,
+            "nodeID": self.node_id,
+            "transporter": self.transporter.as_ref().map(|t| format!("{t:?}")),
+            "requestTimeout": self.request_timeout.map_or(0, |d| d.as_millis() as u64),
+            "heartbeatInterval": self.heartbeat_interval.as_secs_f64(),
+            "heartbeatTimeout": self.heartbeat_timeout.as_secs_f64(),
+            "maxCallLevel": self.max_call_level,
+            "metadata": self.metadata,
+            "registry": {
+                "preferLocal": self.prefer_local,
+                "stopDelay": self.stop_delay.as_millis() as u64,
+            },
+            "transit": {
+                "maxQueueSize": self.max_pending_requests,
+                "disableVersionCheck": self.disable_version_check,
+            },
+            "tracking": { "shutdownTimeout": self.shutdown_timeout.as_millis() as u64 },
+            "dependencyTimeout": self.dependency_timeout.as_millis() as u64,
+            "protocolVersion": self.protocol.as_str(),
+        })
+    }
+}
+
+/// Builds a [`Broker`].
+///
+/// ```
+/// use broker_core::{Broker, MemoryTransporter, ProtocolVersion};
+/// use std::time::Duration;
+///
+/// let broker = Broker::builder()
+///     .node_id("node-1")
+///     .namespace("dev")
+///     .transporter(MemoryTransporter::new())
+///     .request_timeout(Duration::from_secs(5))
+///     .protocol(ProtocolVersion::V5)
+///     .build();
+/// assert_eq!(broker.node_id(), "node-1");
+/// ```
+#[derive(Debug)]
+pub struct BrokerBuilder {
+    config: BrokerConfig,
+}
+
+impl Default for BrokerBuilder {
+    fn default() -> Self {
+        BrokerBuilder::new()
+    }
+}
+
+impl BrokerBuilder {
+    /// Moleculer's defaults.
+    pub fn new() -> BrokerBuilder {
+        BrokerBuilder {
+            config: BrokerConfig {
+                node_id: format!(
+                    "{}-{}",
+                    crate::sysinfo::hostname().to_lowercase(),
+                    std::process::id()
+                ),
+                namespace: String::new(),
+                transporter: None,
+                request_timeout: None,
+                heartbeat_interval: Duration::from_secs(10),
+                heartbeat_timeout: Duration::from_secs(30),
+                offline_cleanup_timeout: Duration::from_secs(600),
+                protocol: ProtocolVersion::V4,
+                disable_version_check: false,
+                max_call_level: 0,
+                metadata: JsonMap::new(),
+                strategy: RoundRobin::factory(),
+                prefer_local: true,
+                stop_delay: Duration::from_millis(100),
+                shutdown_timeout: Duration::from_secs(5),
+                dependency_timeout: Duration::from_secs(30),
+                max_packet_size: 16 * 1024 * 1024,
+                max_pending_requests: 50_000,
+            },
+        }
+    }
+
+    /// Sets the node ID.
+    pub fn node_id(mut self, node_id: impl Into<String>) -> Self {
+        self.config.node_id = node_id.into();
+        self
+    }
+    /// Sets the namespace.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.config.namespace = namespace.into();
+        self
+    }
+    /// Sets the transporter.
+    pub fn transporter(mut self, transporter: impl Transporter) -> Self {
+        self.config.transporter = Some(Arc::new(transporter));
+        self
+    }
+    /// Sets a transporter that the caller keeps a handle to.
+    pub fn shared_transporter(mut self, transporter: Arc<dyn Transporter>) -> Self {
+        self.config.transporter = Some(transporter);
+        self
+    }
+    /// Sets the default call timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+    /// Sets the heartbeat interval.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+    /// Sets the heartbeat timeout.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.config.heartbeat_timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+    /// Sets how long offline nodes are remembered.
+    pub fn offline_cleanup_timeout(mut self, timeout: Duration) -> Self {
+        self.config.offline_cleanup_timeout = timeout;
+        self
+    }
+    /// Sets the protocol version.
+    pub fn protocol(mut self, protocol: ProtocolVersion) -> Self {
+        self.config.protocol = protocol;
+        self
+    }
+    /// Accepts packets of other protocol versions.
+    pub fn disable_version_check(mut self, disable: bool) -> Self {
+        self.config.disable_version_check = disable;
+        self
+    }
+    /// Sets the maximum call depth (0: unlimited).
+    pub fn max_call_level(mut self, level: u32) -> Self {
+        self.config.max_call_level = level;
+        self
+    }
+    /// Sets the node metadata (a JSON object; anything else is ignored).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        if let Value::Object(map) = metadata {
+            self.config.metadata = map;
+        }
+        self
+    }
+    /// Sets the load-balancing strategy.
+    pub fn strategy(mut self, strategy: StrategyFactory) -> Self {
+        self.config.strategy = strategy;
+        self
+    }
+    /// Whether local endpoints win over remote ones.
+    pub fn prefer_local(mut self, prefer_local: bool) -> Self {
+        self.config.prefer_local = prefer_local;
+        self
+    }
+    /// Sets the stop delay.
+    pub fn stop_delay(mut self, delay: Duration) -> Self {
+        self.config.stop_delay = delay;
+        self
+    }
+    /// Sets how long `stop` waits for in-flight handlers.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+    /// Sets how long a service waits for its dependencies.
+    pub fn dependency_timeout(mut self, timeout: Duration) -> Self {
+        self.config.dependency_timeout = timeout;
+        self
+    }
+    /// Sets the largest accepted packet.
+    pub fn max_packet_size(mut self, bytes: usize) -> Self {
+        self.config.max_packet_size = bytes;
+        self
+    }
+    /// Sets the bound on pending remote requests.
+    pub fn max_pending_requests(mut self, limit: usize) -> Self {
+        self.config.max_pending_requests = limit.max(1);
+        self
+    }
+
+    /// Builds the broker (not started yet).
+    pub fn build(self) -> Broker {
+        Broker::from_config(self.config)
+    }
+}

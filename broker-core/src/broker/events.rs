@@ -1,0 +1,162 @@
+//! Events: `emit` (one handler per group), `broadcast` (every handler) and `broadcast_local`
+//! (this node's handlers), and running local handlers.
+
+use super::Broker;
+use crate::context::{Context, ContextInner, EmitOptions, EventInfo, EventType};
+use crate::error::Error;
+use crate::packet::{EventPacket, JsonMap, Packet};
+use crate::registry::LocalEvent;
+use crate::util::{generate_uid, CatchPanic};
+use serde_json::Value;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The identity an event delivery carries, shared by all its handlers.
+pub(crate) struct Delivery {
+    pub(crate) id: Option<String>,
+    pub(crate) event: EventInfo,
+    pub(crate) data: Value,
+    pub(crate) meta: JsonMap,
+    pub(crate) headers: JsonMap,
+    pub(crate) level: u32,
+    pub(crate) request_id: Option<String>,
+    pub(crate) parent_id: Option<String>,
+    pub(crate) caller: Option<String>,
+    /// The emitting node; `None` for this one.
+    pub(crate) node_id: Option<String>,
+}
+
+impl Broker {
+    pub(crate) async fn emit_value(
+        &self,
+        event: &str,
+        data: Value,
+        options: EmitOptions,
+        kind: EventType,
+        parent: Option<&Context>,
+    ) -> Result<(), Error> {
+        let mut meta = parent.map(Context::meta).unwrap_or_default();
+        if let Some(extra) = options.meta {
+            meta.extend(extra);
+        }
+        let level = parent.map_or(1, |p| p.level() + 1);
+        let request_id = parent
+            .map(|p| p.request_id().to_owned())
+            .unwrap_or_else(generate_uid);
+        let parent_id = parent.map(|p| p.id().to_owned());
+        let caller = parent.and_then(|p| p.service().map(str::to_owned));
+
+        let (local, remote) = match kind {
+            EventType::BroadcastLocal => (
+                self.inner.registry.local_event_handlers(event, None, true),
+                Vec::new(),
+            ),
+            EventType::Emit | EventType::Broadcast => {
+                let targets = self.inner.registry.event_targets(
+                    event,
+                    options.groups.as_deref(),
+                    kind == EventType::Broadcast,
+                );
+                (targets.local, targets.remote)
+            }
+        };
+
+        let mut first_error = None;
+        if let Some(transit) = &self.inner.transit {
+            for (node_id, groups) in remote {
+                let packet = Packet::Event(EventPacket {
+                    id: generate_uid(),
+                    event: event.to_owned(),
+                    data: data.clone(),
+                    groups: match kind {
+                        EventType::Emit => Some(groups),
+                        _ => options.groups.clone(),
+                    },
+                    broadcast: kind == EventType::Broadcast,
+                    meta: meta.clone(),
+                    headers: transit
+                        .protocol
+                        .has_headers()
+                        .then(|| options.headers.clone().unwrap_or_default()),
+                    level: Some(level.into()),
+                    tracing: None,
+                    parent_id: parent_id.clone(),
+                    request_id: Some(request_id.clone()),
+                    caller: caller.clone(),
+                    need_ack: None,
+                    ver: transit.ver(),
+                    sender: self.node_id().to_owned(),
+                });
+                if let Err(err) = transit.publish(&packet, Some(&node_id)) {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+
+        if !local.is_empty() {
+            self.run_event_handlers(
+                local,
+                Delivery {
+                    id: None,
+                    event: EventInfo {
+                        name: event.to_owned(),
+                        event_type: kind,
+                        groups: options.groups,
+                    },
+                    data,
+                    meta,
+                    headers: options.headers.unwrap_or_default(),
+                    level,
+                    request_id: Some(request_id),
+                    parent_id,
+                    caller,
+                    node_id: None,
+                },
+            );
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Runs handlers in their own tasks: events are fire-and-forget, and a handler's error
+    /// is only logged.
+    pub(crate) fn run_event_handlers(&self, handlers: Vec<Arc<LocalEvent>>, delivery: Delivery) {
+        let count = handlers.len();
+        let mut data = Some(delivery.data);
+        for (i, handler) in handlers.into_iter().enumerate() {
+            let params = if i + 1 == count {
+                data.take().unwrap_or(Value::Null)
+            } else {
+                data.clone().unwrap_or(Value::Null)
+            };
+            let id = OnceLock::new();
+            if let Some(given) = &delivery.id {
+                let _ = id.set(given.clone());
+            }
+            let ctx = Context::new(ContextInner {
+                broker: self.clone(),
+                id,
+                request_id: delivery.request_id.clone(),
+                parent_id: delivery.parent_id.clone(),
+                level: delivery.level,
+                caller: delivery.caller.clone(),
+                node_id: delivery.node_id.clone(),
+                params,
+                meta: Mutex::new(delivery.meta.clone()),
+                headers: delivery.headers.clone(),
+                response_headers: Mutex::new(JsonMap::new()),
+                action: None,
+                service: Some(handler.service.clone()),
+                event: Some(delivery.event.clone()),
+                deadline: None,
+            });
+            let broker = self.clone();
+            tokio::spawn(async move {
+                let _in_flight = broker.inner.in_flight.enter();
+                let name = ctx.event_name().unwrap_or_default().to_owned();
+                let run = CatchPanic::new((handler.handler)(ctx), "event handler");
+                if let Err(err) = run.await {
+                    tracing::warn!(event = %name, service = %handler.service, %err, "event handler failed");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The receive path: every payload from the transporter is size-checked, decoded,
+//! version-checked and dispatched. A bad packet is logged and dropped; it never stops the loop.
+
+use super::events::Delivery;
+use super::{Broker, BrokerInner};
+use crate::context::{Context, ContextInner, EventInfo, EventType};
+use crate::error::Error;
+use crate::packet::{
+    BarePacket, EventPacket, InfoPacket, JsonMap, Packet, PacketType, PingPacket, PongPacket,
+    RequestPacket, ResponsePacket,
+};
+use crate::registry::{HeartbeatOutcome, InfoOutcome};
+use crate::transporter::{TransportEvent, TransportEvents};
+use crate::util::now_ms;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock, Weak};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub(super) async fn run(weak: Weak<BrokerInner>, mut events: TransportEvents) {
+    while let Some(event) = events.recv().await {
+        let Some(inner) = weak.upgrade() else { return };
+        let broker = Broker { inner };
+        match event {
+            TransportEvent::Message {
+                packet_type,
+                payload,
+            } => broker.handle_message(packet_type, &payload),
+            TransportEvent::Disconnected => {
+                tracing::warn!(node_id = %broker.node_id(), "transporter disconnected; calls fail fast until it is back");
+            }
+            TransportEvent::Reconnected => {
+                tracing::info!(node_id = %broker.node_id(), "transporter reconnected; announcing this node again");
+                broker.reannounce();
+            }
+        }
+    }
+}
+
+impl Broker {
+    fn handle_message(&self, packet_type: PacketType, payload: &[u8]) {
+        let max = self.inner.config.max_packet_size;
+        if payload.len() > max {
+            tracing::warn!(
+                packet = %packet_type,
+                size = payload.len(),
+                max,
+                "oversized packet dropped"
+            );
+            return;
+        }
+        let packet = match Packet::decode(packet_type, payload) {
+            Ok(packet) => packet,
+            Err(err) => {
+                let preview = String::from_utf8_lossy(&payload[..payload.len().min(120)]);
+                tracing::warn!(%err, payload = %preview, "malformed packet dropped");
+                return;
+            }
+        };
+        let Some(transit) = &self.inner.transit else {
+            return;
+        };
+        if !self.inner.config.disable_version_check && packet.ver() != transit.protocol.as_str() {
+            transit.warn_version(packet.sender(), packet.ver());
+            return;
+        }
+        let sender = packet.sender();
+        if sender.is_empty() {
+            tracing::warn!(packet = %packet_type, "packet without sender dropped");
+            return;
+        }
+        if sender == self.node_id() {
+            match &packet {
+                Packet::Info(info) if info.instance_id != self.inner.instance_id => {
+                    tracing::error!(
+                        node_id = %self.node_id(),
+                        other_instance = %info.instance_id,
+                        "another process uses this node ID; node IDs must be unique (packet dropped)"
+                    );
+                    return;
+                }
+                Packet::Event(_) | Packet::Request(_) | Packet::Response(_) => {}
+                _ => return,
+            }
+        }
+        match packet {
+            Packet::Request(req) => {
+                let broker = self.clone();
+                tokio::spawn(async move { broker.serve_request(req).await });
+            }
+            Packet::Response(res) => transit.resolve(res),
+            Packet::Event(event) => self.deliver_event(event),
+            Packet::Discover(discover) => {
+                if let Some(info) = self.info_packet(None) {
+                    transit.publish_quietly(&info, Some(&discover.sender));
+                }
+            }
+            Packet::Info(info) => self.on_info(info),
+            Packet::Disconnect(bye) => {
+                let broker = self.clone();
+                tokio::spawn(async move { broker.node_gone(&bye.sender, false).await });
+            }
+            Packet::Heartbeat(hb) => {
+                if self.inner.registry.process_heartbeat(&hb) == HeartbeatOutcome::Rediscover {
+                    let discover = Packet::Discover(BarePacket {
+                        ver: transit.ver(),
+                        sender: self.node_id().to_owned(),
+                    });
+                    transit.publish_quietly(&discover, Some(&hb.sender));
+                }
+            }
+            Packet::Ping(ping) => self.answer_ping(ping),
+            Packet::Pong(pong) => transit.resolve_pong(pong),
+        }
+    }
+
+    fn answer_ping(&self, ping: PingPacket) {
+        let Some(transit) = &self.inner.transit else {
+            return;
+        };
+        let pong = Packet::Pong(PongPacket {
+            time: ping.time,
+            id: ping.id,
+            arrived: Some(now_ms()),
+            ver: transit.ver(),
+            sender: self.node_id().to_owned(),
+        });
+        transit.publish_quietly(&pong, Some(&ping.sender));
+    }
+
+    fn on_info(&self, info: InfoPacket) {
+        let sender = info.sender.clone();
+        let outcome = self.inner.registry.process_info(info);
+        let node = self
+            .inner
+            .registry
+            .read()
+            .nodes
+            .get(&sender)
+            .map(|n| n.to_list_entry(false))
+            .unwrap_or(Value::Null);
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let (event, payload) = match outcome {
+                InfoOutcome::Connected => {
+                    tracing::info!(node = %sender, "node connected");
+                    (
+                        "$node.connected",
+                        json!({"node": node, "reconnected": false}),
+                    )
+                }
+                InfoOutcome::Reconnected => {
+                    tracing::info!(node = %sender, "node reconnected");
+                    (
+                        "$node.connected",
+                        json!({"node": node, "reconnected": true}),
+                    )
+                }
+                InfoOutcome::Updated => ("$node.updated", json!({ "node": node })),
+            };
+            let _ = broker.broadcast_local(event, payload).await;
+            let _ = broker
+                .broadcast_local("$services.changed", json!({"localService": false}))
+                .await;
+        });
+    }
+
+    /// A node left (DISCONNECT) or stopped answering (heartbeat timeout): forget its
+    /// endpoints and fail the calls waiting on it at once.
+    pub(crate) async fn node_gone(&self, node_id: &str, unexpected: bool) {
+        let Some(node) = self.inner.registry.node_offline(node_id) else {
+            return;
+        };
+        if let Some(transit) = &self.inner.transit {
+            transit.reject_node(node_id);
+        }
+        tracing::info!(node = %node_id, unexpected, "node disconnected");
+        let payload = json!({"node": node.to_list_entry(false), "unexpected": unexpected});
+        let _ = self.broadcast_local("$node.disconnected", payload).await;
+        let _ = self
+            .broadcast_local("$services.changed", json!({"localService": false}))
+            .await;
+    }
+
+    /// After a reconnect: ask everyone for INFO again and tell them about us.
+    fn reannounce(&self) {
+        let Some(transit) = &self.inner.transit else {
+            return;
+        };
+        let discover = Packet::Discover(BarePacket {
+            ver: transit.ver(),
+            sender: self.node_id().to_owned(),
+        });
+        transit.publish_quietly(&discover, None);
+        if self.is_running() {
+            if let Some(info) = self.info_packet(None) {
+                transit.publish_quietly(&info, None);
+            }
+        }
+    }
+
+    async fn serve_request(&self, req: RequestPacket) {
+        let Some(transit) = &self.inner.transit else {
+            return;
+        };
+        let me = self.node_id();
+        let caller_node = req.sender.clone();
+        let request_id = req.id.clone();
+        let action_name = req.action.clone();
+        let outcome: Result<(Value, JsonMap, JsonMap), (Error, JsonMap)> =
+            if !self.inner.accepting.load(Ordering::Acquire) {
+                Err((
+                    Error::service_not_available(&req.action, Some(me)),
+                    req.meta,
+                ))
+            } else {
+                match self.inner.registry.local_action(&req.action) {
+                    Some(action) if action.visibility.is_remote_callable() => {
+                        let timeout = req.timeout.filter(|t| *t > 0).map(Duration::from_millis);
+                        let id = OnceLock::new();
+                        let _ = id.set(req.id);
+                        let ctx = Context::new(ContextInner {
+                            broker: self.clone(),
+                            id,
+                            request_id: req.request_id,
+                            parent_id: req.parent_id,
+                            level: req.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),
+                            caller: req.caller,
+                            node_id: Some(req.sender),
+                            params: req.params,
+                            meta: Mutex::new(req.meta),
+                            headers: req.headers.unwrap_or_default(),
+                            response_headers: Mutex::new(JsonMap::new()),
+                            action: Some(action.name.clone()),
+                            service: Some(action.service.clone()),
+                            event: None,
+                            deadline: timeout.map(|t| Instant::now() + t),
+                        });
+                        let result = self.run_action(&action, ctx.clone(), timeout).await;
+                        let meta = ctx.take_meta();
+                        match result {
+                            Ok(value) => Ok((value, meta, ctx.take_response_headers())),
+                            Err(err) => Err((err, meta)),
+                        }
+                    }
+                    _ => Err((Error::service_not_found(&req.action, Some(me)), req.meta)),
+                }
+            };
+        let with_headers = transit.protocol.has_headers();
+        let response = match outcome {
+            Ok((data, meta, headers)) => ResponsePacket {
+                id: request_id,
+                meta,
+                headers: with_headers.then_some(headers),
+                success: true,
+                data: Some(data),
+                error: None,
+                stream: None,
+                seq: None,
+                ver: transit.ver(),
+                sender: me.to_owned(),
+            },
+            Err((err, meta)) => {
+                tracing::debug!(action = %action_name, %err, "request failed");
+                ResponsePacket {
+                    id: request_id,
+                    meta,
+                    headers: with_headers.then(JsonMap::new),
+                    success: false,
+                    data: None,
+                    error: Some(err.to_wire(me)),
+                    stream: None,
+                    seq: None,
+                    ver: transit.ver(),
+                    sender: me.to_owned(),
+                }
+            }
+        };
+        transit.publish_quietly(&Packet::Response(response), Some(&caller_node));
+    }
+
+    fn deliver_event(&self, event: EventPacket) {
+        if !self.inner.accepting.load(Ordering::Acquire) {
+            return;
+        }
+        let handlers = self.inner.registry.local_event_handlers(
+            &event.event,
+            event.groups.as_deref(),
+            event.broadcast,
+        );
+        if handlers.is_empty() {
+            return;
+        }
+        self.run_event_handlers(
+            handlers,
+            Delivery {
+                id: Some(event.id),
+                event: EventInfo {
+                    name: event.event,
+                    event_type: if event.broadcast {
+                        EventType::Broadcast
+                    } else {
+                        EventType::Emit
+                    },
+                    groups: event.groups,
+                },
+                data: event.data,
+                meta: event.meta,
+                headers: event.headers.unwrap_or_default(),
+                level: event.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),
+                request_id: event.request_id,
+                parent_id: event.parent_id,
+                caller: event.caller,
+                node_id: Some(event.sender),
+            },
+        );
+    }
+}

@@ -1,0 +1,418 @@
+//! Starting and stopping the broker and its services, and announcing them to the cluster.
+
+use super::{lock, Broker, BrokerInner, ServiceRuntime, State};
+use crate::error::Error;
+use crate::packet::{BarePacket, HeartbeatPacket, InfoPacket, JsonMap, Packet, ServiceInfo};
+use crate::registry::{LocalAction, LocalEvent};
+use crate::service::{Service, ServiceSchema, Visibility};
+use crate::transporter::{Topic, TransportSetup};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+impl Broker {
+    /// Adds a service. Before `start` it is started with the broker; after, it starts now and
+    /// the cluster is told.
+    pub async fn add_service<S: Service>(&self, service: S) -> Result<(), Error> {
+        let schema = Arc::new(service).schema();
+        check_schema(&schema)?;
+        if let Some(created) = &schema.created {
+            created().await?;
+        }
+        let _guard = self.inner.lifecycle.lock().await;
+        let full_name = schema.full_name();
+        {
+            let services = lock(&self.inner.services);
+            if services.iter().any(|s| s.full_name == full_name) {
+                return Err(Error::service_schema(format!(
+                    "a service named '{full_name}' is already registered on this broker"
+                )));
+            }
+        }
+        lock(&self.inner.services).push(ServiceRuntime {
+            schema,
+            full_name,
+            started: false,
+        });
+        if self.state() == State::Started {
+            self.start_pending_services().await?;
+            self.announce();
+        }
+        Ok(())
+    }
+
+    /// Connects to the cluster, starts every service (after its dependencies), and announces
+    /// them. Calling it on a running broker does nothing.
+    pub async fn start(&self) -> Result<(), Error> {
+        let _guard = self.inner.lifecycle.lock().await;
+        match self.state() {
+            State::Created => {}
+            State::Started | State::Starting => return Ok(()),
+            State::Stopping | State::Stopped => {
+                return Err(Error::broker_options(
+                    "this broker was stopped; build a new one to start again",
+                ))
+            }
+        }
+        self.set_state(State::Starting);
+        let node_service = crate::node_service::schema(Arc::downgrade(&self.inner));
+        lock(&self.inner.services).insert(
+            0,
+            ServiceRuntime {
+                full_name: node_service.full_name(),
+                schema: node_service,
+                started: false,
+            },
+        );
+        if let Err(err) = self.connect().await {
+            self.set_state(State::Stopped);
+            return Err(err);
+        }
+        if let Err(err) = self.start_pending_services().await {
+            tracing::error!(%err, "a service failed to start; stopping the broker");
+            self.shutdown_transport().await;
+            self.set_state(State::Stopped);
+            return Err(err);
+        }
+        self.set_state(State::Started);
+        if self.inner.transit.is_some() {
+            self.announce();
+            self.spawn_timers();
+        }
+        tracing::info!(node_id = %self.node_id(), "broker started");
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<(), Error> {
+        let Some(transit) = &self.inner.transit else {
+            return Ok(());
+        };
+        let setup = TransportSetup {
+            namespace: self.inner.config.namespace.clone(),
+            node_id: self.node_id().to_owned(),
+        };
+        let events = transit.transporter.connect(&setup).await?;
+        transit
+            .transporter
+            .subscribe(&Topic::node_subscriptions(self.node_id()))
+            .await?;
+        let handle = tokio::spawn(super::incoming::run(Arc::downgrade(&self.inner), events));
+        lock(&self.inner.tasks).push(handle);
+        let discover = Packet::Discover(BarePacket {
+            ver: transit.ver(),
+            sender: self.node_id().to_owned(),
+        });
+        transit.publish(&discover, None)?;
+        Ok(())
+    }
+
+    /// Starts every service not started yet, all at once (a service may depend on another
+    /// one of the same broker), and registers each as soon as its `started` hook returns.
+    async fn start_pending_services(&self) -> Result<(), Error> {
+        let pending: Vec<(ServiceSchema, String)> = {
+            let mut services = lock(&self.inner.services);
+            services
+                .iter_mut()
+                .filter(|s| !s.started)
+                .map(|s| {
+                    s.started = true;
+                    (s.schema.clone(), s.full_name.clone())
+                })
+                .collect()
+        };
+        let mut handles = Vec::new();
+        for (schema, full_name) in pending {
+            let broker = self.clone();
+            handles.push(tokio::spawn(async move {
+                if !schema.dependencies.is_empty() {
+                    broker
+                        .wait_for(&schema.dependencies, broker.inner.config.dependency_timeout)
+                        .await
+                        .map_err(|e| {
+                            Error::service_schema(format!(
+                                "service '{full_name}' could not start: {}",
+                                e.message()
+                            ))
+                            .with_data(e.data().cloned().unwrap_or(Value::Null))
+                        })?;
+                }
+                if let Some(started) = &schema.started {
+                    crate::util::CatchPanic::new(started(), "started hook").await?;
+                }
+                broker.register_local_service(&schema, &full_name);
+                Ok::<(), Error>(())
+            }));
+        }
+        let mut first_error = None;
+        for handle in handles {
+            let result = handle.await.unwrap_or_else(|e| {
+                Err(Error::service_schema(format!(
+                    "service start task failed: {e}"
+                )))
+            });
+            if let Err(err) = result {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn register_local_service(&self, schema: &ServiceSchema, full_name: &str) {
+        let service: Arc<str> = Arc::from(full_name);
+        let prefix_actions = !schema
+            .settings
+            .get("$noServiceNamePrefix")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut action_infos = serde_json::Map::new();
+        let mut actions = Vec::new();
+        for def in &schema.actions {
+            let name = if prefix_actions {
+                format!("{full_name}.{}", def.name)
+            } else {
+                def.name.clone()
+            };
+            if def.visibility != Visibility::Private {
+                let mut entry = def.extra.clone();
+                if def.visibility != Visibility::Published {
+                    entry.insert("visibility".into(), json!(def.visibility.as_str()));
+                }
+                if let Some(t) = def.timeout {
+                    entry.insert("timeout".into(), json!(t.as_millis() as u64));
+                }
+                entry.insert("rawName".into(), json!(def.name));
+                entry.insert("name".into(), json!(name));
+                action_infos.insert(name.clone(), Value::Object(entry));
+                actions.push(Arc::new(LocalAction {
+                    name: Arc::from(name.as_str()),
+                    service: service.clone(),
+                    handler: def.handler.clone(),
+                    timeout: def.timeout,
+                    visibility: def.visibility,
+                }));
+            }
+        }
+        let mut event_infos = serde_json::Map::new();
+        let mut events = Vec::new();
+        for def in &schema.events {
+            let mut entry = JsonMap::new();
+            entry.insert("name".into(), json!(def.name));
+            if let Some(group) = &def.group {
+                entry.insert("group".into(), json!(group));
+            }
+            event_infos.insert(def.name.clone(), Value::Object(entry));
+            events.push((
+                def.name.clone(),
+                def.group.clone().unwrap_or_else(|| schema.name.clone()),
+                Arc::new(LocalEvent {
+                    service: service.clone(),
+                    handler: def.handler.clone(),
+                }),
+            ));
+        }
+        let info = ServiceInfo {
+            name: schema.name.clone(),
+            version: schema
+                .version
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+            full_name: Some(full_name.to_owned()),
+            settings: public_settings(&schema.settings),
+            metadata: schema.metadata.clone(),
+            actions: action_infos,
+            events: event_infos,
+        };
+        self.inner.registry.add_local_service(info, actions, events);
+    }
+
+    /// The INFO packet describing this node (`services` overridden on stop).
+    pub(crate) fn info_packet(&self, services: Option<Vec<ServiceInfo>>) -> Option<Packet> {
+        let transit = self.inner.transit.as_ref()?;
+        let state = self.inner.registry.read();
+        let local = state.nodes.get(self.node_id())?;
+        Some(Packet::Info(InfoPacket {
+            services: services.unwrap_or_else(|| local.services.clone()),
+            ip_list: local.ip_list.clone(),
+            hostname: local.hostname.clone(),
+            client: local.client.clone(),
+            config: JsonMap::new(),
+            instance_id: self.inner.instance_id.clone(),
+            metadata: local.metadata.clone(),
+            seq: Some(local.seq),
+            ver: transit.ver(),
+            sender: self.node_id().to_owned(),
+        }))
+    }
+
+    /// Bumps the service-list revision and broadcasts INFO.
+    fn announce(&self) {
+        self.inner.registry.bump_local_seq();
+        if let (Some(transit), Some(info)) = (&self.inner.transit, self.info_packet(None)) {
+            transit.publish_quietly(&info, None);
+        }
+    }
+
+    fn spawn_timers(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let heartbeat = tokio::spawn(heartbeat_loop(weak.clone()));
+        let checker = tokio::spawn(offline_check_loop(weak));
+        lock(&self.inner.tasks).extend([heartbeat, checker]);
+    }
+
+    /// Stops gracefully: tells the cluster the services are gone, refuses new work after the
+    /// stop delay, waits (bounded) for handlers in flight, runs `stopped` hooks, sends
+    /// DISCONNECT and closes the transporter.
+    pub async fn stop(&self) -> Result<(), Error> {
+        let _guard = self.inner.lifecycle.lock().await;
+        match self.state() {
+            State::Started | State::Starting => {}
+            State::Created => {
+                self.set_state(State::Stopped);
+                return Ok(());
+            }
+            State::Stopping | State::Stopped => return Ok(()),
+        }
+        self.set_state(State::Stopping);
+        if let Some(transit) = &self.inner.transit {
+            self.inner.registry.bump_local_seq();
+            if let Some(info) = self.info_packet(Some(Vec::new())) {
+                transit.publish_quietly(&info, None);
+            }
+        }
+        tokio::time::sleep(self.inner.config.stop_delay).await;
+        self.inner.accepting.store(false, Ordering::Release);
+        if !self
+            .inner
+            .in_flight
+            .wait_idle(self.inner.config.shutdown_timeout)
+            .await
+        {
+            tracing::warn!(
+                "handlers still running after the shutdown timeout of {:?}; stopping anyway",
+                self.inner.config.shutdown_timeout
+            );
+        }
+        let hooks: Vec<(String, ServiceSchema)> = lock(&self.inner.services)
+            .iter()
+            .rev()
+            .filter(|s| s.started)
+            .map(|s| (s.full_name.clone(), s.schema.clone()))
+            .collect();
+        for (name, schema) in hooks {
+            if let Some(stopped) = &schema.stopped {
+                let run = crate::util::CatchPanic::new(stopped(), "stopped hook");
+                match tokio::time::timeout(self.inner.config.shutdown_timeout, run).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::warn!(service = %name, %err, "stopped hook failed"),
+                    Err(_) => tracing::warn!(
+                        service = %name,
+                        "{}",
+                        Error::graceful_stop_timeout(&schema.name, None)
+                    ),
+                }
+            }
+        }
+        self.shutdown_transport().await;
+        self.set_state(State::Stopped);
+        tracing::info!(node_id = %self.node_id(), "broker stopped");
+        Ok(())
+    }
+
+    async fn shutdown_transport(&self) {
+        if let Some(transit) = &self.inner.transit {
+            let disconnect = Packet::Disconnect(BarePacket {
+                ver: transit.ver(),
+                sender: self.node_id().to_owned(),
+            });
+            transit.publish_quietly(&disconnect, None);
+            transit.reject_all();
+            if let Err(err) = transit.transporter.disconnect().await {
+                tracing::warn!(%err, "transporter did not disconnect cleanly");
+            }
+        }
+        for task in lock(&self.inner.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Settings minus `$secureSettings` and the keys it lists.
+fn public_settings(settings: &JsonMap) -> JsonMap {
+    let secure: HashSet<&str> = settings
+        .get("$secureSettings")
+        .and_then(Value::as_array)
+        .map(|keys| keys.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    settings
+        .iter()
+        .filter(|(k, _)| k.as_str() != "$secureSettings" && !secure.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn check_schema(schema: &ServiceSchema) -> Result<(), Error> {
+    if schema.name.is_empty() {
+        return Err(Error::service_schema("a service needs a name"));
+    }
+    let mut seen = HashSet::new();
+    for action in &schema.actions {
+        if !seen.insert(action.name.as_str()) {
+            return Err(Error::service_schema(format!(
+                "service '{}' declares action '{}' twice",
+                schema.name, action.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn heartbeat_loop(weak: Weak<BrokerInner>) {
+    let interval = match weak.upgrade() {
+        Some(inner) => inner.config.heartbeat_interval,
+        None => return,
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let Some(transit) = &inner.transit else {
+            return;
+        };
+        let cpu = crate::sysinfo::cpu_usage().round();
+        inner.registry.set_local_cpu(cpu);
+        let hb = Packet::Heartbeat(HeartbeatPacket {
+            cpu: Some(cpu),
+            seq: None,
+            instance_id: None,
+            ver: transit.ver(),
+            sender: inner.config.node_id.clone(),
+        });
+        transit.publish_quietly(&hb, None);
+    }
+}
+
+async fn offline_check_loop(weak: Weak<BrokerInner>) {
+    let (timeout, cleanup) = match weak.upgrade() {
+        Some(inner) => (
+            inner.config.heartbeat_timeout,
+            inner.config.offline_cleanup_timeout,
+        ),
+        None => return,
+    };
+    // Check a few times per timeout, so a silent node is noticed soon after the timeout.
+    let period = (timeout / 4).max(Duration::from_millis(50));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let broker = Broker { inner };
+        for node_id in broker.inner.registry.overdue_nodes(timeout) {
+            tracing::warn!(node = %node_id, "node is not reachable (heartbeat timeout)");
+            broker.node_gone(&node_id, true).await;
+        }
+        broker.inner.registry.remove_stale_nodes(cleanup);
+    }
+}

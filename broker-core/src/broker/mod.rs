@@ -1,0 +1,392 @@
+//! The service broker: one per node. It hosts local services, keeps the registry of the
+//! cluster, and routes calls and events locally or through the transporter.
+
+mod builder;
+mod call;
+mod events;
+mod incoming;
+mod lifecycle;
+
+pub use builder::{BrokerBuilder, BrokerConfig};
+
+use crate::context::{CallOptions, EmitOptions, EventType};
+use crate::error::Error;
+use crate::packet::ClientInfo;
+use crate::registry::{Node, Registry};
+use crate::service::ServiceSchema;
+use crate::transit::Transit;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// The framework version reported in INFO (`client.version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum State {
+    Created = 0,
+    Starting = 1,
+    Started = 2,
+    Stopping = 3,
+    Stopped = 4,
+}
+
+/// Counts handlers in flight so that `stop` can wait for them.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+pub(crate) struct InFlightGuard<'a>(&'a InFlight);
+
+impl InFlight {
+    pub(crate) fn enter(&self) -> InFlightGuard<'_> {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self)
+    }
+
+    async fn wait_idle(&self, bound: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let notified = self.idle.notified();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.count.load(Ordering::Acquire) == 0;
+            }
+        }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+pub(crate) struct ServiceRuntime {
+    pub(crate) schema: ServiceSchema,
+    pub(crate) full_name: String,
+    pub(crate) started: bool,
+}
+
+pub(crate) struct BrokerInner {
+    pub(crate) config: BrokerConfig,
+    pub(crate) instance_id: String,
+    pub(crate) registry: Registry,
+    pub(crate) transit: Option<Transit>,
+    state: AtomicU8,
+    /// Cleared once a stop has announced itself: new requests are refused from then on.
+    pub(crate) accepting: AtomicBool,
+    pub(crate) services: Mutex<Vec<ServiceRuntime>>,
+    pub(crate) in_flight: InFlight,
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Serializes start, stop and service registration.
+    pub(crate) lifecycle: tokio::sync::Mutex<()>,
+}
+
+/// A service broker. Cloning gives another handle to the same broker.
+///
+/// ```
+/// use broker_core::{ActionDef, Broker, ServiceSchema};
+/// use serde_json::json;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), broker_core::Error> {
+/// let broker = Broker::builder().node_id("local").build();
+/// broker
+///     .add_service(ServiceSchema::new("math").action(ActionDef::new("add", |ctx| async move {
+///         let p = ctx.params();
+///         Ok(json!(p["a"].as_i64().unwrap_or(0) + p["b"].as_i64().unwrap_or(0)))
+///     })))
+///     .await?;
+/// broker.start().await?;
+/// let sum: i64 = broker.call("math.add", json!({"a": 1, "b": 2})).await?;
+/// assert_eq!(sum, 3);
+/// broker.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Broker {
+    pub(crate) inner: Arc<BrokerInner>,
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("node_id", &self.node_id())
+            .field("namespace", &self.inner.config.namespace)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Broker {
+    /// Starts building a broker.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::new()
+    }
+
+    fn from_config(config: BrokerConfig) -> Broker {
+        let instance_id = crate::util::generate_uid();
+        let local = Node::local(
+            &config.node_id,
+            &instance_id,
+            ClientInfo {
+                client_type: "rust".to_owned(),
+                version: VERSION.to_owned(),
+                lang_version: rustc_version(),
+            },
+            crate::sysinfo::hostname(),
+            crate::sysinfo::ip_list(),
+            config.metadata.clone(),
+        );
+        let registry = Registry::new(local, config.strategy.clone(), config.prefer_local);
+        let transit = config
+            .transporter
+            .clone()
+            .map(|t| Transit::new(t, config.protocol));
+        Broker {
+            inner: Arc::new(BrokerInner {
+                config,
+                instance_id,
+                registry,
+                transit,
+                state: AtomicU8::new(State::Created as u8),
+                accepting: AtomicBool::new(true),
+                services: Mutex::new(Vec::new()),
+                in_flight: InFlight::default(),
+                tasks: Mutex::new(Vec::new()),
+                lifecycle: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// This node's ID.
+    pub fn node_id(&self) -> &str {
+        &self.inner.config.node_id
+    }
+
+    /// This broker process's instance ID (new on every start of the process).
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn state(&self) -> State {
+        match self.inner.state.load(Ordering::Acquire) {
+            0 => State::Created,
+            1 => State::Starting,
+            2 => State::Started,
+            3 => State::Stopping,
+            _ => State::Stopped,
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: State) {
+        self.inner.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Whether `start` has completed and `stop` has not begun.
+    pub fn is_running(&self) -> bool {
+        self.state() == State::Started
+    }
+
+    /// Calls an action and deserializes its result.
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        action: &str,
+        params: impl Serialize,
+    ) -> Result<R, Error> {
+        self.call_with(action, params, CallOptions::default()).await
+    }
+
+    /// [`Broker::call`] with options.
+    pub async fn call_with<R: DeserializeOwned>(
+        &self,
+        action: &str,
+        params: impl Serialize,
+        options: CallOptions,
+    ) -> Result<R, Error> {
+        let params = serde_json::to_value(params)?;
+        let value = self.call_value(action, params, options, None).await?;
+        crate::util::from_result_value(value)
+    }
+
+    /// Emits a balanced event: one handler per group across the cluster.
+    pub async fn emit(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        self.emit_with(event, data, EmitOptions::default()).await
+    }
+
+    /// [`Broker::emit`] with options (groups, meta, headers).
+    pub async fn emit_with(
+        &self,
+        event: &str,
+        data: impl Serialize,
+        options: EmitOptions,
+    ) -> Result<(), Error> {
+        let data = serde_json::to_value(data)?;
+        self.emit_value(event, data, options, EventType::Emit, None)
+            .await
+    }
+
+    /// Broadcasts an event to every handler on every node.
+    pub async fn broadcast(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        self.broadcast_with(event, data, EmitOptions::default())
+            .await
+    }
+
+    /// [`Broker::broadcast`] with options.
+    pub async fn broadcast_with(
+        &self,
+        event: &str,
+        data: impl Serialize,
+        options: EmitOptions,
+    ) -> Result<(), Error> {
+        let data = serde_json::to_value(data)?;
+        self.emit_value(event, data, options, EventType::Broadcast, None)
+            .await
+    }
+
+    /// Broadcasts an event to the handlers of this node only.
+    pub async fn broadcast_local(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        let data = serde_json::to_value(data)?;
+        self.emit_value(
+            event,
+            data,
+            EmitOptions::default(),
+            EventType::BroadcastLocal,
+            None,
+        )
+        .await
+    }
+
+    /// Waits until every named service (full names such as `greeter` or `v2.posts`) is
+    /// available somewhere in the cluster, or fails after `timeout`.
+    pub async fn wait_for_services(&self, names: &[&str], timeout: Duration) -> Result<(), Error> {
+        let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+        self.wait_for(&names, timeout).await
+    }
+
+    pub(crate) async fn wait_for(&self, names: &[String], timeout: Duration) -> Result<(), Error> {
+        let mut changes = self.inner.registry.subscribe_changes();
+        let wait = async {
+            loop {
+                if self.inner.registry.has_services(names) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    // The registry is gone with the broker; nothing will change any more.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.map_err(|_| {
+            let missing: Vec<&String> = names
+                .iter()
+                .filter(|n| !self.inner.registry.has_services(std::slice::from_ref(n)))
+                .collect();
+            Error::new(
+                "MoleculerServerError",
+                format!(
+                    "Services waiting is timed out after {} ms: {missing:?} not available.",
+                    timeout.as_millis()
+                ),
+            )
+            .with_code(500)
+            .with_type("WAITFOR_SERVICES")
+            .with_data(serde_json::json!({ "services": names, "missing": missing }))
+        })
+    }
+
+    /// Pings a node and returns the round trip, or `None` if no PONG came within `timeout`.
+    pub async fn ping(&self, node_id: &str, timeout: Duration) -> Result<Option<Pong>, Error> {
+        let transit = self
+            .inner
+            .transit
+            .as_ref()
+            .ok_or_else(|| Error::broker_options("ping needs a transporter"))?;
+        let id = crate::util::generate_uid();
+        let sent = crate::util::now_ms();
+        let rx = transit.add_ping(id.clone());
+        let packet = crate::packet::Packet::Ping(crate::packet::PingPacket {
+            time: Some(sent),
+            id: id.clone(),
+            ver: transit.ver(),
+            sender: self.node_id().to_owned(),
+        });
+        if let Err(err) = transit.publish(&packet, Some(node_id)) {
+            transit.remove_ping(&id);
+            return Err(err);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(pong)) => {
+                let now = crate::util::now_ms();
+                let elapsed = now - pong.time.unwrap_or(sent);
+                let arrived = pong.arrived.unwrap_or(now);
+                Ok(Some(Pong {
+                    node_id: pong.sender,
+                    elapsed_ms: elapsed,
+                    time_diff_ms: now - arrived - elapsed / 2,
+                }))
+            }
+            _ => {
+                transit.remove_ping(&id);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The registry as `$node.list` shows it.
+    pub fn node_list(&self, with_services: bool, only_available: bool) -> Vec<Value> {
+        let state = self.inner.registry.read();
+        let mut nodes: Vec<Value> = state
+            .nodes
+            .values()
+            .filter(|n| !only_available || n.available)
+            .map(|n| n.to_list_entry(with_services))
+            .collect();
+        nodes.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        nodes
+    }
+}
+
+/// The answer to [`Broker::ping`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pong {
+    /// The node that answered.
+    pub node_id: String,
+    /// Round trip in milliseconds.
+    pub elapsed_ms: i64,
+    /// Estimated clock difference in milliseconds.
+    pub time_diff_ms: i64,
+}
+
+fn rustc_version() -> String {
+    option_env!("BROKER_RUSTC_VERSION")
+        .unwrap_or("rust")
+        .to_owned()
+}

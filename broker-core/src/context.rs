@@ -1,0 +1,371 @@
+//! The context of one action call or event delivery: params, meta, identity of the call chain,
+//! and the way to make nested calls that belong to that chain.
+
+use crate::broker::Broker;
+use crate::error::Error;
+use crate::packet::JsonMap;
+use crate::validation;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How an event reached its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// `emit`: one handler per group across the cluster.
+    Emit,
+    /// `broadcast`: every handler.
+    Broadcast,
+    /// `broadcast_local`: every handler on this node only.
+    BroadcastLocal,
+}
+
+impl EventType {
+    /// `emit`, `broadcast` or `broadcastLocal`, as Moleculer names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Emit => "emit",
+            EventType::Broadcast => "broadcast",
+            EventType::BroadcastLocal => "broadcastLocal",
+        }
+    }
+}
+
+/// Options of one call. Unset fields fall back to the action's and then the broker's settings.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Timeout of this call (the remaining budget of the parent still applies).
+    pub timeout: Option<Duration>,
+    /// Call this node directly, bypassing balancing.
+    pub node_id: Option<String>,
+    /// Meta merged over the parent's meta.
+    pub meta: Option<JsonMap>,
+    /// Headers of this call (protocol 5; one hop only).
+    pub headers: Option<JsonMap>,
+    /// The chain ID (otherwise inherited or generated).
+    pub request_id: Option<String>,
+    /// Overrides the caller service name.
+    pub caller: Option<String>,
+}
+
+impl CallOptions {
+    /// Default options.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> CallOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+    /// Targets one node.
+    pub fn node_id(mut self, node_id: impl Into<String>) -> CallOptions {
+        self.node_id = Some(node_id.into());
+        self
+    }
+    /// Adds meta (a JSON object; anything else is ignored).
+    pub fn meta(mut self, meta: Value) -> CallOptions {
+        if let Value::Object(map) = meta {
+            self.meta = Some(map);
+        }
+        self
+    }
+    /// Sets headers (a JSON object; anything else is ignored).
+    pub fn headers(mut self, headers: Value) -> CallOptions {
+        if let Value::Object(map) = headers {
+            self.headers = Some(map);
+        }
+        self
+    }
+    /// Sets the chain ID.
+    pub fn request_id(mut self, request_id: impl Into<String>) -> CallOptions {
+        self.request_id = Some(request_id.into());
+        self
+    }
+}
+
+/// Options of one emit or broadcast.
+#[derive(Debug, Clone, Default)]
+pub struct EmitOptions {
+    /// Only these groups receive it.
+    pub groups: Option<Vec<String>>,
+    /// Meta merged over the parent's meta.
+    pub meta: Option<JsonMap>,
+    /// Headers (protocol 5).
+    pub headers: Option<JsonMap>,
+}
+
+impl EmitOptions {
+    /// Default options.
+    pub fn new() -> EmitOptions {
+        EmitOptions::default()
+    }
+    /// Restricts delivery to groups.
+    pub fn groups<I, S>(mut self, groups: I) -> EmitOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Adds meta (a JSON object; anything else is ignored).
+    pub fn meta(mut self, meta: Value) -> EmitOptions {
+        if let Value::Object(map) = meta {
+            self.meta = Some(map);
+        }
+        self
+    }
+}
+
+/// The event part of a context.
+#[derive(Debug, Clone)]
+pub(crate) struct EventInfo {
+    pub(crate) name: String,
+    pub(crate) event_type: EventType,
+    pub(crate) groups: Option<Vec<String>>,
+}
+
+pub(crate) struct ContextInner {
+    pub(crate) broker: Broker,
+    pub(crate) id: OnceLock<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) parent_id: Option<String>,
+    pub(crate) level: u32,
+    pub(crate) caller: Option<String>,
+    /// The node the call or event came from; `None` for this node.
+    pub(crate) node_id: Option<String>,
+    pub(crate) params: Value,
+    pub(crate) meta: Mutex<JsonMap>,
+    pub(crate) headers: JsonMap,
+    pub(crate) response_headers: Mutex<JsonMap>,
+    /// Full name of the action being served.
+    pub(crate) action: Option<Arc<str>>,
+    /// Full name of the service whose handler runs.
+    pub(crate) service: Option<Arc<str>>,
+    pub(crate) event: Option<EventInfo>,
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// The context of one call or event: what a handler receives.
+///
+/// Cloning is cheap (a reference count).
+#[derive(Clone)]
+pub struct Context(pub(crate) Arc<ContextInner>);
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &self.id())
+            .field("request_id", &self.request_id())
+            .field("level", &self.level())
+            .field("action", &self.action())
+            .field("event", &self.event_name())
+            .field("node_id", &self.node_id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(m: &Mutex<JsonMap>) -> MutexGuard<'_, JsonMap> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Context {
+    pub(crate) fn new(inner: ContextInner) -> Context {
+        Context(Arc::new(inner))
+    }
+
+    /// The params (for events, the payload).
+    pub fn params(&self) -> &Value {
+        &self.0.params
+    }
+
+    /// The params deserialized into `T`; a mismatch is a `ValidationError` whose `data` names
+    /// the offending field, in Moleculer's shape.
+    pub fn params_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        validation::deserialize_params(&self.0.params, self.0.action.as_deref(), self.node_id())
+    }
+
+    /// A copy of the meta.
+    pub fn meta(&self) -> JsonMap {
+        lock(&self.0.meta).clone()
+    }
+
+    /// One meta value.
+    pub fn meta_value(&self, key: &str) -> Option<Value> {
+        lock(&self.0.meta).get(key).cloned()
+    }
+
+    /// Sets one meta value; it travels down nested calls and back to the caller.
+    pub fn set_meta(&self, key: impl Into<String>, value: Value) {
+        lock(&self.0.meta).insert(key.into(), value);
+    }
+
+    pub(crate) fn take_meta(&self) -> JsonMap {
+        std::mem::take(&mut *lock(&self.0.meta))
+    }
+
+    pub(crate) fn merge_meta(&self, other: JsonMap) {
+        if other.is_empty() {
+            return;
+        }
+        let mut meta = lock(&self.0.meta);
+        for (k, v) in other {
+            meta.insert(k, v);
+        }
+    }
+
+    /// The headers of this call (protocol 5); they do not travel to nested calls.
+    pub fn headers(&self) -> &JsonMap {
+        &self.0.headers
+    }
+
+    /// Sets a response header (protocol 5), sent back with the result.
+    pub fn set_response_header(&self, key: impl Into<String>, value: Value) {
+        lock(&self.0.response_headers).insert(key.into(), value);
+    }
+
+    pub(crate) fn take_response_headers(&self) -> JsonMap {
+        std::mem::take(&mut *lock(&self.0.response_headers))
+    }
+
+    /// The context ID (unique per call or delivery).
+    pub fn id(&self) -> &str {
+        self.0.id.get_or_init(crate::util::generate_uid)
+    }
+
+    /// The ID of the whole call chain.
+    pub fn request_id(&self) -> &str {
+        match &self.0.request_id {
+            Some(id) => id,
+            None => self.id(),
+        }
+    }
+
+    /// The parent context's ID; `None` at the root of a chain.
+    pub fn parent_id(&self) -> Option<&str> {
+        self.0.parent_id.as_deref()
+    }
+
+    /// The depth in the call chain, 1 for a root call.
+    pub fn level(&self) -> u32 {
+        self.0.level
+    }
+
+    /// The full name of the calling service, if the call came from a service.
+    pub fn caller(&self) -> Option<&str> {
+        self.0.caller.as_deref()
+    }
+
+    /// The node the call or event came from.
+    pub fn node_id(&self) -> &str {
+        match &self.0.node_id {
+            Some(node) => node,
+            None => self.0.broker.node_id(),
+        }
+    }
+
+    /// The full action name being served, for action contexts.
+    pub fn action(&self) -> Option<&str> {
+        self.0.action.as_deref()
+    }
+
+    /// The full name of the service whose handler runs.
+    pub fn service(&self) -> Option<&str> {
+        self.0.service.as_deref()
+    }
+
+    /// The event name, for event contexts.
+    pub fn event_name(&self) -> Option<&str> {
+        self.0.event.as_ref().map(|e| e.name.as_str())
+    }
+
+    /// How the event was sent, for event contexts.
+    pub fn event_type(&self) -> Option<EventType> {
+        self.0.event.as_ref().map(|e| e.event_type)
+    }
+
+    /// The groups the event was sent to, if it named any.
+    pub fn event_groups(&self) -> Option<&[String]> {
+        self.0.event.as_ref().and_then(|e| e.groups.as_deref())
+    }
+
+    /// What is left of this chain's timeout budget, if it has one.
+    pub fn remaining_time(&self) -> Option<Duration> {
+        self.0
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.0.deadline
+    }
+
+    /// The broker running this handler.
+    pub fn broker(&self) -> &Broker {
+        &self.0.broker
+    }
+
+    /// Calls an action as a child of this context: level + 1, same chain, meta passed down and
+    /// merged back, and at most the remaining timeout.
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        action: &str,
+        params: impl Serialize,
+    ) -> Result<R, Error> {
+        self.call_with(action, params, CallOptions::default()).await
+    }
+
+    /// [`Context::call`] with options.
+    pub async fn call_with<R: DeserializeOwned>(
+        &self,
+        action: &str,
+        params: impl Serialize,
+        options: CallOptions,
+    ) -> Result<R, Error> {
+        let params = serde_json::to_value(params)?;
+        let value = self
+            .0
+            .broker
+            .call_value(action, params, options, Some(self))
+            .await?;
+        crate::util::from_result_value(value)
+    }
+
+    /// Emits an event as a child of this context.
+    pub async fn emit(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        let data = serde_json::to_value(data)?;
+        self.0
+            .broker
+            .emit_value(
+                event,
+                data,
+                EmitOptions::default(),
+                EventType::Emit,
+                Some(self),
+            )
+            .await
+    }
+
+    /// Broadcasts an event as a child of this context.
+    pub async fn broadcast(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        let data = serde_json::to_value(data)?;
+        self.0
+            .broker
+            .emit_value(
+                event,
+                data,
+                EmitOptions::default(),
+                EventType::Broadcast,
+                Some(self),
+            )
+            .await
+    }
+}

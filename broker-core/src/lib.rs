@@ -1,0 +1,94 @@
+//! A Moleculer-compatible service broker for Rust.
+//!
+//! Declare services with attribute macros on plain `impl` blocks, start a [`Broker`] on a
+//! transporter, and call actions and emit events across nodes, including Moleculer.js nodes.
+//!
+//! ```
+//! use broker_core::{service, Broker, Context, Error, MemoryTransporter};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct HelloParams {
+//!     name: String,
+//! }
+//!
+//! struct Greeter;
+//!
+//! #[service(name = "greeter")]
+//! impl Greeter {
+//!     #[action]
+//!     async fn hello(&self, params: HelloParams) -> Result<String, Error> {
+//!         Ok(format!("Hello, {}!", params.name))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let server = Broker::builder().node_id("server").namespace("doc").transporter(MemoryTransporter::new()).build();
+//! server.add_service(Greeter).await?;
+//! server.start().await?;
+//!
+//! let client = Broker::builder().node_id("client").namespace("doc").transporter(MemoryTransporter::new()).build();
+//! client.start().await?;
+//! client.wait_for_services(&["greeter"], std::time::Duration::from_secs(5)).await?;
+//!
+//! let reply: String = client.call("greeter.hello", serde_json::json!({"name": "Alice"})).await?;
+//! assert_eq!(reply, "Hello, Alice!");
+//!
+//! client.stop().await?;
+//! server.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod broker;
+mod context;
+mod error;
+pub mod event_match;
+mod node_service;
+pub mod packet;
+mod registry;
+mod service;
+mod sysinfo;
+mod transit;
+pub mod transporter;
+mod util;
+mod validation;
+
+pub use broker::{Broker, BrokerBuilder, BrokerConfig, Pong, VERSION};
+pub use broker_macros::{action, event, service};
+pub use context::{CallOptions, Context, EmitOptions, EventType};
+pub use error::{Error, ErrorKind, WireError};
+pub use packet::{JsonMap, ProtocolVersion};
+pub use registry::strategy::{Candidate, RoundRobin, Strategy, StrategyFactory};
+pub use service::{
+    full_service_name, ActionDef, ActionHandler, ActionResult, EventDef, EventHandler, EventResult,
+    HookResult, LifecycleHook, Service, ServiceSchema, ServiceVersion, Visibility,
+};
+pub use transporter::{MemoryBus, MemoryTransporter, Transporter};
+
+/// What the macros' generated code reaches for. Not a public API: it may change at any time.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::context::Context;
+    pub use crate::error::Error;
+    pub use crate::service::{
+        ActionDef, ActionResult, EventDef, EventResult, HookResult, Service, ServiceSchema,
+        Visibility,
+    };
+    pub use crate::transporter::BoxFuture;
+    pub use serde_json::{self, Value};
+    pub use std::sync::Arc;
+    pub use std::time::Duration;
+
+    /// Deserializes the context's params into a handler's parameter type.
+    pub fn params<T: serde::de::DeserializeOwned>(ctx: &Context) -> Result<T, Error> {
+        ctx.params_as()
+    }
+
+    /// Parses a duration literal such as `"2s"`, `"500ms"` or `"1m"` (checked at compile time
+    /// by the macro; this is the run-time half).
+    pub fn duration_ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}

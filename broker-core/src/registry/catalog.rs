@@ -1,0 +1,430 @@
+//! Endpoint lists: for each action, the nodes that serve it; for each `(event pattern, group)`,
+//! the nodes that handle it. Balancing happens here.
+
+use super::node::Node;
+use super::strategy::{Candidate, Strategy, StrategyFactory};
+use crate::error::Error;
+use crate::event_match::matches;
+use crate::packet::ServiceInfo;
+use crate::service::{ActionHandler, EventHandler, Visibility};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A local action, ready to run.
+pub(crate) struct LocalAction {
+    pub(crate) name: Arc<str>,
+    pub(crate) service: Arc<str>,
+    pub(crate) handler: ActionHandler,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) visibility: Visibility,
+}
+
+impl fmt::Debug for LocalAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalAction")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A local event handler, ready to run.
+pub(crate) struct LocalEvent {
+    pub(crate) service: Arc<str>,
+    pub(crate) handler: EventHandler,
+}
+
+/// Where a call goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Local(Arc<LocalAction>),
+    Remote {
+        node_id: Arc<str>,
+        timeout: Option<Duration>,
+    },
+}
+
+struct ActionEndpoint {
+    node_id: Arc<str>,
+    local: Option<Arc<LocalAction>>,
+    timeout: Option<Duration>,
+}
+
+struct ActionList {
+    endpoints: Vec<ActionEndpoint>,
+    strategy: Box<dyn Strategy>,
+}
+
+struct EventEndpoint {
+    node_id: Arc<str>,
+    local: Option<Arc<LocalEvent>>,
+}
+
+struct EventList {
+    pattern: String,
+    group: String,
+    endpoints: Vec<EventEndpoint>,
+    strategy: Box<dyn Strategy>,
+}
+
+/// Where an event goes: local handlers to run, and remote nodes with the groups each serves.
+#[derive(Default)]
+pub(crate) struct EventTargets {
+    pub(crate) local: Vec<Arc<LocalEvent>>,
+    pub(crate) remote: Vec<(Arc<str>, Vec<String>)>,
+}
+
+pub(crate) struct Catalog {
+    local_node_id: Arc<str>,
+    strategy: StrategyFactory,
+    prefer_local: bool,
+    actions: HashMap<String, ActionList>,
+    events: Vec<EventList>,
+}
+
+fn pick<T>(
+    strategy: &dyn Strategy,
+    items: &[T],
+    node_of: impl Fn(&T) -> &str,
+    nodes: &HashMap<String, Node>,
+    local_node_id: &str,
+) -> usize {
+    if items.len() == 1 {
+        return 0;
+    }
+    let candidates: Vec<Candidate<'_>> = items
+        .iter()
+        .map(|item| {
+            let node_id = node_of(item);
+            Candidate {
+                node_id,
+                local: node_id == local_node_id,
+                cpu: nodes.get(node_id).and_then(|n| n.cpu),
+            }
+        })
+        .collect();
+    strategy.select(&candidates).min(items.len() - 1)
+}
+
+fn duration_ms(value: Option<&Value>) -> Option<Duration> {
+    value
+        .and_then(Value::as_f64)
+        .filter(|ms| *ms > 0.0 && ms.is_finite())
+        .map(|ms| Duration::from_millis(ms as u64))
+}
+
+impl Catalog {
+    pub(crate) fn new(
+        local_node_id: Arc<str>,
+        strategy: StrategyFactory,
+        prefer_local: bool,
+    ) -> Self {
+        Catalog {
+            local_node_id,
+            strategy,
+            prefer_local,
+            actions: HashMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn action_list(&mut self, name: &str) -> &mut ActionList {
+        let strategy = &self.strategy;
+        self.actions
+            .entry(name.to_owned())
+            .or_insert_with(|| ActionList {
+                endpoints: Vec::new(),
+                strategy: strategy(),
+            })
+    }
+
+    fn event_list(&mut self, pattern: &str, group: &str) -> &mut EventList {
+        let index = match self
+            .events
+            .iter()
+            .position(|l| l.pattern == pattern && l.group == group)
+        {
+            Some(i) => i,
+            None => {
+                self.events.push(EventList {
+                    pattern: pattern.to_owned(),
+                    group: group.to_owned(),
+                    endpoints: Vec::new(),
+                    strategy: (self.strategy)(),
+                });
+                self.events.len() - 1
+            }
+        };
+        &mut self.events[index]
+    }
+
+    pub(crate) fn add_local_action(&mut self, action: Arc<LocalAction>) {
+        let node_id = self.local_node_id.clone();
+        let name = action.name.clone();
+        let list = self.action_list(&name);
+        list.endpoints.push(ActionEndpoint {
+            node_id,
+            timeout: action.timeout,
+            local: Some(action),
+        });
+    }
+
+    pub(crate) fn add_local_event(&mut self, pattern: &str, group: &str, handler: Arc<LocalEvent>) {
+        let node_id = self.local_node_id.clone();
+        self.event_list(pattern, group)
+            .endpoints
+            .push(EventEndpoint {
+                node_id,
+                local: Some(handler),
+            });
+    }
+
+    /// Registers a remote service from INFO. Protected and private actions are not callable
+    /// from here, so they are not registered (as Moleculer does).
+    pub(crate) fn add_remote_service(&mut self, node_id: &Arc<str>, service: &ServiceInfo) {
+        for (key, action) in &service.actions {
+            let name = action.get("name").and_then(Value::as_str).unwrap_or(key);
+            let visibility = action
+                .get("visibility")
+                .and_then(Value::as_str)
+                .and_then(Visibility::parse)
+                .unwrap_or_default();
+            if !visibility.is_remote_callable() {
+                continue;
+            }
+            let timeout = duration_ms(action.get("timeout"));
+            let list = self.action_list(name);
+            if !list.endpoints.iter().any(|e| &e.node_id == node_id) {
+                list.endpoints.push(ActionEndpoint {
+                    node_id: node_id.clone(),
+                    local: None,
+                    timeout,
+                });
+            }
+        }
+        for (key, event) in &service.events {
+            let pattern = event.get("name").and_then(Value::as_str).unwrap_or(key);
+            // The group defaults to the service name, not its full name.
+            let group = event
+                .get("group")
+                .and_then(Value::as_str)
+                .unwrap_or(&service.name);
+            let list = self.event_list(pattern, group);
+            if !list.endpoints.iter().any(|e| &e.node_id == node_id) {
+                list.endpoints.push(EventEndpoint {
+                    node_id: node_id.clone(),
+                    local: None,
+                });
+            }
+        }
+    }
+
+    pub(crate) fn remove_node(&mut self, node_id: &str) {
+        self.actions.retain(|_, list| {
+            list.endpoints.retain(|e| &*e.node_id != node_id);
+            !list.endpoints.is_empty()
+        });
+        self.events.retain_mut(|list| {
+            list.endpoints.retain(|e| &*e.node_id != node_id);
+            !list.endpoints.is_empty()
+        });
+    }
+
+    pub(crate) fn select_action(
+        &self,
+        action: &str,
+        node_id: Option<&str>,
+        nodes: &HashMap<String, Node>,
+    ) -> Result<Target, Error> {
+        let Some(list) = self.actions.get(action) else {
+            return Err(Error::service_not_found(action, node_id));
+        };
+        let target = |e: &ActionEndpoint| match &e.local {
+            Some(local) => Target::Local(local.clone()),
+            None => Target::Remote {
+                node_id: e.node_id.clone(),
+                timeout: e.timeout,
+            },
+        };
+        if let Some(wanted) = node_id {
+            return list
+                .endpoints
+                .iter()
+                .find(|e| &*e.node_id == wanted)
+                .map(target)
+                .ok_or_else(|| Error::service_not_found(action, Some(wanted)));
+        }
+        // Internal `$…` services always run locally when present locally.
+        if self.prefer_local || action.starts_with('$') {
+            if let Some(local) = list.endpoints.iter().find(|e| e.local.is_some()) {
+                return Ok(target(local));
+            }
+        }
+        if list.endpoints.is_empty() {
+            return Err(Error::service_not_available(action, None));
+        }
+        let i = pick(
+            &*list.strategy,
+            &list.endpoints,
+            |e| &e.node_id,
+            nodes,
+            &self.local_node_id,
+        );
+        Ok(target(&list.endpoints[i]))
+    }
+
+    pub(crate) fn local_action(&self, action: &str) -> Option<Arc<LocalAction>> {
+        self.actions
+            .get(action)?
+            .endpoints
+            .iter()
+            .find_map(|e| e.local.clone())
+    }
+
+    fn matching_lists<'a>(
+        &'a self,
+        event: &'a str,
+        groups: Option<&'a [String]>,
+    ) -> impl Iterator<Item = &'a EventList> + 'a {
+        self.events.iter().filter(move |l| {
+            matches(&l.pattern, event)
+                && match groups {
+                    Some(groups) if !groups.is_empty() => groups.contains(&l.group),
+                    _ => true,
+                }
+        })
+    }
+
+    pub(crate) fn event_targets(
+        &self,
+        event: &str,
+        groups: Option<&[String]>,
+        broadcast: bool,
+        nodes: &HashMap<String, Node>,
+    ) -> EventTargets {
+        let mut targets = EventTargets::default();
+        let mut add_remote = |node_id: &Arc<str>, group: &str| match targets
+            .remote
+            .iter_mut()
+            .find(|(n, _)| n == node_id)
+        {
+            Some((_, gs)) => {
+                if !gs.iter().any(|g| g == group) {
+                    gs.push(group.to_owned());
+                }
+            }
+            None => targets
+                .remote
+                .push((node_id.clone(), vec![group.to_owned()])),
+        };
+        let mut local = Vec::new();
+        for list in self.matching_lists(event, groups) {
+            if broadcast {
+                for e in &list.endpoints {
+                    match &e.local {
+                        Some(handler) => local.push(handler.clone()),
+                        None => add_remote(&e.node_id, &list.group),
+                    }
+                }
+                continue;
+            }
+            let chosen = if self.prefer_local && list.endpoints.iter().any(|e| e.local.is_some()) {
+                let locals: Vec<&EventEndpoint> = list
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.local.is_some())
+                    .collect();
+                let i = pick(
+                    &*list.strategy,
+                    &locals,
+                    |e| &e.node_id,
+                    nodes,
+                    &self.local_node_id,
+                );
+                locals[i]
+            } else {
+                let i = pick(
+                    &*list.strategy,
+                    &list.endpoints,
+                    |e| &e.node_id,
+                    nodes,
+                    &self.local_node_id,
+                );
+                &list.endpoints[i]
+            };
+            match &chosen.local {
+                Some(handler) => local.push(handler.clone()),
+                None => add_remote(&chosen.node_id, &list.group),
+            }
+        }
+        targets.local = local;
+        targets
+    }
+
+    pub(crate) fn local_event_handlers(
+        &self,
+        event: &str,
+        groups: Option<&[String]>,
+        broadcast: bool,
+    ) -> Vec<Arc<LocalEvent>> {
+        let mut out = Vec::new();
+        for list in self.matching_lists(event, groups) {
+            let locals: Vec<&Arc<LocalEvent>> = list
+                .endpoints
+                .iter()
+                .filter_map(|e| e.local.as_ref())
+                .collect();
+            if locals.is_empty() {
+                continue;
+            }
+            if broadcast {
+                out.extend(locals.into_iter().cloned());
+            } else {
+                let candidates: Vec<Candidate<'_>> = locals
+                    .iter()
+                    .map(|_| Candidate {
+                        node_id: &self.local_node_id,
+                        local: true,
+                        cpu: None,
+                    })
+                    .collect();
+                let i = if locals.len() == 1 {
+                    0
+                } else {
+                    list.strategy.select(&candidates).min(locals.len() - 1)
+                };
+                out.push(locals[i].clone());
+            }
+        }
+        out
+    }
+
+    /// Every action list: name, and per endpoint (node ID, whether local).
+    pub(crate) fn action_names(&self) -> impl Iterator<Item = (&str, Vec<(&str, bool)>)> {
+        self.actions.iter().map(|(name, list)| {
+            (
+                name.as_str(),
+                list.endpoints
+                    .iter()
+                    .map(|e| (&*e.node_id, e.local.is_some()))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Every event list: pattern, group, and per endpoint (node ID, whether local).
+    pub(crate) fn event_lists(&self) -> impl Iterator<Item = (&str, &str, Vec<(&str, bool)>)> {
+        self.events.iter().map(|list| {
+            (
+                list.pattern.as_str(),
+                list.group.as_str(),
+                list.endpoints
+                    .iter()
+                    .map(|e| (&*e.node_id, e.local.is_some()))
+                    .collect(),
+            )
+        })
+    }
+}

@@ -1,0 +1,449 @@
+//! Services as the broker sees them: a name, a version, settings, and the actions, event
+//! handlers and lifecycle hooks they offer.
+//!
+//! Most users never build a [`ServiceSchema`] by hand: `#[service]` on an `impl` block generates
+//! the [`Service`] impl. The builder here is the same thing without the macro.
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::packet::JsonMap;
+use crate::transporter::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An action handler: takes the call's context, returns the result as JSON.
+pub type ActionHandler =
+    Arc<dyn Fn(Context) -> BoxFuture<'static, Result<Value, Error>> + Send + Sync>;
+
+/// An event handler: takes the event's context (`ctx.params()` is the payload).
+pub type EventHandler = Arc<dyn Fn(Context) -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
+
+/// A lifecycle hook (`created`, `started`, `stopped`).
+pub type LifecycleHook = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
+
+/// Something the broker can run as a service. `#[service]` implements it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a service",
+    note = "put `#[broker_core::service]` on an `impl {Self}` block, or implement `Service` by returning a `ServiceSchema`"
+)]
+pub trait Service: Send + Sync + 'static {
+    /// Describes the service; handlers keep the `Arc` to reach `self`.
+    fn schema(self: Arc<Self>) -> ServiceSchema;
+}
+
+impl Service for ServiceSchema {
+    fn schema(self: Arc<Self>) -> ServiceSchema {
+        Arc::unwrap_or_clone(self)
+    }
+}
+
+/// A service version: `2` gives the full name `v2.posts`, `"staging"` gives `staging.posts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServiceVersion {
+    /// A numeric version.
+    Number(u64),
+    /// A string version.
+    Text(String),
+}
+
+impl From<u64> for ServiceVersion {
+    fn from(v: u64) -> Self {
+        ServiceVersion::Number(v)
+    }
+}
+impl From<u32> for ServiceVersion {
+    fn from(v: u32) -> Self {
+        ServiceVersion::Number(v.into())
+    }
+}
+impl From<i32> for ServiceVersion {
+    fn from(v: i32) -> Self {
+        match u64::try_from(v) {
+            Ok(n) => ServiceVersion::Number(n),
+            Err(_) => ServiceVersion::Text(v.to_string()),
+        }
+    }
+}
+impl From<&str> for ServiceVersion {
+    fn from(v: &str) -> Self {
+        ServiceVersion::Text(v.to_owned())
+    }
+}
+impl From<String> for ServiceVersion {
+    fn from(v: String) -> Self {
+        ServiceVersion::Text(v)
+    }
+}
+
+/// The full name Moleculer builds from a name and a version.
+pub fn full_service_name(name: &str, version: Option<&ServiceVersion>) -> String {
+    match version {
+        Some(ServiceVersion::Number(n)) => format!("v{n}.{name}"),
+        Some(ServiceVersion::Text(t)) => format!("{t}.{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// Who may call an action, with Moleculer's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Visibility {
+    /// Callable from anywhere, and an API gateway may expose it (the default).
+    #[default]
+    Published,
+    /// Callable from any node, but not exposed by gateways.
+    Public,
+    /// Callable only from the node that hosts it.
+    Protected,
+    /// Not registered with the broker at all: only the service's own code calls it.
+    Private,
+}
+
+impl Visibility {
+    /// The name used in INFO (`published`, `public`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Published => "published",
+            Visibility::Public => "public",
+            Visibility::Protected => "protected",
+            Visibility::Private => "private",
+        }
+    }
+
+    /// Parses a visibility name.
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "published" => Some(Visibility::Published),
+            "public" => Some(Visibility::Public),
+            "protected" => Some(Visibility::Protected),
+            "private" => Some(Visibility::Private),
+            _ => None,
+        }
+    }
+
+    /// Whether other nodes may call it.
+    pub fn is_remote_callable(self) -> bool {
+        matches!(self, Visibility::Published | Visibility::Public)
+    }
+}
+
+/// One action of a service.
+#[derive(Clone)]
+pub struct ActionDef {
+    /// Name inside the service (`hello`); the broker prefixes the service's full name.
+    pub name: String,
+    /// Who may call it.
+    pub visibility: Visibility,
+    /// Its own timeout, overriding the broker's `request_timeout`.
+    pub timeout: Option<Duration>,
+    /// Extra keys published in INFO (for example a `params` schema or a `rest` route).
+    pub extra: JsonMap,
+    /// The handler.
+    pub handler: ActionHandler,
+}
+
+impl fmt::Debug for ActionDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionDef")
+            .field("name", &self.name)
+            .field("visibility", &self.visibility)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActionDef {
+    /// An action from an async closure of the context.
+    ///
+    /// ```
+    /// use broker_core::{ActionDef, Context};
+    ///
+    /// let add = ActionDef::new("add", |ctx: Context| async move {
+    ///     let a = ctx.params()["a"].as_f64().unwrap_or(0.0);
+    ///     let b = ctx.params()["b"].as_f64().unwrap_or(0.0);
+    ///     Ok(serde_json::json!(a + b))
+    /// });
+    /// assert_eq!(add.name, "add");
+    /// ```
+    pub fn new<F, Fut>(name: impl Into<String>, handler: F) -> ActionDef
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+    {
+        ActionDef {
+            name: name.into(),
+            visibility: Visibility::Published,
+            timeout: None,
+            extra: JsonMap::new(),
+            handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
+        }
+    }
+
+    /// Sets the visibility.
+    pub fn visibility(mut self, visibility: Visibility) -> ActionDef {
+        self.visibility = visibility;
+        self
+    }
+
+    /// Sets the action's own timeout.
+    pub fn timeout(mut self, timeout: Duration) -> ActionDef {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a key to the action's INFO entry (`params`, `rest`, custom keys).
+    pub fn info(mut self, key: impl Into<String>, value: Value) -> ActionDef {
+        self.extra.insert(key.into(), value);
+        self
+    }
+}
+
+/// One event handler of a service.
+#[derive(Clone)]
+pub struct EventDef {
+    /// Event name or pattern (`user.created`, `user.*`, `**`).
+    pub name: String,
+    /// Group; defaults to the service name.
+    pub group: Option<String>,
+    /// The handler.
+    pub handler: EventHandler,
+}
+
+impl fmt::Debug for EventDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventDef")
+            .field("name", &self.name)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventDef {
+    /// An event handler from an async closure of the context.
+    pub fn new<F, Fut>(name: impl Into<String>, handler: F) -> EventDef
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        EventDef {
+            name: name.into(),
+            group: None,
+            handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
+        }
+    }
+
+    /// Sets the group.
+    pub fn group(mut self, group: impl Into<String>) -> EventDef {
+        self.group = Some(group.into());
+        self
+    }
+}
+
+/// A complete service description.
+#[derive(Clone, Default)]
+pub struct ServiceSchema {
+    /// Service name.
+    pub name: String,
+    /// Version.
+    pub version: Option<ServiceVersion>,
+    /// Settings, sent in INFO except the keys listed in `settings.$secureSettings`.
+    pub settings: JsonMap,
+    /// Metadata, sent in INFO.
+    pub metadata: JsonMap,
+    /// Services (full names) that must be available before this one starts.
+    pub dependencies: Vec<String>,
+    /// Actions.
+    pub actions: Vec<ActionDef>,
+    /// Event handlers.
+    pub events: Vec<EventDef>,
+    /// Runs when the service is added to the broker.
+    pub created: Option<LifecycleHook>,
+    /// Runs when the broker starts the service, before it is announced.
+    pub started: Option<LifecycleHook>,
+    /// Runs when the broker stops.
+    pub stopped: Option<LifecycleHook>,
+}
+
+impl fmt::Debug for ServiceSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceSchema")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("actions", &self.actions)
+            .field("events", &self.events)
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hook<F, Fut>(f: F) -> LifecycleHook
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(f()))
+}
+
+impl ServiceSchema {
+    /// An empty service with a name.
+    pub fn new(name: impl Into<String>) -> ServiceSchema {
+        ServiceSchema {
+            name: name.into(),
+            ..ServiceSchema::default()
+        }
+    }
+
+    /// Sets the version.
+    pub fn version(mut self, version: impl Into<ServiceVersion>) -> ServiceSchema {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Sets the settings (a JSON object; anything else is ignored).
+    pub fn settings(mut self, settings: Value) -> ServiceSchema {
+        if let Value::Object(map) = settings {
+            self.settings = map;
+        }
+        self
+    }
+
+    /// Sets the metadata (a JSON object; anything else is ignored).
+    pub fn metadata(mut self, metadata: Value) -> ServiceSchema {
+        if let Value::Object(map) = metadata {
+            self.metadata = map;
+        }
+        self
+    }
+
+    /// Adds a dependency (a service full name such as `users` or `v2.posts`).
+    pub fn dependency(mut self, full_name: impl Into<String>) -> ServiceSchema {
+        self.dependencies.push(full_name.into());
+        self
+    }
+
+    /// Adds an action.
+    pub fn action(mut self, action: ActionDef) -> ServiceSchema {
+        self.actions.push(action);
+        self
+    }
+
+    /// Adds an event handler.
+    pub fn event(mut self, event: EventDef) -> ServiceSchema {
+        self.events.push(event);
+        self
+    }
+
+    /// Sets the `created` hook.
+    pub fn on_created<F, Fut>(mut self, f: F) -> ServiceSchema
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        self.created = Some(hook(f));
+        self
+    }
+
+    /// Sets the `started` hook.
+    pub fn on_started<F, Fut>(mut self, f: F) -> ServiceSchema
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        self.started = Some(hook(f));
+        self
+    }
+
+    /// Sets the `stopped` hook.
+    pub fn on_stopped<F, Fut>(mut self, f: F) -> ServiceSchema
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        self.stopped = Some(hook(f));
+        self
+    }
+
+    /// `v2.posts`, `staging.posts` or `posts` (`settings.$noVersionPrefix` drops the prefix).
+    pub fn full_name(&self) -> String {
+        let no_prefix = self
+            .settings
+            .get("$noVersionPrefix")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        full_service_name(
+            &self.name,
+            if no_prefix {
+                None
+            } else {
+                self.version.as_ref()
+            },
+        )
+    }
+}
+
+/// What an `#[action]` method may return: `Result<T, E>` with a serializable `T` and an error
+/// that converts into [`Error`].
+#[diagnostic::on_unimplemented(
+    message = "an action must return `Result<T, E>` where `T: Serialize` and `E: Into<broker_core::Error>`",
+    label = "this return type is not `Result<impl Serialize, impl Into<Error>>`"
+)]
+pub trait ActionResult {
+    /// Converts into the JSON result the broker sends back.
+    fn into_action_result(self) -> Result<Value, Error>;
+}
+
+impl<T: Serialize, E: Into<Error>> ActionResult for Result<T, E> {
+    fn into_action_result(self) -> Result<Value, Error> {
+        match self {
+            Ok(value) => serde_json::to_value(value).map_err(Error::from),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// What an `#[event]` method may return: `()` or `Result<(), E>`.
+#[diagnostic::on_unimplemented(
+    message = "an event handler must return `()` or `Result<(), E>` where `E: Into<broker_core::Error>`",
+    label = "this return type is not `()` or `Result<(), impl Into<Error>>`"
+)]
+pub trait EventResult {
+    /// Converts into the handler's outcome (errors are logged by the broker).
+    fn into_event_result(self) -> Result<(), Error>;
+}
+
+impl EventResult for () {
+    fn into_event_result(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<E: Into<Error>> EventResult for Result<(), E> {
+    fn into_event_result(self) -> Result<(), Error> {
+        self.map_err(Into::into)
+    }
+}
+
+/// What a lifecycle hook may return: `()` or `Result<(), E>`.
+#[diagnostic::on_unimplemented(
+    message = "a lifecycle hook must return `()` or `Result<(), E>` where `E: Into<broker_core::Error>`"
+)]
+pub trait HookResult {
+    /// Converts into the hook's outcome.
+    fn into_hook_result(self) -> Result<(), Error>;
+}
+
+impl HookResult for () {
+    fn into_hook_result(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<E: Into<Error>> HookResult for Result<(), E> {
+    fn into_hook_result(self) -> Result<(), Error> {
+        self.map_err(Into::into)
+    }
+}

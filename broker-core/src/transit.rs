@@ -1,0 +1,170 @@
+//! Transit: the broker's side of the bus. It stamps `ver` and `sender` on outgoing packets,
+//! encodes and publishes them, and keeps the requests and pings that wait for an answer.
+//!
+//! Pending requests live in one map of request ID to a oneshot sender; the caller awaits the
+//! receiver under its own timeout. No task or actor per request.
+
+use crate::error::Error;
+use crate::packet::{Packet, PongPacket, ProtocolVersion, ResponsePacket};
+use crate::transporter::{Topic, Transporter};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+pub(crate) struct Pending {
+    pub(crate) tx: oneshot::Sender<Result<ResponsePacket, Error>>,
+    pub(crate) node_id: Arc<str>,
+    pub(crate) action: String,
+}
+
+pub(crate) struct Transit {
+    pub(crate) transporter: Arc<dyn Transporter>,
+    pub(crate) protocol: ProtocolVersion,
+    pending: Mutex<HashMap<String, Pending>>,
+    pings: Mutex<HashMap<String, oneshot::Sender<PongPacket>>>,
+    version_warnings: Mutex<HashMap<String, Instant>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Transit {
+    pub(crate) fn new(transporter: Arc<dyn Transporter>, protocol: ProtocolVersion) -> Transit {
+        Transit {
+            transporter,
+            protocol,
+            pending: Mutex::new(HashMap::new()),
+            pings: Mutex::new(HashMap::new()),
+            version_warnings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Publishes an encoded packet to one node (or broadcast when `target` is `None`).
+    pub(crate) fn publish(&self, packet: &Packet, target: Option<&str>) -> Result<(), Error> {
+        let topic = Topic {
+            packet_type: packet.packet_type(),
+            node_id: target.map(str::to_owned),
+        };
+        self.transporter
+            .publish(&topic, Bytes::from(packet.encode()))
+    }
+
+    /// Publishes, logging instead of failing: for packets Moleculer also sends best-effort
+    /// (HEARTBEAT, INFO, DISCOVER, RES, PONG, DISCONNECT).
+    pub(crate) fn publish_quietly(&self, packet: &Packet, target: Option<&str>) {
+        if let Err(err) = self.publish(packet, target) {
+            tracing::debug!(packet = %packet.packet_type(), ?target, %err, "packet not sent");
+        }
+    }
+
+    pub(crate) fn ver(&self) -> String {
+        self.protocol.as_str().to_owned()
+    }
+
+    /// Registers a pending request; fails when the bound is reached.
+    pub(crate) fn add_pending(
+        &self,
+        id: String,
+        pending: Pending,
+        limit: usize,
+    ) -> Result<(), Error> {
+        let mut map = lock(&self.pending);
+        if map.len() >= limit {
+            return Err(Error::queue_is_full(
+                &pending.action,
+                &pending.node_id,
+                map.len(),
+                limit,
+            ));
+        }
+        map.insert(id, pending);
+        Ok(())
+    }
+
+    pub(crate) fn remove_pending(&self, id: &str) -> Option<Pending> {
+        lock(&self.pending).remove(id)
+    }
+
+    /// Delivers a response to its waiting caller; an unknown ID is an orphan (late reply).
+    pub(crate) fn resolve(&self, response: ResponsePacket) {
+        match self.remove_pending(&response.id) {
+            Some(pending) => {
+                let _ = pending.tx.send(Ok(response));
+            }
+            None => {
+                tracing::debug!(id = %response.id, sender = %response.sender, "orphan response dropped")
+            }
+        }
+    }
+
+    /// Rejects every request pending on a node that left or went offline.
+    pub(crate) fn reject_node(&self, node_id: &str) {
+        let rejected: Vec<Pending> = {
+            let mut map = lock(&self.pending);
+            let ids: Vec<String> = map
+                .iter()
+                .filter(|(_, p)| &*p.node_id == node_id)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for p in rejected {
+            let _ =
+                p.tx.send(Err(Error::request_rejected(&p.action, &p.node_id)));
+        }
+    }
+
+    /// Rejects everything pending (the broker is stopping).
+    pub(crate) fn reject_all(&self) {
+        let all: Vec<Pending> = lock(&self.pending).drain().map(|(_, p)| p).collect();
+        for p in all {
+            let _ =
+                p.tx.send(Err(Error::request_rejected(&p.action, &p.node_id)));
+        }
+    }
+
+    pub(crate) fn add_ping(&self, id: String) -> oneshot::Receiver<PongPacket> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pings).insert(id, tx);
+        rx
+    }
+
+    pub(crate) fn remove_ping(&self, id: &str) {
+        lock(&self.pings).remove(id);
+    }
+
+    pub(crate) fn resolve_pong(&self, pong: PongPacket) {
+        if let Some(tx) = lock(&self.pings).remove(&pong.id) {
+            let _ = tx.send(pong);
+        }
+    }
+
+    /// Logs a version mismatch once a minute per peer, naming the setting to change.
+    pub(crate) fn warn_version(&self, sender: &str, received: &str) {
+        let mut warned = lock(&self.version_warnings);
+        let now = Instant::now();
+        let due = warned
+            .get(sender)
+            .is_none_or(|last| now.duration_since(*last) > Duration::from_secs(60));
+        if due {
+            warned.insert(sender.to_owned(), now);
+            tracing::warn!(
+                peer = %sender,
+                peer_version = %received,
+                our_version = %self.protocol,
+                "dropping packets from node '{sender}': it speaks Moleculer protocol \"{received}\" \
+                 but this broker speaks \"{}\"; set the broker's protocol to match \
+                 (BrokerBuilder::protocol: ProtocolVersion::V4 for Moleculer 0.14, V5 for 0.15) \
+                 or disable_version_check(true)",
+                self.protocol
+            );
+        }
+    }
+}

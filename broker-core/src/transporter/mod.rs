@@ -1,0 +1,179 @@
+//! The contract between the broker and a message bus.
+//!
+//! A transporter moves opaque packet bytes between nodes of one namespace. It knows topics
+//! (a packet type, optionally aimed at one node) but nothing of what the packets mean: the
+//! transit layer in this crate encodes, decodes and routes them. `broker-redis` implements this
+//! trait over Redis pub/sub; [`MemoryTransporter`] implements it in-process.
+
+mod memory;
+
+pub use memory::{MemoryBus, MemoryTransporter};
+
+use crate::error::Error;
+use crate::packet::PacketType;
+use bytes::Bytes;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc;
+
+/// A boxed, sendable future, as returned by the object-safe traits of this crate.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A destination on the bus: a packet type, broadcast to all nodes or aimed at one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Topic {
+    /// The packet type.
+    pub packet_type: PacketType,
+    /// The target node, or `None` for the broadcast topic.
+    pub node_id: Option<String>,
+}
+
+impl Topic {
+    /// The broadcast topic of a packet type (`MOL.INFO`).
+    pub fn broadcast(packet_type: PacketType) -> Topic {
+        Topic {
+            packet_type,
+            node_id: None,
+        }
+    }
+
+    /// The topic of a packet type aimed at one node (`MOL.REQ.<node>`).
+    pub fn targeted(packet_type: PacketType, node_id: impl Into<String>) -> Topic {
+        Topic {
+            packet_type,
+            node_id: Some(node_id.into()),
+        }
+    }
+
+    /// The channel name Moleculer uses for this topic under `prefix` (see [`channel_prefix`]).
+    pub fn channel(&self, prefix: &str) -> String {
+        channel_name(prefix, self.packet_type, self.node_id.as_deref())
+    }
+
+    /// The topics every node subscribes to right after connecting (12 of them).
+    pub fn node_subscriptions(node_id: &str) -> Vec<Topic> {
+        use PacketType::*;
+        vec![
+            Topic::targeted(Event, node_id),
+            Topic::targeted(Request, node_id),
+            Topic::targeted(Response, node_id),
+            Topic::broadcast(Discover),
+            Topic::targeted(Discover, node_id),
+            Topic::broadcast(Info),
+            Topic::targeted(Info, node_id),
+            Topic::broadcast(Disconnect),
+            Topic::broadcast(Heartbeat),
+            Topic::broadcast(Ping),
+            Topic::targeted(Ping, node_id),
+            Topic::targeted(Pong, node_id),
+        ]
+    }
+}
+
+/// `MOL` for the empty namespace, `MOL-<namespace>` otherwise.
+pub fn channel_prefix(namespace: &str) -> String {
+    if namespace.is_empty() {
+        "MOL".to_owned()
+    } else {
+        format!("MOL-{namespace}")
+    }
+}
+
+/// `<prefix>.<TYPE>` or `<prefix>.<TYPE>.<node>`.
+pub fn channel_name(prefix: &str, packet_type: PacketType, node_id: Option<&str>) -> String {
+    match node_id {
+        Some(node) => format!("{prefix}.{}.{node}", packet_type.as_str()),
+        None => format!("{prefix}.{}", packet_type.as_str()),
+    }
+}
+
+/// The packet type a channel name carries (`MOL-dev.REQ.node-1` → `REQ`), if any.
+pub fn packet_type_of_channel(prefix: &str, channel: &str) -> Option<PacketType> {
+    let rest = channel.strip_prefix(prefix)?.strip_prefix('.')?;
+    let kind = rest.split('.').next()?;
+    PacketType::parse(kind)
+}
+
+/// What the broker needs to know to connect a transporter.
+#[derive(Debug, Clone)]
+pub struct TransportSetup {
+    /// The broker namespace (`""` for none).
+    pub namespace: String,
+    /// This node's ID.
+    pub node_id: String,
+}
+
+/// Something that happened on the bus.
+#[derive(Debug)]
+pub enum TransportEvent {
+    /// A payload arrived on a topic of this type.
+    Message {
+        /// The type named by the topic it arrived on.
+        packet_type: PacketType,
+        /// The payload bytes.
+        payload: Bytes,
+    },
+    /// The connection was lost; publishes fail with `BrokerDisconnectedError` until
+    /// [`TransportEvent::Reconnected`].
+    Disconnected,
+    /// The connection is back and every subscription restored: the broker announces itself again.
+    Reconnected,
+}
+
+/// The receiving end of a transporter's events.
+pub type TransportEvents = mpsc::UnboundedReceiver<TransportEvent>;
+
+/// A message bus the broker can run over.
+///
+/// Implementations keep their own connections, reconnect on loss (reporting
+/// [`TransportEvent::Disconnected`] and [`TransportEvent::Reconnected`]), and restore their
+/// subscriptions exactly once per reconnect.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a transporter",
+    note = "use `MemoryTransporter` for in-process nodes, or a transport crate such as `broker-redis`"
+)]
+pub trait Transporter: Send + Sync + fmt::Debug + 'static {
+    /// Connects, and returns the stream of everything that arrives on subscribed topics.
+    fn connect<'a>(
+        &'a self,
+        setup: &'a TransportSetup,
+    ) -> BoxFuture<'a, Result<TransportEvents, Error>>;
+
+    /// Subscribes to topics; resolves once the bus confirms them.
+    fn subscribe<'a>(&'a self, topics: &'a [Topic]) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Publishes a payload. This must not block: implementations queue the bytes (and
+    /// pipeline them) and fail fast with `BrokerDisconnectedError` when the bus is down.
+    fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), Error>;
+
+    /// Flushes what is queued and closes the connections.
+    fn disconnect(&self) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Whether publishes can currently go out.
+    fn is_connected(&self) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_follow_moleculer() {
+        assert_eq!(channel_prefix(""), "MOL");
+        assert_eq!(channel_prefix("dev"), "MOL-dev");
+        let t = Topic::targeted(PacketType::Request, "node-1");
+        assert_eq!(t.channel("MOL-dev"), "MOL-dev.REQ.node-1");
+        assert_eq!(
+            Topic::broadcast(PacketType::Heartbeat).channel("MOL"),
+            "MOL.HEARTBEAT"
+        );
+        assert_eq!(
+            packet_type_of_channel("MOL-dev", "MOL-dev.RES.a.b.c"),
+            Some(PacketType::Response)
+        );
+        assert_eq!(packet_type_of_channel("MOL-dev", "MOL-devx.RES.a"), None);
+        assert_eq!(packet_type_of_channel("MOL", "MOL.NOPE"), None);
+        assert_eq!(Topic::node_subscriptions("n").len(), 12);
+    }
+}

@@ -1,0 +1,74 @@
+//! Small helpers shared across the crate.
+
+use crate::error::Error;
+use crate::transporter::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A fresh UUID-v4 string, as Moleculer's `generateUid`.
+pub(crate) fn generate_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Converts a JSON result into the caller's type; a mismatch is the caller's problem, so it is
+/// reported as a non-retryable error naming what did not fit.
+pub(crate) fn from_result_value<R: DeserializeOwned>(value: Value) -> Result<R, Error> {
+    serde_json::from_value(value).map_err(|e| {
+        Error::client(
+            format!("the result does not fit the expected type: {e}"),
+            500,
+            "RESULT_TYPE_MISMATCH",
+        )
+    })
+}
+
+/// Runs a handler future, turning a panic inside it into an error, so one bad handler never
+/// takes the node down.
+pub(crate) struct CatchPanic<T> {
+    inner: BoxFuture<'static, Result<T, Error>>,
+    what: &'static str,
+}
+
+impl<T> CatchPanic<T> {
+    pub(crate) fn new(inner: BoxFuture<'static, Result<T, Error>>, what: &'static str) -> Self {
+        CatchPanic { inner, what }
+    }
+}
+
+impl<T> Future for CatchPanic<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let what = self.what;
+        let inner = &mut self.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                let reason = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                Poll::Ready(Err(Error::server(
+                    format!("{what} panicked: {reason}"),
+                    500,
+                    "HANDLER_PANIC",
+                )
+                .with_retryable(false)))
+            }
+        }
+    }
+}
