@@ -11,7 +11,7 @@ pub use memory::{MemoryBus, MemoryTransporter};
 
 use crate::error::Error;
 use crate::packet::PacketType;
-use bytes::Bytes;
+pub use bytes::Bytes;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

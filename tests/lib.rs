@@ -1,0 +1,1 @@
+//! Integration tests across the workspace crates live in `tests/`.

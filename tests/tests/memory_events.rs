@@ -1,0 +1,242 @@
+//! Events across brokers on the in-memory transport: balanced emit with groups, broadcast,
+//! broadcast_local, wildcards, and the local `$node.*` events.
+
+mod common;
+
+use broker_core::{Broker, Context, EmitOptions, EventDef, EventType, MemoryBus, ServiceSchema};
+use common::{eventually, node, WAIT};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Records (node, service, event name, event type) for every delivery.
+type Log = Arc<Mutex<Vec<(String, String, String, Option<EventType>)>>>;
+
+fn listener(name: &str, group: Option<&str>, pattern: &str, log: &Log) -> ServiceSchema {
+    let log = log.clone();
+    let service = name.to_owned();
+    let mut def = EventDef::new(pattern, move |ctx: Context| {
+        let log = log.clone();
+        let service = service.clone();
+        async move {
+            log.lock().expect("log").push((
+                ctx.broker().node_id().to_owned(),
+                service,
+                ctx.event_name().unwrap_or_default().to_owned(),
+                ctx.event_type(),
+            ));
+            Ok(())
+        }
+    });
+    if let Some(g) = group {
+        def = def.group(g);
+    }
+    ServiceSchema::new(name).event(def)
+}
+
+async fn start(bus: &Arc<MemoryBus>, id: &str, services: Vec<ServiceSchema>) -> Broker {
+    let (b, _) = node(bus, id);
+    let broker = b.build();
+    for s in services {
+        broker.add_service(s).await.expect("add service");
+    }
+    broker.start().await.expect("start");
+    broker
+}
+
+fn count_by_node(log: &Log, service: &str) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for (node, svc, _, _) in log.lock().expect("log").iter() {
+        if svc == service {
+            *out.entry(node.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+async fn settle(log: &Log, expected: usize) {
+    eventually(&format!("{expected} deliveries"), || {
+        let n = log.lock().expect("log").len();
+        async move { n >= expected }
+    })
+    .await;
+    // Give stray duplicates a chance to show up before counting.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn emit_reaches_one_handler_per_group_spread_over_nodes() {
+    let bus = MemoryBus::new();
+    let log: Log = Arc::default();
+    // Two nodes run the "mail" group, one node runs "audit"; an emitter with no handler.
+    let a = start(
+        &bus,
+        "a",
+        vec![listener("mailer", Some("mail"), "user.created", &log)],
+    )
+    .await;
+    let b = start(
+        &bus,
+        "b",
+        vec![listener("mailer", Some("mail"), "user.created", &log)],
+    )
+    .await;
+    let c = start(&bus, "c", vec![listener("audit", None, "user.*", &log)]).await;
+    let emitter = start(&bus, "emitter", vec![]).await;
+    emitter
+        .wait_for_services(&["mailer", "audit"], WAIT)
+        .await
+        .expect("services");
+    eventually("both mail nodes known", || {
+        let e = emitter.clone();
+        async move { e.node_list(false, true).len() == 4 }
+    })
+    .await;
+
+    for i in 0..20 {
+        emitter
+            .emit("user.created", json!({"i": i}))
+            .await
+            .expect("emit");
+    }
+    settle(&log, 40).await;
+    let mail = count_by_node(&log, "mailer");
+    assert_eq!(
+        mail.values().sum::<usize>(),
+        20,
+        "each emit handled once in the mail group"
+    );
+    assert_eq!(mail.get("a"), Some(&10), "round-robin spreads: {mail:?}");
+    assert_eq!(mail.get("b"), Some(&10), "round-robin spreads: {mail:?}");
+    assert_eq!(count_by_node(&log, "audit").get("c"), Some(&20));
+    assert!(log
+        .lock()
+        .expect("log")
+        .iter()
+        .all(|(_, _, _, t)| *t == Some(EventType::Emit)));
+
+    // Restricting to a group.
+    log.lock().expect("log").clear();
+    emitter
+        .emit_with(
+            "user.created",
+            json!({}),
+            EmitOptions::new().groups(["audit"]),
+        )
+        .await
+        .expect("emit");
+    settle(&log, 1).await;
+    assert_eq!(log.lock().expect("log").len(), 1);
+    assert_eq!(log.lock().expect("log")[0].1, "audit");
+
+    for n in [emitter, c, b, a] {
+        n.stop().await.expect("stop");
+    }
+}
+
+#[tokio::test]
+async fn broadcast_reaches_every_handler_and_broadcast_local_stays_home() {
+    let bus = MemoryBus::new();
+    let log: Log = Arc::default();
+    let a = start(
+        &bus,
+        "a",
+        vec![listener("mailer", Some("mail"), "order.**", &log)],
+    )
+    .await;
+    let b = start(
+        &bus,
+        "b",
+        vec![
+            listener("mailer", Some("mail"), "order.**", &log),
+            listener("stats", None, "**", &log),
+        ],
+    )
+    .await;
+    b.wait_for_services(&["mailer"], WAIT).await.expect("svc");
+    eventually("a knows b", || {
+        let a = a.clone();
+        async move { a.node_list(false, true).len() == 2 }
+    })
+    .await;
+    log.lock().expect("log").clear(); // `**` also saw `$node.*` events
+
+    a.broadcast("order.paid.now", json!({"id": 7}))
+        .await
+        .expect("broadcast");
+    settle(&log, 3).await;
+    let entries = log.lock().expect("log").clone();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    assert!(entries
+        .iter()
+        .all(|e| e.2 == "order.paid.now" && e.3 == Some(EventType::Broadcast)));
+
+    log.lock().expect("log").clear();
+    b.broadcast_local("order.local", json!({}))
+        .await
+        .expect("local");
+    settle(&log, 2).await;
+    let entries = log.lock().expect("log").clone();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries
+        .iter()
+        .all(|e| e.0 == "b" && e.3 == Some(EventType::BroadcastLocal)));
+
+    for n in [b, a] {
+        n.stop().await.expect("stop");
+    }
+}
+
+#[tokio::test]
+async fn node_events_are_raised_locally() {
+    let bus = MemoryBus::new();
+    let log: Log = Arc::default();
+    let watcher = start(
+        &bus,
+        "watcher",
+        vec![listener("watch", None, "$node.*", &log)],
+    )
+    .await;
+    let (b, transport) = node(&bus, "visitor");
+    let visitor = b.build();
+    visitor.start().await.expect("start");
+    eventually("connected event", || {
+        let log = log.clone();
+        async move {
+            log.lock()
+                .expect("log")
+                .iter()
+                .any(|e| e.2 == "$node.connected")
+        }
+    })
+    .await;
+    transport.sever();
+    eventually("disconnected event after heartbeat timeout", || {
+        let log = log.clone();
+        async move {
+            log.lock()
+                .expect("log")
+                .iter()
+                .any(|e| e.2 == "$node.disconnected")
+        }
+    })
+    .await;
+    watcher.stop().await.expect("stop");
+    visitor.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_local_only_broker_runs_calls_and_events() {
+    let log: Log = Arc::default();
+    let b = Broker::builder().node_id("alone").build();
+    b.add_service(listener("solo", None, "ping", &log))
+        .await
+        .expect("add");
+    b.start().await.expect("start");
+    b.emit("ping", json!(null)).await.expect("emit");
+    settle(&log, 1).await;
+    let nodes: Value = b.call("$node.list", json!({})).await.expect("list");
+    assert_eq!(nodes.as_array().map(Vec::len), Some(1));
+    b.stop().await.expect("stop");
+}
