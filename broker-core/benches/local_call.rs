@@ -1,1 +1,55 @@
-fn main() {}
+//! A local call through the broker: typed params serialized into the context, the handler
+//! deserializing them, its typed result serialized and deserialized for the caller.
+//! Compare with Moleculer.js `local_c1` (`../shared/bench/run-js.sh`).
+
+use broker_core::{ActionDef, Broker, Context, ServiceSchema};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Echo {
+    id: u32,
+    msg: String,
+}
+
+fn local_call(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let broker = rt.block_on(async {
+        let broker = Broker::builder().node_id("bench").build();
+        broker
+            .add_service(ServiceSchema::new("bench").action(ActionDef::new(
+                "echo",
+                |ctx: Context| async move {
+                    let p: Echo = ctx.params_as()?;
+                    Ok(serde_json::to_value(p)?)
+                },
+            )))
+            .await
+            .expect("add service");
+        broker.start().await.expect("start");
+        broker
+    });
+    let params = Echo {
+        id: 1,
+        msg: "hello".to_owned(),
+    };
+    eprintln!(
+        "call future: {} bytes",
+        std::mem::size_of_val(&broker.call::<Echo>("bench.echo", &params))
+    );
+    let mut group = c.benchmark_group("local_call");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("typed_echo_c1", |b| {
+        b.to_async(&rt).iter(|| async {
+            let out: Echo = broker.call("bench.echo", &params).await.expect("call");
+            out
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, local_call);
+criterion_main!(benches);

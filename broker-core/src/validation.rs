@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use serde_path_to_error::Segment;
 
@@ -13,6 +14,11 @@ pub(crate) fn deserialize_params<T: DeserializeOwned>(
     action: Option<&str>,
     node_id: &str,
 ) -> Result<T, Error> {
+    // Fast path: the common case needs no path tracking. Only a failure pays for the second,
+    // path-tracking pass that names the field.
+    if let Ok(value) = T::deserialize(params) {
+        return Ok(value);
+    }
     match serde_path_to_error::deserialize::<_, T>(params) {
         Ok(value) => Ok(value),
         Err(err) => {

@@ -83,8 +83,10 @@ impl Broker {
         };
         let (result, meta_back) = match target {
             Target::Local(local) => self.call_local(local, params, shape).await,
+            // Boxed: the remote path's state (a whole REQUEST packet) would otherwise
+            // inflate every local call's future, which is moved on each poll setup.
             Target::Remote { node_id, .. } => {
-                self.call_remote(action, node_id, params, shape).await
+                Box::pin(self.call_remote(action, node_id, params, shape)).await
             }
         };
         if let (Some(parent), Some(meta)) = (parent, meta_back) {
