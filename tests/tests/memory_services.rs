@@ -3,7 +3,9 @@
 
 mod common;
 
-use broker_core::{ActionDef, Broker, CallOptions, Context, ErrorKind, MemoryBus, ServiceSchema, Visibility};
+use broker_core::{
+    ActionDef, Broker, CallOptions, Context, ErrorKind, MemoryBus, ServiceSchema, Visibility,
+};
 use common::{node, WAIT};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,13 +29,21 @@ async fn versions_visibility_and_secure_settings() {
             .action(echo("list"))
             .action(echo("internal").visibility(Visibility::Protected))
             .action(echo("hidden").visibility(Visibility::Private))
-            .action(echo("api").visibility(Visibility::Public).timeout(Duration::from_millis(1234))),
+            .action(
+                echo("api")
+                    .visibility(Visibility::Public)
+                    .timeout(Duration::from_millis(1234)),
+            ),
     )
     .await
     .expect("add");
-    host.add_service(ServiceSchema::new("calc").version("staging").action(echo("id")))
-        .await
-        .expect("add");
+    host.add_service(
+        ServiceSchema::new("calc")
+            .version("staging")
+            .action(echo("id")),
+    )
+    .await
+    .expect("add");
     host.start().await.expect("start");
 
     let (b, _) = node(&bus, "peer");
@@ -43,9 +53,15 @@ async fn versions_visibility_and_secure_settings() {
         .await
         .expect("full names");
 
-    let v: Value = peer.call("v2.posts.list", json!({"x": 1})).await.expect("published");
+    let v: Value = peer
+        .call("v2.posts.list", json!({"x": 1}))
+        .await
+        .expect("published");
     assert_eq!(v, json!({"x": 1}));
-    let v: Value = peer.call("staging.calc.id", json!(7)).await.expect("string version");
+    let v: Value = peer
+        .call("staging.calc.id", json!(7))
+        .await
+        .expect("string version");
     assert_eq!(v, json!(7));
     let v: Value = peer.call("v2.posts.api", json!([])).await.expect("public");
     assert_eq!(v, json!([]));
@@ -54,13 +70,22 @@ async fn versions_visibility_and_secure_settings() {
         assert_eq!(err.kind(), ErrorKind::ServiceNotFound, "{name}");
     }
     // Protected is callable on its own node; private is not registered at all.
-    let v: Value = host.call("v2.posts.internal", json!(1)).await.expect("local protected");
+    let v: Value = host
+        .call("v2.posts.internal", json!(1))
+        .await
+        .expect("local protected");
     assert_eq!(v, json!(1));
-    assert!(host.call::<Value>("v2.posts.hidden", json!(1)).await.is_err());
+    assert!(host
+        .call::<Value>("v2.posts.hidden", json!(1))
+        .await
+        .is_err());
 
     // What INFO published, as `$node.services` on the peer shows it.
     let services: Value = peer
-        .call("$node.services", json!({"withActions": true, "skipInternal": true}))
+        .call(
+            "$node.services",
+            json!({"withActions": true, "skipInternal": true}),
+        )
         .await
         .expect("services");
     let posts = services
@@ -68,10 +93,17 @@ async fn versions_visibility_and_secure_settings() {
         .and_then(|s| s.iter().find(|s| s["fullName"] == "v2.posts"))
         .expect("posts");
     assert_eq!(posts["version"], 2);
-    assert_eq!(posts["settings"], json!({"pageSize": 10}), "secure settings stay home");
+    assert_eq!(
+        posts["settings"],
+        json!({"pageSize": 10}),
+        "secure settings stay home"
+    );
     assert_eq!(posts["metadata"]["team"], "blog");
     let actions = posts["actions"].as_object().expect("actions");
-    assert!(actions.contains_key("v2.posts.internal"), "protected is listed");
+    assert!(
+        actions.contains_key("v2.posts.internal"),
+        "protected is listed"
+    );
     assert!(!actions.contains_key("v2.posts.hidden"), "private is not");
     assert_eq!(actions["v2.posts.api"]["timeout"], 1234);
     assert_eq!(actions["v2.posts.api"]["visibility"], "public");
@@ -84,7 +116,11 @@ async fn versions_visibility_and_secure_settings() {
 
     // An explicit node that does not host the action.
     let err = peer
-        .call_with::<Value>("v2.posts.list", json!({}), CallOptions::new().node_id("nobody"))
+        .call_with::<Value>(
+            "v2.posts.list",
+            json!({}),
+            CallOptions::new().node_id("nobody"),
+        )
         .await
         .expect_err("not there");
     assert_eq!(err.kind(), ErrorKind::ServiceNotFound);
@@ -164,13 +200,25 @@ async fn dependencies_wait_and_fail_clearly_and_hooks_run() {
 async fn bad_schemas_are_refused() {
     let b = Broker::builder().node_id("strict").build();
     let err = b
-        .add_service(ServiceSchema::new("dup").action(echo("x")).action(echo("x")))
+        .add_service(
+            ServiceSchema::new("dup")
+                .action(echo("x"))
+                .action(echo("x")),
+        )
         .await
         .expect_err("duplicate action");
     assert_eq!(err.kind(), ErrorKind::ServiceSchema);
-    b.add_service(ServiceSchema::new("one")).await.expect("first");
-    assert!(b.add_service(ServiceSchema::new("one")).await.is_err(), "same name twice");
-    assert!(b.add_service(ServiceSchema::new("")).await.is_err(), "no name");
+    b.add_service(ServiceSchema::new("one"))
+        .await
+        .expect("first");
+    assert!(
+        b.add_service(ServiceSchema::new("one")).await.is_err(),
+        "same name twice"
+    );
+    assert!(
+        b.add_service(ServiceSchema::new("")).await.is_err(),
+        "no name"
+    );
 }
 
 #[tokio::test]
@@ -190,7 +238,10 @@ async fn services_added_after_start_are_announced() {
         .wait_for_services(&["fresh"], WAIT)
         .await
         .expect("announced with a new seq");
-    let v: Value = watcher.call("fresh.x", json!("hi")).await.expect("callable");
+    let v: Value = watcher
+        .call("fresh.x", json!("hi"))
+        .await
+        .expect("callable");
     assert_eq!(v, json!("hi"));
     watcher.stop().await.expect("stop");
     late.stop().await.expect("stop");
