@@ -49,6 +49,7 @@ mod node_service;
 pub mod packet;
 mod registry;
 mod service;
+pub mod strategy;
 mod sysinfo;
 mod transit;
 pub mod transporter;
@@ -60,10 +61,13 @@ pub use broker_macros::{action, event, service};
 pub use context::{CallOptions, Context, EmitOptions, EventType};
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};
-pub use registry::strategy::{Candidate, RoundRobin, Strategy, StrategyFactory};
 pub use service::{
     full_service_name, ActionDef, ActionHandler, ActionResult, EventDef, EventHandler, EventResult,
     HookResult, LifecycleHook, Service, ServiceSchema, ServiceVersion, Visibility,
+};
+pub use strategy::{
+    Candidate, CpuUsage, CpuUsageOptions, Latency, LatencyOptions, Random, Request, RoundRobin,
+    Shard, ShardOptions, Strategy, StrategyFactory, StrategySpec,
 };
 pub use transporter::{MemoryBus, MemoryTransporter, Transporter};
 

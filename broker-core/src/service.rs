@@ -7,6 +7,7 @@
 use crate::context::Context;
 use crate::error::Error;
 use crate::packet::JsonMap;
+use crate::strategy::StrategySpec;
 use crate::transporter::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -142,6 +143,8 @@ pub struct ActionDef {
     pub timeout: Option<Duration>,
     /// Extra keys published in INFO (for example a `params` schema or a `rest` route).
     pub extra: JsonMap,
+    /// How callers balance between the nodes serving it (published in INFO).
+    pub strategy: Option<StrategySpec>,
     /// The handler.
     pub handler: ActionHandler,
 }
@@ -179,8 +182,15 @@ impl ActionDef {
             visibility: Visibility::Published,
             timeout: None,
             extra: JsonMap::new(),
+            strategy: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
+    }
+
+    /// Sets the balancing strategy callers use for it.
+    pub fn strategy(mut self, strategy: StrategySpec) -> ActionDef {
+        self.strategy = Some(strategy);
+        self
     }
 
     /// Sets the visibility.
@@ -209,6 +219,8 @@ pub struct EventDef {
     pub name: String,
     /// Group; defaults to the service name.
     pub group: Option<String>,
+    /// How emitters balance between the nodes of its group (published in INFO).
+    pub strategy: Option<StrategySpec>,
     /// The handler.
     pub handler: EventHandler,
 }
@@ -232,8 +244,15 @@ impl EventDef {
         EventDef {
             name: name.into(),
             group: None,
+            strategy: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
+    }
+
+    /// Sets the balancing strategy emitters use for it.
+    pub fn strategy(mut self, strategy: StrategySpec) -> EventDef {
+        self.strategy = Some(strategy);
+        self
     }
 
     /// Sets the group.
@@ -260,6 +279,8 @@ pub struct ServiceSchema {
     pub actions: Vec<ActionDef>,
     /// Event handlers.
     pub events: Vec<EventDef>,
+    /// Balancing strategy for its actions and events that do not set their own.
+    pub strategy: Option<StrategySpec>,
     /// Runs when the service is added to the broker.
     pub created: Option<LifecycleHook>,
     /// Runs when the broker starts the service, before it is announced.
@@ -322,6 +343,12 @@ impl ServiceSchema {
     /// Adds a dependency (a service full name such as `users` or `v2.posts`).
     pub fn dependency(mut self, full_name: impl Into<String>) -> ServiceSchema {
         self.dependencies.push(full_name.into());
+        self
+    }
+
+    /// Sets the balancing strategy of its actions and events that do not set their own.
+    pub fn strategy(mut self, strategy: StrategySpec) -> ServiceSchema {
+        self.strategy = Some(strategy);
         self
     }
 

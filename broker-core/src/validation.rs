@@ -4,7 +4,6 @@
 
 use crate::error::Error;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use serde_path_to_error::Segment;
 
@@ -16,7 +15,7 @@ pub(crate) fn deserialize_params<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     // Fast path: the common case needs no path tracking. Only a failure pays for the second,
     // path-tracking pass that names the field.
-    if let Ok(value) = T::deserialize(params) {
+    if let Ok(value) = <T as serde::Deserialize>::deserialize(params) {
         return Ok(value);
     }
     match serde_path_to_error::deserialize::<_, T>(params) {

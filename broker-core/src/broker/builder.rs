@@ -2,7 +2,7 @@
 
 use super::Broker;
 use crate::packet::{JsonMap, ProtocolVersion};
-use crate::registry::strategy::{RoundRobin, StrategyFactory};
+use crate::strategy::StrategySpec;
 use crate::transporter::Transporter;
 use serde_json::{json, Value};
 use std::fmt;
@@ -34,8 +34,11 @@ pub struct BrokerConfig {
     pub max_call_level: u32,
     /// Node metadata, sent in INFO.
     pub metadata: JsonMap,
-    /// Load-balancing strategy for every endpoint list.
-    pub strategy: StrategyFactory,
+    /// Load-balancing strategy, unless a service, action or event asks for another.
+    pub strategy: StrategySpec,
+    /// How often to ping remote nodes to measure latency (`None`: only when the strategy is
+    /// `Latency`, then every 10 s).
+    pub latency_ping_interval: Option<Duration>,
     /// Use a local endpoint when there is one (default true).
     pub prefer_local: bool,
     /// Pause between announcing the stop and refusing new work (default 100 ms).
@@ -79,6 +82,8 @@ impl BrokerConfig {
             "maxCallLevel": self.max_call_level,
             "metadata": self.metadata,
             "registry": {
+                "strategy": self.strategy.name(),
+                "strategyOptions": self.strategy.options_json(),
                 "preferLocal": self.prefer_local,
                 "stopDelay": self.stop_delay.as_millis() as u64,
             },
@@ -139,7 +144,8 @@ impl BrokerBuilder {
                 disable_version_check: false,
                 max_call_level: 0,
                 metadata: JsonMap::new(),
-                strategy: RoundRobin::factory(),
+                strategy: StrategySpec::RoundRobin,
+                latency_ping_interval: None,
                 prefer_local: true,
                 stop_delay: Duration::from_millis(100),
                 shutdown_timeout: Duration::from_secs(5),
@@ -212,9 +218,14 @@ impl BrokerBuilder {
         }
         self
     }
-    /// Sets the load-balancing strategy.
-    pub fn strategy(mut self, strategy: StrategyFactory) -> Self {
+    /// Sets the default load-balancing strategy.
+    pub fn strategy(mut self, strategy: StrategySpec) -> Self {
         self.config.strategy = strategy;
+        self
+    }
+    /// Pings remote nodes at this interval to measure latency (for the `Latency` strategy).
+    pub fn latency_ping_interval(mut self, interval: Duration) -> Self {
+        self.config.latency_ping_interval = Some(interval.max(Duration::from_millis(10)));
         self
     }
     /// Whether local endpoints win over remote ones.

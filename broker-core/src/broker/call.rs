@@ -6,6 +6,7 @@ use crate::context::{CallOptions, Context, ContextInner};
 use crate::error::Error;
 use crate::packet::{JsonMap, Packet, RequestPacket};
 use crate::registry::{LocalAction, Target};
+use crate::strategy::Request;
 use crate::transit::Pending;
 use crate::util::{generate_uid, CatchPanic};
 use serde_json::Value;
@@ -40,10 +41,19 @@ impl Broker {
         if max > 0 && level > max {
             return Err(Error::max_call_level(self.node_id(), level));
         }
-        let target = self
-            .inner
-            .registry
-            .select_action(action, options.node_id.as_deref())?;
+        let mut meta = parent.map(Context::meta).unwrap_or_default();
+        if let Some(extra) = options.meta {
+            meta.extend(extra);
+        }
+        let request = Request {
+            name: action,
+            params: &params,
+            meta: &meta,
+        };
+        let target =
+            self.inner
+                .registry
+                .select_action(action, options.node_id.as_deref(), &request)?;
         let endpoint_timeout = match &target {
             Target::Local(a) => a.timeout,
             Target::Remote { timeout, .. } => *timeout,
@@ -62,10 +72,6 @@ impl Broker {
                 return Err(Error::request_skipped(action, node));
             }
             timeout = Some(timeout.map_or(remaining, |t| t.min(remaining)));
-        }
-        let mut meta = parent.map(Context::meta).unwrap_or_default();
-        if let Some(extra) = options.meta {
-            meta.extend(extra);
         }
         let shape = CallShape {
             level,

@@ -6,6 +6,7 @@ use crate::context::{Context, ContextInner, EmitOptions, EventInfo, EventType};
 use crate::error::Error;
 use crate::packet::{EventPacket, JsonMap, Packet};
 use crate::registry::LocalEvent;
+use crate::strategy::Request;
 use crate::util::{generate_uid, CatchPanic};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -45,9 +46,16 @@ impl Broker {
         let parent_id = parent.map(|p| p.id().to_owned());
         let caller = parent.and_then(|p| p.service().map(str::to_owned));
 
+        let request = Request {
+            name: event,
+            params: &data,
+            meta: &meta,
+        };
         let (local, remote) = match kind {
             EventType::BroadcastLocal => (
-                self.inner.registry.local_event_handlers(event, None, true),
+                self.inner
+                    .registry
+                    .local_event_handlers(event, None, true, &request),
                 Vec::new(),
             ),
             EventType::Emit | EventType::Broadcast => {
@@ -55,6 +63,7 @@ impl Broker {
                     event,
                     options.groups.as_deref(),
                     kind == EventType::Broadcast,
+                    &request,
                 );
                 (targets.local, targets.remote)
             }

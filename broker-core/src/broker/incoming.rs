@@ -10,6 +10,7 @@ use crate::packet::{
     RequestPacket, ResponsePacket,
 };
 use crate::registry::{HeartbeatOutcome, InfoOutcome};
+use crate::strategy::Request;
 use crate::transporter::{TransportEvent, TransportEvents};
 use crate::util::now_ms;
 use serde_json::{json, Value};
@@ -284,10 +285,16 @@ impl Broker {
         if !self.inner.accepting.load(Ordering::Acquire) {
             return;
         }
+        let request = Request {
+            name: &event.event,
+            params: &event.data,
+            meta: &event.meta,
+        };
         let handlers = self.inner.registry.local_event_handlers(
             &event.event,
             event.groups.as_deref(),
             event.broadcast,
+            &request,
         );
         if handlers.is_empty() {
             return;

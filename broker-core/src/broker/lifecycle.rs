@@ -182,6 +182,11 @@ impl Broker {
                 if let Some(t) = def.timeout {
                     entry.insert("timeout".into(), json!(t.as_millis() as u64));
                 }
+                let strategy = def.strategy.clone().or_else(|| schema.strategy.clone());
+                if let Some(spec) = &strategy {
+                    entry.insert("strategy".into(), json!(spec.name()));
+                    entry.insert("strategyOptions".into(), spec.options_json());
+                }
                 entry.insert("rawName".into(), json!(def.name));
                 entry.insert("name".into(), json!(name));
                 action_infos.insert(name.clone(), Value::Object(entry));
@@ -191,6 +196,7 @@ impl Broker {
                     handler: def.handler.clone(),
                     timeout: def.timeout,
                     visibility: def.visibility,
+                    strategy,
                 }));
             }
         }
@@ -202,6 +208,11 @@ impl Broker {
             if let Some(group) = &def.group {
                 entry.insert("group".into(), json!(group));
             }
+            let strategy = def.strategy.clone().or_else(|| schema.strategy.clone());
+            if let Some(spec) = &strategy {
+                entry.insert("strategy".into(), json!(spec.name()));
+                entry.insert("strategyOptions".into(), spec.options_json());
+            }
             event_infos.insert(def.name.clone(), Value::Object(entry));
             events.push((
                 def.name.clone(),
@@ -209,6 +220,7 @@ impl Broker {
                 Arc::new(LocalEvent {
                     service: service.clone(),
                     handler: def.handler.clone(),
+                    strategy,
                 }),
             ));
         }
@@ -257,8 +269,18 @@ impl Broker {
     fn spawn_timers(&self) {
         let weak = Arc::downgrade(&self.inner);
         let heartbeat = tokio::spawn(heartbeat_loop(weak.clone()));
-        let checker = tokio::spawn(offline_check_loop(weak));
+        let checker = tokio::spawn(offline_check_loop(weak.clone()));
         lock(&self.inner.tasks).extend([heartbeat, checker]);
+        let config = &self.inner.config;
+        let latency_interval = config.latency_ping_interval.or_else(|| {
+            config
+                .strategy
+                .needs_latency()
+                .then_some(Duration::from_secs(10))
+        });
+        if let Some(interval) = latency_interval {
+            lock(&self.inner.tasks).push(tokio::spawn(latency_loop(weak, interval)));
+        }
     }
 
     /// Stops gracefully: tells the cluster the services are gone, refuses new work after the
@@ -414,5 +436,21 @@ async fn offline_check_loop(weak: Weak<BrokerInner>) {
             broker.node_gone(&node_id, true).await;
         }
         broker.inner.registry.remove_stale_nodes(cleanup);
+    }
+}
+
+/// Pings every remote node each `interval` and keeps the round trips for the Latency strategy.
+async fn latency_loop(weak: Weak<BrokerInner>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let broker = Broker { inner };
+        for node_id in broker.inner.registry.remote_nodes() {
+            if let Ok(Some(pong)) = broker.ping(&node_id, interval).await {
+                let rtt = Duration::from_millis(pong.elapsed_ms.max(0) as u64);
+                broker.inner.registry.record_latency(&node_id, rtt);
+            }
+        }
     }
 }

@@ -2,11 +2,11 @@
 //! the nodes that handle it. Balancing happens here.
 
 use super::node::Node;
-use super::strategy::{Candidate, Strategy, StrategyFactory};
 use crate::error::Error;
 use crate::event_match::matches;
 use crate::packet::ServiceInfo;
 use crate::service::{ActionHandler, EventHandler, Visibility};
+use crate::strategy::{Candidate, Request, Strategy, StrategySpec};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +20,7 @@ pub(crate) struct LocalAction {
     pub(crate) handler: ActionHandler,
     pub(crate) timeout: Option<Duration>,
     pub(crate) visibility: Visibility,
+    pub(crate) strategy: Option<StrategySpec>,
 }
 
 impl fmt::Debug for LocalAction {
@@ -34,6 +35,7 @@ impl fmt::Debug for LocalAction {
 pub(crate) struct LocalEvent {
     pub(crate) service: Arc<str>,
     pub(crate) handler: EventHandler,
+    pub(crate) strategy: Option<StrategySpec>,
 }
 
 /// Where a call goes.
@@ -78,7 +80,7 @@ pub(crate) struct EventTargets {
 
 pub(crate) struct Catalog {
     local_node_id: Arc<str>,
-    strategy: StrategyFactory,
+    strategy: StrategySpec,
     prefer_local: bool,
     actions: HashMap<String, ActionList>,
     events: Vec<EventList>,
@@ -90,6 +92,7 @@ fn pick<T>(
     node_of: impl Fn(&T) -> &str,
     nodes: &HashMap<String, Node>,
     local_node_id: &str,
+    request: &Request<'_>,
 ) -> usize {
     if items.len() == 1 {
         return 0;
@@ -102,10 +105,17 @@ fn pick<T>(
                 node_id,
                 local: node_id == local_node_id,
                 cpu: nodes.get(node_id).and_then(|n| n.cpu),
+                latency: nodes.get(node_id).and_then(|n| n.latency),
             }
         })
         .collect();
-    strategy.select(&candidates).min(items.len() - 1)
+    strategy.select(&candidates, request).min(items.len() - 1)
+}
+
+/// The strategy an INFO entry asks callers to balance it with.
+fn declared_strategy(entry: &Value) -> Option<StrategySpec> {
+    let name = entry.get("strategy").and_then(Value::as_str)?;
+    StrategySpec::from_name(name, entry.get("strategyOptions"))
 }
 
 fn duration_ms(value: Option<&Value>) -> Option<Duration> {
@@ -116,11 +126,7 @@ fn duration_ms(value: Option<&Value>) -> Option<Duration> {
 }
 
 impl Catalog {
-    pub(crate) fn new(
-        local_node_id: Arc<str>,
-        strategy: StrategyFactory,
-        prefer_local: bool,
-    ) -> Self {
+    pub(crate) fn new(local_node_id: Arc<str>, strategy: StrategySpec, prefer_local: bool) -> Self {
         Catalog {
             local_node_id,
             strategy,
@@ -130,17 +136,24 @@ impl Catalog {
         }
     }
 
-    fn action_list(&mut self, name: &str) -> &mut ActionList {
-        let strategy = &self.strategy;
+    /// The list of an action; a new list balances with the strategy its first endpoint asks
+    /// for, or the broker's.
+    fn action_list(&mut self, name: &str, wanted: Option<&StrategySpec>) -> &mut ActionList {
+        let strategy = wanted.unwrap_or(&self.strategy);
         self.actions
             .entry(name.to_owned())
             .or_insert_with(|| ActionList {
                 endpoints: Vec::new(),
-                strategy: strategy(),
+                strategy: strategy.build(),
             })
     }
 
-    fn event_list(&mut self, pattern: &str, group: &str) -> &mut EventList {
+    fn event_list(
+        &mut self,
+        pattern: &str,
+        group: &str,
+        wanted: Option<&StrategySpec>,
+    ) -> &mut EventList {
         let index = match self
             .events
             .iter()
@@ -152,7 +165,7 @@ impl Catalog {
                     pattern: pattern.to_owned(),
                     group: group.to_owned(),
                     endpoints: Vec::new(),
-                    strategy: (self.strategy)(),
+                    strategy: wanted.unwrap_or(&self.strategy).build(),
                 });
                 self.events.len() - 1
             }
@@ -163,7 +176,7 @@ impl Catalog {
     pub(crate) fn add_local_action(&mut self, action: Arc<LocalAction>) {
         let node_id = self.local_node_id.clone();
         let name = action.name.clone();
-        let list = self.action_list(&name);
+        let list = self.action_list(&name, action.strategy.as_ref());
         list.endpoints.push(ActionEndpoint {
             node_id,
             timeout: action.timeout,
@@ -173,7 +186,8 @@ impl Catalog {
 
     pub(crate) fn add_local_event(&mut self, pattern: &str, group: &str, handler: Arc<LocalEvent>) {
         let node_id = self.local_node_id.clone();
-        self.event_list(pattern, group)
+        let wanted = handler.strategy.clone();
+        self.event_list(pattern, group, wanted.as_ref())
             .endpoints
             .push(EventEndpoint {
                 node_id,
@@ -195,7 +209,8 @@ impl Catalog {
                 continue;
             }
             let timeout = duration_ms(action.get("timeout"));
-            let list = self.action_list(name);
+            let wanted = declared_strategy(action);
+            let list = self.action_list(name, wanted.as_ref());
             if !list.endpoints.iter().any(|e| &e.node_id == node_id) {
                 list.endpoints.push(ActionEndpoint {
                     node_id: node_id.clone(),
@@ -211,7 +226,8 @@ impl Catalog {
                 .get("group")
                 .and_then(Value::as_str)
                 .unwrap_or(&service.name);
-            let list = self.event_list(pattern, group);
+            let wanted = declared_strategy(event);
+            let list = self.event_list(pattern, group, wanted.as_ref());
             if !list.endpoints.iter().any(|e| &e.node_id == node_id) {
                 list.endpoints.push(EventEndpoint {
                     node_id: node_id.clone(),
@@ -237,6 +253,7 @@ impl Catalog {
         action: &str,
         node_id: Option<&str>,
         nodes: &HashMap<String, Node>,
+        request: &Request<'_>,
     ) -> Result<Target, Error> {
         let Some(list) = self.actions.get(action) else {
             return Err(Error::service_not_found(action, node_id));
@@ -271,6 +288,7 @@ impl Catalog {
             |e| &e.node_id,
             nodes,
             &self.local_node_id,
+            request,
         );
         Ok(target(&list.endpoints[i]))
     }
@@ -303,6 +321,7 @@ impl Catalog {
         groups: Option<&[String]>,
         broadcast: bool,
         nodes: &HashMap<String, Node>,
+        request: &Request<'_>,
     ) -> EventTargets {
         let mut targets = EventTargets::default();
         let mut add_remote = |node_id: &Arc<str>, group: &str| match targets
@@ -342,6 +361,7 @@ impl Catalog {
                     |e| &e.node_id,
                     nodes,
                     &self.local_node_id,
+                    request,
                 );
                 locals[i]
             } else {
@@ -351,6 +371,7 @@ impl Catalog {
                     |e| &e.node_id,
                     nodes,
                     &self.local_node_id,
+                    request,
                 );
                 &list.endpoints[i]
             };
@@ -368,6 +389,7 @@ impl Catalog {
         event: &str,
         groups: Option<&[String]>,
         broadcast: bool,
+        request: &Request<'_>,
     ) -> Vec<Arc<LocalEvent>> {
         let mut out = Vec::new();
         for list in self.matching_lists(event, groups) {
@@ -388,12 +410,15 @@ impl Catalog {
                         node_id: &self.local_node_id,
                         local: true,
                         cpu: None,
+                        latency: None,
                     })
                     .collect();
                 let i = if locals.len() == 1 {
                     0
                 } else {
-                    list.strategy.select(&candidates).min(locals.len() - 1)
+                    list.strategy
+                        .select(&candidates, request)
+                        .min(locals.len() - 1)
                 };
                 out.push(locals[i].clone());
             }

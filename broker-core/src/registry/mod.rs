@@ -6,18 +6,17 @@
 
 mod catalog;
 mod node;
-pub(crate) mod strategy;
 
 pub(crate) use catalog::{EventTargets, LocalAction, LocalEvent, Target};
 pub(crate) use node::Node;
 
 use crate::error::Error;
 use crate::packet::{HeartbeatPacket, InfoPacket, ServiceInfo};
+use crate::strategy::{Request, StrategySpec};
 use catalog::Catalog;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
-use strategy::StrategyFactory;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -53,7 +52,7 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(local: Node, strategy: StrategyFactory, prefer_local: bool) -> Registry {
+    pub(crate) fn new(local: Node, strategy: StrategySpec, prefer_local: bool) -> Registry {
         let local_node_id: Arc<str> = Arc::from(local.id.as_str());
         let mut nodes = HashMap::new();
         nodes.insert(local.id.clone(), local);
@@ -218,9 +217,12 @@ impl Registry {
         &self,
         action: &str,
         node_id: Option<&str>,
+        request: &Request<'_>,
     ) -> Result<Target, Error> {
         let state = self.read();
-        state.catalog.select_action(action, node_id, &state.nodes)
+        state
+            .catalog
+            .select_action(action, node_id, &state.nodes, request)
     }
 
     /// Where an emitted or broadcast event goes.
@@ -229,11 +231,12 @@ impl Registry {
         event: &str,
         groups: Option<&[String]>,
         broadcast: bool,
+        request: &Request<'_>,
     ) -> EventTargets {
         let state = self.read();
         state
             .catalog
-            .event_targets(event, groups, broadcast, &state.nodes)
+            .event_targets(event, groups, broadcast, &state.nodes, request)
     }
 
     /// The local handlers an incoming event reaches.
@@ -242,10 +245,11 @@ impl Registry {
         event: &str,
         groups: Option<&[String]>,
         broadcast: bool,
+        request: &Request<'_>,
     ) -> Vec<Arc<LocalEvent>> {
         self.read()
             .catalog
-            .local_event_handlers(event, groups, broadcast)
+            .local_event_handlers(event, groups, broadcast, request)
     }
 
     /// Whether every named service (full name) is available somewhere.
@@ -276,6 +280,23 @@ impl Registry {
     /// The local action of that name, if this node serves it.
     pub(crate) fn local_action(&self, action: &str) -> Option<Arc<LocalAction>> {
         self.read().catalog.local_action(action)
+    }
+
+    /// Records one ping round trip to a node.
+    pub(crate) fn record_latency(&self, node_id: &str, sample: Duration) {
+        if let Some(node) = self.write().nodes.get_mut(node_id) {
+            node.record_latency(sample);
+        }
+    }
+
+    /// The IDs of the available remote nodes.
+    pub(crate) fn remote_nodes(&self) -> Vec<String> {
+        self.read()
+            .nodes
+            .values()
+            .filter(|n| !n.local && n.available)
+            .map(|n| n.id.clone())
+            .collect()
     }
 
     /// Updates the local node's CPU figure.

@@ -16,6 +16,10 @@ pub(crate) struct Node {
     pub(crate) offline_since: Option<i64>,
     pub(crate) cpu: Option<f64>,
     pub(crate) cpu_seq: u64,
+    /// Average ping round trip, when latency is measured.
+    pub(crate) latency: Option<std::time::Duration>,
+    /// The last few ping round trips (Moleculer averages 5).
+    pub(crate) latency_samples: Vec<std::time::Duration>,
     pub(crate) seq: u64,
     pub(crate) client: ClientInfo,
     pub(crate) ip_list: Vec<String>,
@@ -44,6 +48,8 @@ impl Node {
             offline_since: None,
             cpu: None,
             cpu_seq: 0,
+            latency: None,
+            latency_samples: Vec::new(),
             seq: 1,
             client,
             ip_list,
@@ -65,6 +71,8 @@ impl Node {
             offline_since: None,
             cpu: None,
             cpu_seq: 0,
+            latency: None,
+            latency_samples: Vec::new(),
             seq: 0,
             client: ClientInfo::default(),
             ip_list: Vec::new(),
@@ -99,6 +107,16 @@ impl Node {
             self.cpu = Some(cpu);
             self.cpu_seq += 1;
         }
+    }
+
+    pub(crate) fn record_latency(&mut self, sample: std::time::Duration) {
+        const KEEP: usize = 5;
+        if self.latency_samples.len() == KEEP {
+            self.latency_samples.remove(0);
+        }
+        self.latency_samples.push(sample);
+        let total: std::time::Duration = self.latency_samples.iter().sum();
+        self.latency = Some(total / self.latency_samples.len() as u32);
     }
 
     pub(crate) fn mark_offline(&mut self) {
