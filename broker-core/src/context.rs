@@ -35,9 +35,42 @@ impl EventType {
     }
 }
 
+/// What a failed call returns instead of its error.
+#[derive(Clone)]
+pub enum Fallback {
+    /// This value.
+    Value(Value),
+    /// The result of this function of the error (which may return another error).
+    Fn(Arc<dyn Fn(&Error) -> Result<Value, Error> + Send + Sync>),
+}
+
+impl fmt::Debug for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fallback::Value(v) => f.debug_tuple("Value").field(v).finish(),
+            Fallback::Fn(_) => f.write_str("Fn(..)"),
+        }
+    }
+}
+
+impl Fallback {
+    pub(crate) fn apply(&self, err: Error) -> Result<Value, Error> {
+        tracing::debug!(%err, "call failed; using its fallback");
+        match self {
+            Fallback::Value(v) => Ok(v.clone()),
+            Fallback::Fn(f) => f(&err),
+        }
+    }
+}
+
 /// Options of one call. Unset fields fall back to the action's and then the broker's settings.
 #[derive(Debug, Clone, Default)]
 pub struct CallOptions {
+    /// Retries of this call (overrides the broker's retry policy count; only errors the
+    /// policy's check accepts are retried).
+    pub retries: Option<u32>,
+    /// Returned instead of the error when the call (and its retries) failed.
+    pub fallback: Option<Fallback>,
     /// Timeout of this call (the remaining budget of the parent still applies).
     pub timeout: Option<Duration>,
     /// Call this node directly, bypassing balancing.
@@ -84,6 +117,24 @@ impl CallOptions {
     /// Sets the chain ID.
     pub fn request_id(mut self, request_id: impl Into<String>) -> CallOptions {
         self.request_id = Some(request_id.into());
+        self
+    }
+    /// Sets how many times to retry.
+    pub fn retries(mut self, retries: u32) -> CallOptions {
+        self.retries = Some(retries);
+        self
+    }
+    /// Returns this value when the call fails.
+    pub fn fallback_value(mut self, value: Value) -> CallOptions {
+        self.fallback = Some(Fallback::Value(value));
+        self
+    }
+    /// Returns the result of `f(error)` when the call fails.
+    pub fn fallback_fn<F>(mut self, f: F) -> CallOptions
+    where
+        F: Fn(&Error) -> Result<Value, Error> + Send + Sync + 'static,
+    {
+        self.fallback = Some(Fallback::Fn(Arc::new(f)));
         self
     }
 }
@@ -337,6 +388,17 @@ impl Context {
             .call_value(action, params, options, Some(self))
             .await?;
         crate::util::from_result_value(value)
+    }
+
+    /// Runs several calls concurrently as children of this context; the first failure fails
+    /// the whole.
+    pub async fn mcall(&self, calls: Vec<crate::McallItem>) -> Result<Vec<Value>, Error> {
+        self.0
+            .broker
+            .mcall_with_parent(calls, Some(self.clone()), false)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Emits an event as a child of this context.

@@ -56,9 +56,9 @@ pub mod transporter;
 mod util;
 mod validation;
 
-pub use broker::{Broker, BrokerBuilder, BrokerConfig, Pong, VERSION};
+pub use broker::{Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, VERSION};
 pub use broker_macros::{action, event, service};
-pub use context::{CallOptions, Context, EmitOptions, EventType};
+pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback};
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};
 pub use service::{

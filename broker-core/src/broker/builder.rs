@@ -51,6 +51,58 @@ pub struct BrokerConfig {
     pub max_packet_size: usize,
     /// Bound on pending remote requests; beyond it calls fail with `QueueIsFullError`.
     pub max_pending_requests: usize,
+    /// Retries of failed calls (off by default, as in Moleculer).
+    pub retry_policy: RetryPolicy,
+}
+
+/// How failed calls are retried (Moleculer's `retryPolicy`).
+#[derive(Clone)]
+pub struct RetryPolicy {
+    /// Retry every call (per-call `retries` works even when this is off).
+    pub enabled: bool,
+    /// How many retries.
+    pub retries: u32,
+    /// The first delay.
+    pub delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// Growth of the delay per retry.
+    pub factor: f64,
+    /// Which errors are worth a retry (default: those marked retryable).
+    pub check: Arc<dyn Fn(&crate::Error) -> bool + Send + Sync>,
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("enabled", &self.enabled)
+            .field("retries", &self.retries)
+            .field("delay", &self.delay)
+            .field("max_delay", &self.max_delay)
+            .field("factor", &self.factor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            enabled: false,
+            retries: 5,
+            delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            factor: 2.0,
+            check: Arc::new(crate::Error::is_retryable),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `attempt` (0-based): `delay * factor^attempt`, capped.
+    pub fn delay_for(&self, attempt: u32) -> Duration {
+        let grown = self.delay.as_secs_f64() * self.factor.max(1.0).powi(attempt as i32);
+        Duration::from_secs_f64(grown.min(self.max_delay.as_secs_f64()).max(0.0))
+    }
 }
 
 impl fmt::Debug for BrokerConfig {
@@ -152,6 +204,7 @@ impl BrokerBuilder {
                 dependency_timeout: Duration::from_secs(30),
                 max_packet_size: 16 * 1024 * 1024,
                 max_pending_requests: 50_000,
+                retry_policy: RetryPolicy::default(),
             },
         }
     }
@@ -251,6 +304,11 @@ impl BrokerBuilder {
     /// Sets the largest accepted packet.
     pub fn max_packet_size(mut self, bytes: usize) -> Self {
         self.config.max_packet_size = bytes;
+        self
+    }
+    /// Sets the retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry_policy = policy;
         self
     }
     /// Sets the bound on pending remote requests.

@@ -29,7 +29,46 @@ struct CallShape {
 }
 
 impl Broker {
+    /// A call with its fault tolerance: retries (re-balanced each time, with exponential
+    /// back-off, only for errors the policy's check accepts) and then the fallback.
     pub(crate) async fn call_value(
+        &self,
+        action: &str,
+        params: Value,
+        mut options: CallOptions,
+        parent: Option<&Context>,
+    ) -> Result<Value, Error> {
+        let policy = &self.inner.config.retry_policy;
+        let retries = options
+            .retries
+            .or(policy.enabled.then_some(policy.retries))
+            .unwrap_or(0);
+        let fallback = options.fallback.take();
+        let result = if retries == 0 {
+            self.call_once(action, params, options, parent).await
+        } else {
+            let mut attempt = 0;
+            loop {
+                let result = self
+                    .call_once(action, params.clone(), options.clone(), parent)
+                    .await;
+                match result {
+                    Err(err) if attempt < retries && (policy.check)(&err) => {
+                        tracing::debug!(action, attempt, %err, "retrying call");
+                        tokio::time::sleep(policy.delay_for(attempt)).await;
+                        attempt += 1;
+                    }
+                    other => break other,
+                }
+            }
+        };
+        match (result, fallback) {
+            (Err(err), Some(fallback)) => fallback.apply(err),
+            (result, _) => result,
+        }
+    }
+
+    async fn call_once(
         &self,
         action: &str,
         params: Value,

@@ -6,8 +6,10 @@ mod call;
 mod events;
 mod incoming;
 mod lifecycle;
+mod mcall;
 
-pub use builder::{BrokerBuilder, BrokerConfig};
+pub use builder::{BrokerBuilder, BrokerConfig, RetryPolicy};
+pub use mcall::McallItem;
 
 use crate::context::{CallOptions, EmitOptions, EventType};
 use crate::error::Error;
