@@ -259,6 +259,36 @@ impl Context {
         lock(&self.0.meta).insert(key.into(), value);
     }
 
+    /// A copy of this context with other params (for `before` hooks); same identity, and a
+    /// snapshot of the meta that the caller merges back.
+    pub(crate) fn with_params(&self, params: Value) -> Context {
+        let inner = &self.0;
+        let id = OnceLock::new();
+        let _ = id.set(self.id().to_owned());
+        Context::new(ContextInner {
+            broker: inner.broker.clone(),
+            id,
+            request_id: inner.request_id.clone(),
+            parent_id: inner.parent_id.clone(),
+            level: inner.level,
+            caller: inner.caller.clone(),
+            node_id: inner.node_id.clone(),
+            params,
+            meta: Mutex::new(self.meta()),
+            headers: inner.headers.clone(),
+            response_headers: Mutex::new(JsonMap::new()),
+            action: inner.action.clone(),
+            service: inner.service.clone(),
+            event: inner.event.clone(),
+            deadline: inner.deadline,
+        })
+    }
+
+    /// Whether both handles are the same context.
+    pub(crate) fn same_as(&self, other: &Context) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub(crate) fn take_meta(&self) -> JsonMap {
         std::mem::take(&mut *lock(&self.0.meta))
     }
@@ -355,7 +385,8 @@ impl Context {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
-    pub(crate) fn deadline(&self) -> Option<Instant> {
+    /// When this context's timeout budget runs out, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
         self.0.deadline
     }
 

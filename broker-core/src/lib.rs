@@ -42,9 +42,11 @@
 //! ```
 
 mod broker;
+mod circuit_breaker;
 mod context;
 mod error;
 pub mod event_match;
+pub mod middleware;
 mod node_service;
 pub mod packet;
 mod registry;
@@ -58,6 +60,7 @@ mod validation;
 
 pub use broker::{Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, VERSION};
 pub use broker_macros::{action, event, service};
+pub use circuit_breaker::CircuitBreakerOptions;
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback};
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};

@@ -6,6 +6,7 @@
 
 use crate::context::Context;
 use crate::error::Error;
+use crate::middleware::{AfterHook, BeforeHook, BulkheadOptions, ErrorHook, Hooks};
 use crate::packet::JsonMap;
 use crate::strategy::StrategySpec;
 use crate::transporter::BoxFuture;
@@ -145,6 +146,8 @@ pub struct ActionDef {
     pub extra: JsonMap,
     /// How callers balance between the nodes serving it (published in INFO).
     pub strategy: Option<StrategySpec>,
+    /// Its own bulkhead (overrides the broker-wide one).
+    pub bulkhead: Option<BulkheadOptions>,
     /// The handler.
     pub handler: ActionHandler,
 }
@@ -183,8 +186,15 @@ impl ActionDef {
             timeout: None,
             extra: JsonMap::new(),
             strategy: None,
+            bulkhead: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
+    }
+
+    /// Gives it a bulkhead: at most `concurrency` runs at once, `max_queue_size` waiting.
+    pub fn bulkhead(mut self, options: BulkheadOptions) -> ActionDef {
+        self.bulkhead = Some(options);
+        self
     }
 
     /// Sets the balancing strategy callers use for it.
@@ -221,6 +231,8 @@ pub struct EventDef {
     pub group: Option<String>,
     /// How emitters balance between the nodes of its group (published in INFO).
     pub strategy: Option<StrategySpec>,
+    /// Its own bulkhead (overrides the broker-wide one).
+    pub bulkhead: Option<BulkheadOptions>,
     /// The handler.
     pub handler: EventHandler,
 }
@@ -245,8 +257,15 @@ impl EventDef {
             name: name.into(),
             group: None,
             strategy: None,
+            bulkhead: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
+    }
+
+    /// Gives it a bulkhead.
+    pub fn bulkhead(mut self, options: BulkheadOptions) -> EventDef {
+        self.bulkhead = Some(options);
+        self
     }
 
     /// Sets the balancing strategy emitters use for it.
@@ -281,6 +300,8 @@ pub struct ServiceSchema {
     pub events: Vec<EventDef>,
     /// Balancing strategy for its actions and events that do not set their own.
     pub strategy: Option<StrategySpec>,
+    /// `before`, `after` and `error` hooks of its actions.
+    pub hooks: Hooks,
     /// Runs when the service is added to the broker.
     pub created: Option<LifecycleHook>,
     /// Runs when the broker starts the service, before it is announced.
@@ -349,6 +370,40 @@ impl ServiceSchema {
     /// Sets the balancing strategy of its actions and events that do not set their own.
     pub fn strategy(mut self, strategy: StrategySpec) -> ServiceSchema {
         self.strategy = Some(strategy);
+        self
+    }
+
+    /// Adds a `before` hook for the actions matching `pattern` (`*`, `create`, `get*|list`).
+    /// Returning `Some(params)` replaces the params the action sees.
+    pub fn before<F, Fut>(mut self, pattern: impl Into<String>, f: F) -> ServiceSchema
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<Value>, Error>> + Send + 'static,
+    {
+        let hook: BeforeHook = Arc::new(move |ctx| Box::pin(f(ctx)));
+        self.hooks.before.push((pattern.into(), hook));
+        self
+    }
+
+    /// Adds an `after` hook: it gets the result and returns the one to send.
+    pub fn after<F, Fut>(mut self, pattern: impl Into<String>, f: F) -> ServiceSchema
+    where
+        F: Fn(Context, Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+    {
+        let hook: AfterHook = Arc::new(move |ctx, v| Box::pin(f(ctx, v)));
+        self.hooks.after.push((pattern.into(), hook));
+        self
+    }
+
+    /// Adds an `error` hook: it gets the error and may recover with a result.
+    pub fn error<F, Fut>(mut self, pattern: impl Into<String>, f: F) -> ServiceSchema
+    where
+        F: Fn(Context, Error) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+    {
+        let hook: ErrorHook = Arc::new(move |ctx, e| Box::pin(f(ctx, e)));
+        self.hooks.error.push((pattern.into(), hook));
         self
     }
 

@@ -1,6 +1,8 @@
 //! Broker configuration, set through [`BrokerBuilder`].
 
 use super::Broker;
+use crate::circuit_breaker::CircuitBreakerOptions;
+use crate::middleware::{BulkheadOptions, Middleware};
 use crate::packet::{JsonMap, ProtocolVersion};
 use crate::strategy::StrategySpec;
 use crate::transporter::Transporter;
@@ -53,6 +55,12 @@ pub struct BrokerConfig {
     pub max_pending_requests: usize,
     /// Retries of failed calls (off by default, as in Moleculer).
     pub retry_policy: RetryPolicy,
+    /// Circuit breakers per endpoint (off by default).
+    pub circuit_breaker: CircuitBreakerOptions,
+    /// A bulkhead for every local action and event handler (off by default).
+    pub bulkhead: Option<BulkheadOptions>,
+    /// User middlewares, the first outermost.
+    pub middlewares: Vec<Arc<dyn Middleware>>,
 }
 
 /// How failed calls are retried (Moleculer's `retryPolicy`).
@@ -117,6 +125,10 @@ impl fmt::Debug for BrokerConfig {
             .field("protocol", &self.protocol)
             .field("max_call_level", &self.max_call_level)
             .field("prefer_local", &self.prefer_local)
+            .field("retry_policy", &self.retry_policy)
+            .field("circuit_breaker", &self.circuit_breaker)
+            .field("bulkhead", &self.bulkhead)
+            .field("middlewares", &self.middlewares)
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +156,25 @@ impl BrokerConfig {
                 "disableVersionCheck": self.disable_version_check,
             },
             "tracking": { "shutdownTimeout": self.shutdown_timeout.as_millis() as u64 },
+            "retryPolicy": {
+                "enabled": self.retry_policy.enabled,
+                "retries": self.retry_policy.retries,
+                "delay": self.retry_policy.delay.as_millis() as u64,
+                "maxDelay": self.retry_policy.max_delay.as_millis() as u64,
+                "factor": self.retry_policy.factor,
+            },
+            "circuitBreaker": {
+                "enabled": self.circuit_breaker.enabled,
+                "threshold": self.circuit_breaker.threshold,
+                "windowTime": self.circuit_breaker.window.as_secs_f64(),
+                "minRequestCount": self.circuit_breaker.min_request_count,
+                "halfOpenTime": self.circuit_breaker.half_open_time.as_millis() as u64,
+            },
+            "bulkhead": {
+                "enabled": self.bulkhead.is_some(),
+                "concurrency": self.bulkhead.map(|b| b.concurrency),
+                "maxQueueSize": self.bulkhead.map(|b| b.max_queue_size),
+            },
             "dependencyTimeout": self.dependency_timeout.as_millis() as u64,
             "protocolVersion": self.protocol.as_str(),
         })
@@ -205,6 +236,9 @@ impl BrokerBuilder {
                 max_packet_size: 16 * 1024 * 1024,
                 max_pending_requests: 50_000,
                 retry_policy: RetryPolicy::default(),
+                circuit_breaker: CircuitBreakerOptions::default(),
+                bulkhead: None,
+                middlewares: Vec::new(),
             },
         }
     }
@@ -304,6 +338,21 @@ impl BrokerBuilder {
     /// Sets the largest accepted packet.
     pub fn max_packet_size(mut self, bytes: usize) -> Self {
         self.config.max_packet_size = bytes;
+        self
+    }
+    /// Sets the circuit breaker settings.
+    pub fn circuit_breaker(mut self, options: CircuitBreakerOptions) -> Self {
+        self.config.circuit_breaker = options;
+        self
+    }
+    /// Gives every local action and event handler a bulkhead.
+    pub fn bulkhead(mut self, options: BulkheadOptions) -> Self {
+        self.config.bulkhead = Some(options);
+        self
+    }
+    /// Adds a middleware; the first added is the outermost.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.config.middlewares.push(Arc::new(middleware));
         self
     }
     /// Sets the retry policy.

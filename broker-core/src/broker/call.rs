@@ -1,16 +1,17 @@
 //! Calls: choosing the endpoint, distributing the timeout budget, running a local handler or
 //! sending a REQ and awaiting its RES.
 
-use super::Broker;
+use super::{Broker, BrokerConfig, BrokerInner};
 use crate::context::{CallOptions, Context, ContextInner};
 use crate::error::Error;
+use crate::middleware::{self, ApplyFallback, Call, CallHandler, Middleware, Retry};
 use crate::packet::{JsonMap, Packet, RequestPacket};
 use crate::registry::{LocalAction, Target};
 use crate::strategy::Request;
 use crate::transit::Pending;
 use crate::util::{generate_uid, CatchPanic};
 use serde_json::Value;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -28,44 +29,51 @@ struct CallShape {
     merge_back: bool,
 }
 
+/// Builds the call chain once per broker: user middlewares (outermost first), then the
+/// built-in fallback and retry, then balancing and the endpoint call.
+pub(super) fn chain(weak: Weak<BrokerInner>, config: &BrokerConfig) -> CallHandler {
+    let base: CallHandler = Arc::new(move |call: Call| {
+        let weak = weak.clone();
+        Box::pin(async move {
+            let inner = weak
+                .upgrade()
+                .ok_or_else(|| Error::service_not_available(&call.action, None))?;
+            Broker { inner }
+                .call_once(
+                    &call.action,
+                    call.params,
+                    call.options,
+                    call.parent.as_ref(),
+                )
+                .await
+        })
+    });
+    let builtins: [Arc<dyn Middleware>; 2] = [
+        Arc::new(ApplyFallback),
+        Arc::new(Retry {
+            policy: config.retry_policy.clone(),
+        }),
+    ];
+    let inner = middleware::wrap_call(&builtins, base);
+    middleware::wrap_call(&config.middlewares, inner)
+}
+
 impl Broker {
-    /// A call with its fault tolerance: retries (re-balanced each time, with exponential
-    /// back-off, only for errors the policy's check accepts) and then the fallback.
+    /// A call, through the call chain (middlewares, fallback, retry) down to `call_once`.
     pub(crate) async fn call_value(
         &self,
         action: &str,
         params: Value,
-        mut options: CallOptions,
+        options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Value, Error> {
-        let policy = &self.inner.config.retry_policy;
-        let retries = options
-            .retries
-            .or(policy.enabled.then_some(policy.retries))
-            .unwrap_or(0);
-        let fallback = options.fallback.take();
-        let result = if retries == 0 {
-            self.call_once(action, params, options, parent).await
-        } else {
-            let mut attempt = 0;
-            loop {
-                let result = self
-                    .call_once(action, params.clone(), options.clone(), parent)
-                    .await;
-                match result {
-                    Err(err) if attempt < retries && (policy.check)(&err) => {
-                        tracing::debug!(action, attempt, %err, "retrying call");
-                        tokio::time::sleep(policy.delay_for(attempt)).await;
-                        attempt += 1;
-                    }
-                    other => break other,
-                }
-            }
-        };
-        match (result, fallback) {
-            (Err(err), Some(fallback)) => fallback.apply(err),
-            (result, _) => result,
-        }
+        (self.inner.call_chain)(Call {
+            action: action.to_owned(),
+            params,
+            options,
+            parent: parent.cloned(),
+        })
+        .await
     }
 
     async fn call_once(
@@ -89,10 +97,18 @@ impl Broker {
             params: &params,
             meta: &meta,
         };
-        let target =
-            self.inner
-                .registry
-                .select_action(action, options.node_id.as_deref(), &request)?;
+        let breakers = &self.inner.breakers;
+        let admits = |node: &str| breakers.admits(node, action);
+        let target = self.inner.registry.select_action(
+            action,
+            options.node_id.as_deref(),
+            &request,
+            breakers
+                .enabled()
+                .then_some(&admits as &dyn Fn(&str) -> bool),
+        );
+        self.announce_breaker_changes().await;
+        let target = target?;
         let endpoint_timeout = match &target {
             Target::Local(a) => a.timeout,
             Target::Remote { timeout, .. } => *timeout,
@@ -126,6 +142,13 @@ impl Broker {
             parent_id: parent.map(|p| p.id().to_owned()),
             merge_back: parent.is_some(),
         };
+        let endpoint_node: Option<Arc<str>> = breakers.enabled().then(|| match &target {
+            Target::Local(_) => Arc::from(self.node_id()),
+            Target::Remote { node_id, .. } => node_id.clone(),
+        });
+        if let Some(node) = &endpoint_node {
+            breakers.started(node, action);
+        }
         let (result, meta_back) = match target {
             Target::Local(local) => self.call_local(local, params, shape).await,
             // Boxed: the remote path's state (a whole REQUEST packet) would otherwise
@@ -134,10 +157,23 @@ impl Broker {
                 Box::pin(self.call_remote(action, node_id, params, shape)).await
             }
         };
+        if let Some(node) = &endpoint_node {
+            breakers.record(node, action, result.as_ref().err());
+            self.announce_breaker_changes().await;
+        }
         if let (Some(parent), Some(meta)) = (parent, meta_back) {
             parent.merge_meta(meta);
         }
         result
+    }
+
+    /// Broadcasts circuit breaker state changes, as Moleculer does.
+    async fn announce_breaker_changes(&self) {
+        for event in self.inner.breakers.take_events() {
+            if let Err(err) = self.broadcast(event.name, event.payload).await {
+                tracing::debug!(%err, event = event.name, "breaker event not broadcast");
+            }
+        }
     }
 
     async fn call_local(
@@ -163,27 +199,21 @@ impl Broker {
             event: None,
             deadline: shape.timeout.map(|t| Instant::now() + t),
         });
-        let result = self.run_action(&action, ctx.clone(), shape.timeout).await;
+        let result = self.run_action(&action, ctx.clone()).await;
         (result, shape.merge_back.then(|| ctx.meta()))
     }
 
-    /// Runs a local handler under the in-flight tracker, its timeout and a panic guard.
+    /// Runs a local handler (already wrapped in its middlewares, timeout included) under the
+    /// in-flight tracker and a panic guard.
     pub(crate) async fn run_action(
         &self,
         action: &LocalAction,
         ctx: Context,
-        timeout: Option<Duration>,
     ) -> Result<Value, Error> {
         let _in_flight = self.inner.in_flight.enter();
-        let run = CatchPanic::new((action.handler)(ctx), "action handler");
-        let result = match timeout {
-            Some(t) => match tokio::time::timeout(t, run).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::request_timeout(&action.name, self.node_id())),
-            },
-            None => run.await,
-        };
-        result.map_err(|e| e.or_node_id(self.node_id()))
+        CatchPanic::new((action.handler)(ctx), "action handler")
+            .await
+            .map_err(|e| e.or_node_id(self.node_id()))
     }
 
     async fn call_remote(

@@ -238,7 +238,7 @@ impl Broker {
                             event: None,
                             deadline: timeout.map(|t| Instant::now() + t),
                         });
-                        let result = self.run_action(&action, ctx.clone(), timeout).await;
+                        let result = self.run_action(&action, ctx.clone()).await;
                         let meta = ctx.take_meta();
                         match result {
                             Ok(value) => Ok((value, meta, ctx.take_response_headers())),

@@ -2,9 +2,10 @@
 
 use super::{lock, Broker, BrokerInner, ServiceRuntime, State};
 use crate::error::Error;
+use crate::middleware::{self, ActionSpec, Bulkhead, EventSpec, Hooks, Middleware, Timeout};
 use crate::packet::{BarePacket, HeartbeatPacket, InfoPacket, JsonMap, Packet, ServiceInfo};
 use crate::registry::{LocalAction, LocalEvent};
-use crate::service::{Service, ServiceSchema, Visibility};
+use crate::service::{ActionHandler, EventHandler, Service, ServiceSchema, Visibility};
 use crate::transporter::{Topic, TransportSetup};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -190,10 +191,16 @@ impl Broker {
                 entry.insert("rawName".into(), json!(def.name));
                 entry.insert("name".into(), json!(name));
                 action_infos.insert(name.clone(), Value::Object(entry));
+                let spec = ActionSpec {
+                    name: &name,
+                    service: full_name,
+                    def,
+                };
+                let handler = self.wrap_action(&spec, &schema.hooks, def.handler.clone());
                 actions.push(Arc::new(LocalAction {
                     name: Arc::from(name.as_str()),
                     service: service.clone(),
-                    handler: def.handler.clone(),
+                    handler,
                     timeout: def.timeout,
                     visibility: def.visibility,
                     strategy,
@@ -214,12 +221,20 @@ impl Broker {
                 entry.insert("strategyOptions".into(), spec.options_json());
             }
             event_infos.insert(def.name.clone(), Value::Object(entry));
+            let group = def.group.clone().unwrap_or_else(|| schema.name.clone());
+            let spec = EventSpec {
+                name: &def.name,
+                service: full_name,
+                group: &group,
+                def,
+            };
+            let handler = self.wrap_event(&spec, def.handler.clone());
             events.push((
                 def.name.clone(),
-                def.group.clone().unwrap_or_else(|| schema.name.clone()),
+                group.clone(),
                 Arc::new(LocalEvent {
                     service: service.clone(),
-                    handler: def.handler.clone(),
+                    handler,
                     strategy,
                 }),
             ));
@@ -237,6 +252,32 @@ impl Broker {
             events: event_infos,
         };
         self.inner.registry.add_local_service(info, actions, events);
+    }
+
+    /// Wraps an action handler, innermost first: timeout, the service's hooks, the bulkhead,
+    /// then the user's middlewares (the first added outermost).
+    fn wrap_action(
+        &self,
+        spec: &ActionSpec<'_>,
+        hooks: &Hooks,
+        handler: ActionHandler,
+    ) -> ActionHandler {
+        let handler = Timeout.wrap_action(spec, handler);
+        let handler = hooks.wrap(&spec.def.name, handler);
+        let bulkhead = Bulkhead {
+            default: self.inner.config.bulkhead,
+        };
+        let handler = bulkhead.wrap_action(spec, handler);
+        middleware::wrap_action(&self.inner.config.middlewares, spec, handler)
+    }
+
+    /// Wraps an event handler: the bulkhead, then the user's middlewares.
+    fn wrap_event(&self, spec: &EventSpec<'_>, handler: EventHandler) -> EventHandler {
+        let bulkhead = Bulkhead {
+            default: self.inner.config.bulkhead,
+        };
+        let handler = bulkhead.wrap_event(spec, handler);
+        middleware::wrap_event(&self.inner.config.middlewares, spec, handler)
     }
 
     /// The INFO packet describing this node (`services` overridden on stop).

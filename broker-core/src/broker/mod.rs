@@ -11,8 +11,10 @@ mod mcall;
 pub use builder::{BrokerBuilder, BrokerConfig, RetryPolicy};
 pub use mcall::McallItem;
 
+use crate::circuit_breaker::Breakers;
 use crate::context::{CallOptions, EmitOptions, EventType};
 use crate::error::Error;
+use crate::middleware::CallHandler;
 use crate::packet::ClientInfo;
 use crate::registry::{Node, Registry};
 use crate::service::ServiceSchema;
@@ -22,7 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -96,6 +98,9 @@ pub(crate) struct BrokerInner {
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Serializes start, stop and service registration.
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
+    pub(crate) breakers: Breakers,
+    /// Every call goes through this: user middlewares, fallback, retry, then `call_once`.
+    pub(crate) call_chain: CallHandler,
 }
 
 /// A service broker. Cloning gives another handle to the same broker.
@@ -167,8 +172,11 @@ impl Broker {
             .transporter
             .clone()
             .map(|t| Transit::new(t, config.protocol));
+        let breakers = Breakers::new(config.circuit_breaker.clone());
         Broker {
-            inner: Arc::new(BrokerInner {
+            inner: Arc::new_cyclic(|weak: &Weak<BrokerInner>| BrokerInner {
+                call_chain: call::chain(weak.clone(), &config),
+                breakers,
                 config,
                 instance_id,
                 registry,

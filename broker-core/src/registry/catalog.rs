@@ -254,6 +254,7 @@ impl Catalog {
         node_id: Option<&str>,
         nodes: &HashMap<String, Node>,
         request: &Request<'_>,
+        admits: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Target, Error> {
         let Some(list) = self.actions.get(action) else {
             return Err(Error::service_not_found(action, node_id));
@@ -273,24 +274,33 @@ impl Catalog {
                 .map(target)
                 .ok_or_else(|| Error::service_not_found(action, Some(wanted)));
         }
+        // Endpoints whose circuit breaker is open are skipped.
+        let available: Vec<&ActionEndpoint> = match admits {
+            Some(admits) => list
+                .endpoints
+                .iter()
+                .filter(|e| admits(&e.node_id))
+                .collect(),
+            None => list.endpoints.iter().collect(),
+        };
         // Internal `$…` services always run locally when present locally.
         if self.prefer_local || action.starts_with('$') {
-            if let Some(local) = list.endpoints.iter().find(|e| e.local.is_some()) {
+            if let Some(local) = available.iter().find(|e| e.local.is_some()) {
                 return Ok(target(local));
             }
         }
-        if list.endpoints.is_empty() {
+        if available.is_empty() {
             return Err(Error::service_not_available(action, None));
         }
         let i = pick(
             &*list.strategy,
-            &list.endpoints,
+            &available,
             |e| &e.node_id,
             nodes,
             &self.local_node_id,
             request,
         );
-        Ok(target(&list.endpoints[i]))
+        Ok(target(available[i]))
     }
 
     pub(crate) fn local_action(&self, action: &str) -> Option<Arc<LocalAction>> {

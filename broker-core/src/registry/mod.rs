@@ -218,11 +218,12 @@ impl Registry {
         action: &str,
         node_id: Option<&str>,
         request: &Request<'_>,
+        admits: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Target, Error> {
         let state = self.read();
         state
             .catalog
-            .select_action(action, node_id, &state.nodes, request)
+            .select_action(action, node_id, &state.nodes, request, admits)
     }
 
     /// Where an emitted or broadcast event goes.

@@ -1,0 +1,110 @@
+//! The bulkhead middleware: at most `concurrency` runs of one handler at a time, at most
+//! `max_queue_size` more waiting; beyond that the call fails at once with `QueueIsFullError`
+//! (429), so one overloaded action cannot take the node down.
+
+use super::{ActionSpec, EventSpec, Middleware};
+use crate::error::Error;
+use crate::service::{ActionHandler, EventHandler};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Bulkhead settings (Moleculer's defaults: 10 at a time, 100 waiting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkheadOptions {
+    /// Runs at a time.
+    pub concurrency: usize,
+    /// Waiting runs; more are refused.
+    pub max_queue_size: usize,
+}
+
+impl Default for BulkheadOptions {
+    fn default() -> Self {
+        BulkheadOptions {
+            concurrency: 10,
+            max_queue_size: 100,
+        }
+    }
+}
+
+/// Applies a bulkhead to every local action and event handler, or only to those whose
+/// definition asks for one (`ActionDef::bulkhead`) when no broker-wide default is set.
+#[derive(Debug, Default, Clone)]
+pub struct Bulkhead {
+    /// The broker-wide setting, if every handler gets a bulkhead.
+    pub default: Option<BulkheadOptions>,
+}
+
+struct Gate {
+    permits: Semaphore,
+    queued: AtomicUsize,
+    options: BulkheadOptions,
+}
+
+impl Gate {
+    fn new(options: BulkheadOptions) -> Arc<Gate> {
+        Arc::new(Gate {
+            permits: Semaphore::new(options.concurrency.max(1)),
+            queued: AtomicUsize::new(0),
+            options,
+        })
+    }
+
+    /// Waits for a slot; fails when the queue is full.
+    async fn enter(
+        &self,
+        name: &str,
+        node: &str,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        let waiting = self.queued.fetch_add(1, Ordering::AcqRel);
+        if waiting >= self.options.max_queue_size {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::queue_is_full(
+                name,
+                node,
+                waiting,
+                self.options.max_queue_size,
+            ));
+        }
+        let permit = self.permits.acquire().await;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| Error::service_not_available(name, Some(node)))
+    }
+}
+
+impl Middleware for Bulkhead {
+    fn wrap_action(&self, action: &ActionSpec<'_>, next: ActionHandler) -> ActionHandler {
+        let Some(options) = action.def.bulkhead.or(self.default) else {
+            return next;
+        };
+        let gate = Gate::new(options);
+        let name: Arc<str> = Arc::from(action.name);
+        Arc::new(move |ctx| {
+            let (gate, name, next) = (gate.clone(), name.clone(), next.clone());
+            Box::pin(async move {
+                let node = ctx.broker().node_id().to_owned();
+                let _permit = gate.enter(&name, &node).await?;
+                next(ctx).await
+            })
+        })
+    }
+
+    fn wrap_event(&self, event: &EventSpec<'_>, next: EventHandler) -> EventHandler {
+        let Some(options) = event.def.bulkhead.or(self.default) else {
+            return next;
+        };
+        let gate = Gate::new(options);
+        let name: Arc<str> = Arc::from(event.name);
+        Arc::new(move |ctx| {
+            let (gate, name, next) = (gate.clone(), name.clone(), next.clone());
+            Box::pin(async move {
+                let node = ctx.broker().node_id().to_owned();
+                let _permit = gate.enter(&name, &node).await?;
+                next(ctx).await
+            })
+        })
+    }
+}
