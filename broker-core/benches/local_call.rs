@@ -2,6 +2,9 @@
 //! deserializing them, its typed result serialized and deserialized for the caller.
 //! Compare with Moleculer.js `local_c1` (`../shared/bench/run-js.sh`).
 
+// criterion's macros generate undocumented items.
+#![allow(missing_docs)]
+
 use broker_core::{ActionDef, Broker, Context, ServiceSchema};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde::{Deserialize, Serialize};

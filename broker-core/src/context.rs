@@ -35,13 +35,16 @@ impl EventType {
     }
 }
 
+/// A function giving a failed call's answer from its error.
+pub type FallbackFn = Arc<dyn Fn(&Error) -> Result<Value, Error> + Send + Sync>;
+
 /// What a failed call returns instead of its error.
 #[derive(Clone)]
 pub enum Fallback {
     /// This value.
     Value(Value),
     /// The result of this function of the error (which may return another error).
-    Fn(Arc<dyn Fn(&Error) -> Result<Value, Error> + Send + Sync>),
+    Fn(FallbackFn),
 }
 
 impl fmt::Debug for Fallback {

@@ -61,7 +61,7 @@ mod validation;
 pub use broker::{Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, VERSION};
 pub use broker_macros::{action, event, service};
 pub use circuit_breaker::CircuitBreakerOptions;
-pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback};
+pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};
 pub use service::{
@@ -91,11 +91,5 @@ pub mod __private {
     /// Deserializes the context's params into a handler's parameter type.
     pub fn params<T: serde::de::DeserializeOwned>(ctx: &Context) -> Result<T, Error> {
         ctx.params_as()
-    }
-
-    /// Parses a duration literal such as `"2s"`, `"500ms"` or `"1m"` (checked at compile time
-    /// by the macro; this is the run-time half).
-    pub fn duration_ms(ms: u64) -> Duration {
-        Duration::from_millis(ms)
     }
 }

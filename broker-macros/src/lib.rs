@@ -1,18 +1,135 @@
-//! Placeholder entry points; the real macros land with the macros work.
+//! The attribute macros of `broker-core`: `#[service]` on an `impl` block turns its methods
+//! into a Moleculer service. Use them through `broker_core` (`use broker_core::service;`);
+//! the method attributes (`#[action]`, `#[event]`, …) need no import, `#[service]` consumes
+//! them.
+//!
+//! ```
+//! use broker_core::{service, Broker, Context, Error};
+//! use serde::Deserialize;
+//! use serde_json::{json, Value};
+//!
+//! #[derive(Deserialize)]
+//! struct HelloParams {
+//!     name: String,
+//! }
+//!
+//! struct Greeter {
+//!     greeting: String,
+//! }
+//!
+//! #[service(name = "greeter", version = 1)]
+//! impl Greeter {
+//!     /// `v1.greeter.hello`: typed params, and the call's context.
+//!     #[action]
+//!     async fn hello(&self, ctx: Context, params: HelloParams) -> Result<String, Error> {
+//!         Ok(format!("{}, {}! (call level {})", self.greeting, params.name, ctx.level()))
+//!     }
+//!
+//!     /// `v1.greeter.welcome`: renamed, not exposed by gateways, with its own timeout.
+//!     #[action(name = "welcome", visibility = "public", timeout = "2s")]
+//!     async fn welcome(&self, params: Value) -> Result<Value, Error> {
+//!         Ok(json!({ "welcome": params }))
+//!     }
+//!
+//!     /// Runs on `user.created` events; the payload is deserialized like action params.
+//!     #[event(name = "user.created", group = "mail")]
+//!     async fn user_created(&self, ctx: Context, user: Value) {
+//!         println!("{user} came from {}", ctx.node_id());
+//!     }
+//!
+//!     #[started]
+//!     async fn started(&self) -> Result<(), Error> {
+//!         Ok(())
+//!     }
+//!
+//!     #[settings]
+//!     fn settings(&self) -> Value {
+//!         json!({ "greeting": self.greeting })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let broker = Broker::builder().node_id("doc").build();
+//! broker.add_service(Greeter { greeting: "Hello".into() }).await?;
+//! broker.start().await?;
+//! let reply: String = broker.call("v1.greeter.hello", json!({ "name": "Alice" })).await?;
+//! assert_eq!(reply, "Hello, Alice! (call level 1)");
+//! broker.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # `#[service(...)]`
+//!
+//! On an inherent `impl Type` block (generic ones too). Generates
+//! `impl broker_core::Service for Type`, so `broker.add_service(value)` accepts it; every
+//! handler holds an `Arc` of the value. Keys:
+//!
+//! | key            | value                                         | default  |
+//! |----------------|-----------------------------------------------|----------|
+//! | `name`         | string literal                                | required |
+//! | `version`      | integer (`2` → `v2.name`) or string (`"staging"` → `staging.name`) | none |
+//! | `dependencies` | array of full service names, `["users", "v2.posts"]` | none |
+//!
+//! # Methods
+//!
+//! Exactly one of these attributes per method; methods without one are left alone.
+//!
+//! * `#[action]` / `#[action(name = "...", visibility = "...", timeout = ...)]`: an action.
+//!   `name` defaults to the method's name. `visibility` is `"published"` (the default),
+//!   `"public"`, `"protected"` or `"private"` (not registered: callable only from the
+//!   service's own code). `timeout` is `"500ms"`, `"2s"`, `"1m"`, `"1h"` or an integer number
+//!   of milliseconds; it overrides the broker's request timeout. Returns `Result<T, E>` with
+//!   `T: Serialize` and `E: Into<broker_core::Error>`.
+//! * `#[event(name = "...", group = "...")]`: an event handler. `name` is required (an event
+//!   name or a pattern such as `user.*`); `group` defaults to the service name. Returns `()` or
+//!   `Result<(), E>`; errors, including a payload that does not deserialize, are logged by the
+//!   broker.
+//! * `#[created]`, `#[started]`, `#[stopped]`: lifecycle hooks, `async fn name(&self)`,
+//!   returning `()` or `Result<(), E>`.
+//! * `#[settings]`, `#[metadata]`: `fn name(&self) -> serde_json::Value` (not `async`; any
+//!   type `Into<Value>` works), a JSON object that becomes the service's settings or metadata.
+//!
+//! Actions and events are `async fn` taking `&self`, then optionally `ctx: Context` (by value,
+//! first), then optionally one params argument of a `DeserializeOwned` type (a typed struct,
+//! or `serde_json::Value` for anything). Params that do not deserialize are answered with a
+//! `ValidationError` naming the offending field, before the method runs. The futures must be
+//! `Send`.
+//!
+//! The path forms `#[broker_core::action]` and `#[broker_core::event]` are accepted too.
+//! Outside a `#[service]` block, `#[action]` and `#[event]` are compile errors.
+//!
+//! Every mistake is reported at compile time on the offending token, all at once: unknown or
+//! duplicate keys, bad values, a missing name, a duplicate action name, a method that is not
+//! `async` or does not take `&self`, unsupported parameters, and return types the broker
+//! cannot use.
+
+mod attr;
+mod expand;
+mod model;
+mod signature;
+mod timeout;
+
 use proc_macro::TokenStream;
 
-/// Marks an impl block as a service.
+/// Turns an inherent `impl` block into a service: see the [crate docs](crate) for the keys
+/// and the method attributes.
 #[proc_macro_attribute]
-pub fn service(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::service(attr.into(), item.into()).into()
 }
-/// Marks an action.
+
+/// Marks an action inside a `#[service]` block, which consumes it. Anywhere else it is a
+/// compile error.
 #[proc_macro_attribute]
 pub fn action(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+    expand::stray(attr::MethodAttr::Action, item.into()).into()
 }
-/// Marks an event handler.
+
+/// Marks an event handler inside a `#[service]` block, which consumes it. Anywhere else it is
+/// a compile error.
 #[proc_macro_attribute]
 pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+    expand::stray(attr::MethodAttr::Event, item.into()).into()
 }

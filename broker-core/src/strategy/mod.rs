@@ -60,9 +60,10 @@ pub trait Strategy: Send + Sync + fmt::Debug {
 pub type StrategyFactory = Arc<dyn Fn() -> Box<dyn Strategy> + Send + Sync>;
 
 /// A strategy choice, with its options.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub enum StrategySpec {
     /// Take endpoints in turn (the default).
+    #[default]
     RoundRobin,
     /// Pick at random.
     Random,
@@ -79,12 +80,6 @@ pub enum StrategySpec {
 impl fmt::Debug for StrategySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-impl Default for StrategySpec {
-    fn default() -> Self {
-        StrategySpec::RoundRobin
     }
 }
 

@@ -1,0 +1,285 @@
+//! Attribute plumbing shared by every macro: an error accumulator, the `key = value` argument
+//! lists of `#[service(...)]`, `#[action(...)]` and `#[event(...)]`, and the typed values those
+//! keys accept.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, ExprLit, Lit, LitInt, LitStr, Meta, Path, Token};
+
+/// Collects every problem found while parsing, so one build reports them all.
+#[derive(Default)]
+pub(crate) struct Errors {
+    all: Option<syn::Error>,
+    count: usize,
+}
+
+impl Errors {
+    /// Records an error.
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        self.count += 1;
+        match &mut self.all {
+            Some(all) => all.combine(error),
+            None => self.all = Some(error),
+        }
+    }
+
+    /// Records an error spanned on `tokens`.
+    pub(crate) fn at(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Records an error at `span`.
+    pub(crate) fn at_span(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    /// Keeps the value of `result`, or records its error.
+    pub(crate) fn ok<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.push(error);
+                None
+            }
+        }
+    }
+
+    /// Whether nothing went wrong.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// How many problems were recorded so far (to tell whether a check added any).
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The `compile_error!` invocations of every recorded problem.
+    pub(crate) fn into_compile_errors(self) -> TokenStream {
+        self.all.map(|e| e.into_compile_error()).unwrap_or_default()
+    }
+}
+
+/// The attributes `#[service]` understands on the methods of its `impl` block.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MethodAttr {
+    /// `#[action]` or `#[action(...)]`.
+    Action,
+    /// `#[event(...)]`.
+    Event,
+    /// `#[created]`.
+    Created,
+    /// `#[started]`.
+    Started,
+    /// `#[stopped]`.
+    Stopped,
+    /// `#[settings]`.
+    Settings,
+    /// `#[metadata]`.
+    Metadata,
+}
+
+impl MethodAttr {
+    /// The attribute's name as the user writes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            MethodAttr::Action => "action",
+            MethodAttr::Event => "event",
+            MethodAttr::Created => "created",
+            MethodAttr::Started => "started",
+            MethodAttr::Stopped => "stopped",
+            MethodAttr::Settings => "settings",
+            MethodAttr::Metadata => "metadata",
+        }
+    }
+
+    /// Recognizes one of ours: `#[action]`, or the path forms `#[broker_core::action]` and
+    /// `#[broker_macros::action]` for the two attributes the crates export.
+    pub(crate) fn of(attr: &Attribute) -> Option<MethodAttr> {
+        let path = attr.path();
+        let last = path.segments.last()?;
+        if !last.arguments.is_none() {
+            return None;
+        }
+        let kind = match last.ident.to_string().as_str() {
+            "action" => MethodAttr::Action,
+            "event" => MethodAttr::Event,
+            "created" => MethodAttr::Created,
+            "started" => MethodAttr::Started,
+            "stopped" => MethodAttr::Stopped,
+            "settings" => MethodAttr::Settings,
+            "metadata" => MethodAttr::Metadata,
+            _ => return None,
+        };
+        let bare = path.leading_colon.is_none() && path.segments.len() == 1;
+        let exported = matches!(kind, MethodAttr::Action | MethodAttr::Event);
+        (bare || (exported && is_crate_path(path))).then_some(kind)
+    }
+}
+
+/// `broker_core::x`, `::broker_core::x` or the same through `broker_macros`.
+fn is_crate_path(path: &Path) -> bool {
+    path.segments.len() == 2
+        && path.segments[0].arguments.is_none()
+        && (path.segments[0].ident == "broker_core" || path.segments[0].ident == "broker_macros")
+}
+
+/// One `key = value` pair of an argument list.
+pub(crate) struct Arg {
+    /// The key.
+    pub(crate) key: syn::Ident,
+    /// The value.
+    pub(crate) value: Expr,
+}
+
+/// Parses `key = value, ...`, reporting unknown keys (with the list of valid ones), duplicate
+/// keys and entries that are not `key = value`. Only the well-formed, known, first-seen pairs
+/// are returned; `None` when the list does not even parse.
+pub(crate) fn parse_args(
+    tokens: TokenStream,
+    what: &str,
+    valid: &[&str],
+    errors: &mut Errors,
+) -> Option<Vec<Arg>> {
+    let metas = errors.ok(Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens))?;
+    let mut args: Vec<Arg> = Vec::new();
+    for meta in metas {
+        let Meta::NameValue(pair) = meta else {
+            errors.at(
+                &meta,
+                format!(
+                    "expected `key = value` in `#[{what}(...)]`; valid keys: {}",
+                    list(valid)
+                ),
+            );
+            continue;
+        };
+        let Some(key) = pair.path.get_ident() else {
+            errors.at(
+                &pair.path,
+                format!(
+                    "unknown key in `#[{what}(...)]`; valid keys: {}",
+                    list(valid)
+                ),
+            );
+            continue;
+        };
+        let name = key.to_string();
+        if !valid.contains(&name.as_str()) {
+            errors.at(
+                key,
+                format!(
+                    "unknown key `{name}` in `#[{what}(...)]`; valid keys: {}",
+                    list(valid)
+                ),
+            );
+        } else if args.iter().any(|a| a.key == name) {
+            errors.at(key, format!("duplicate key `{name}`"));
+        } else {
+            args.push(Arg {
+                key: key.clone(),
+                value: pair.value,
+            });
+        }
+    }
+    Some(args)
+}
+
+/// The arguments of a method attribute: none for `#[action]`, the list for `#[action(...)]`.
+pub(crate) fn attr_args(attr: &Attribute, errors: &mut Errors) -> Option<TokenStream> {
+    match &attr.meta {
+        Meta::Path(_) => Some(TokenStream::new()),
+        Meta::List(list) => Some(list.tokens.clone()),
+        Meta::NameValue(pair) => {
+            errors.at(
+                pair.eq_token,
+                "expected `#[attribute]` or `#[attribute(key = value, ...)]`",
+            );
+            None
+        }
+    }
+}
+
+/// `` `a`, `b`, `c` ``.
+fn list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The literal of a literal expression.
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(ExprLit { lit, attrs }) if attrs.is_empty() => Some(lit),
+        _ => None,
+    }
+}
+
+/// A non-empty string literal.
+pub(crate) fn string(arg: &Arg) -> syn::Result<LitStr> {
+    match literal(&arg.value) {
+        Some(Lit::Str(s)) if !s.value().is_empty() => Ok(s.clone()),
+        Some(Lit::Str(s)) => Err(syn::Error::new(
+            s.span(),
+            format!("`{}` must not be empty", arg.key),
+        )),
+        _ => Err(syn::Error::new(
+            arg.value.span(),
+            format!("`{}` expects a string literal", arg.key),
+        )),
+    }
+}
+
+/// An integer or string literal.
+pub(crate) enum IntOrStr {
+    /// An unsigned integer literal, already checked to fit in `u64`.
+    Int(LitInt, u64),
+    /// A non-empty string literal.
+    Str(LitStr),
+}
+
+/// An integer (fitting in `u64`) or non-empty string literal.
+pub(crate) fn int_or_string(arg: &Arg) -> syn::Result<IntOrStr> {
+    match literal(&arg.value) {
+        Some(Lit::Int(i)) => {
+            let n = i.base10_parse::<u64>().map_err(|_| {
+                syn::Error::new(i.span(), format!("`{}` must fit in a `u64`", arg.key))
+            })?;
+            Ok(IntOrStr::Int(i.clone(), n))
+        }
+        Some(Lit::Str(_)) => string(arg).map(IntOrStr::Str),
+        _ => Err(syn::Error::new(
+            arg.value.span(),
+            format!("`{}` expects an integer or a string literal", arg.key),
+        )),
+    }
+}
+
+/// An array of non-empty string literals: `["users", "v2.posts"]`.
+pub(crate) fn string_array(arg: &Arg, errors: &mut Errors) -> Vec<LitStr> {
+    let Expr::Array(array) = &arg.value else {
+        errors.at(
+            &arg.value,
+            format!(
+                "`{}` expects an array of string literals, such as `[\"users\", \"v2.posts\"]`",
+                arg.key
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in &array.elems {
+        match literal(item) {
+            Some(Lit::Str(s)) if !s.value().is_empty() => out.push(s.clone()),
+            _ => errors.at(
+                item,
+                format!("`{}` expects non-empty string literals", arg.key),
+            ),
+        }
+    }
+    out
+}

@@ -1,0 +1,339 @@
+//! Code generation: the user's impl block (our attributes stripped) followed by the
+//! `impl Service` that describes it. Generated code names everything by absolute path and
+//! prefixes its own identifiers with `__broker_`, so it compiles under `#![no_implicit_prelude]`
+//! and cannot collide with the user's names.
+
+use crate::attr::{Errors, IntOrStr, MethodAttr};
+use crate::model::{self, Action, Event, Hook, Provider, ServiceModel};
+use crate::signature::Handler;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Ident, ImplItem, ItemImpl, ReturnType};
+
+/// `#[service(args)]` on `item`.
+pub(crate) fn service(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let mut item_impl = match syn::parse2::<ItemImpl>(item.clone()) {
+        Ok(item_impl) => item_impl,
+        Err(_) => {
+            errors.at_span(
+                Span::call_site(),
+                "`#[service]` must be used on an `impl Type` block",
+            );
+            let errors = errors.into_compile_errors();
+            return quote!(#item #errors);
+        }
+    };
+    match model::parse(args, &mut item_impl, &mut errors) {
+        Some(model) => Generator {
+            item: &item_impl,
+            model: &model,
+        }
+        .expand(),
+        None => {
+            let fallback = fallback(&item_impl);
+            let errors = errors.into_compile_errors();
+            quote!(#item_impl #fallback #errors)
+        }
+    }
+}
+
+/// `#[action]` or `#[event]` outside a `#[service]` block: the item, untouched, and an error.
+pub(crate) fn stray(attr: MethodAttr, item: TokenStream) -> TokenStream {
+    let message = format!(
+        "`#[{}]` must be used on a method inside an `impl` block annotated with `#[service]`",
+        attr.name()
+    );
+    let error = syn::Error::new(Span::call_site(), message).into_compile_error();
+    quote!(#item #error)
+}
+
+/// A `Service` impl that never runs, emitted next to compile errors so that uses of the type
+/// (`broker.add_service(...)`) do not add errors of their own.
+fn fallback(item: &ItemImpl) -> TokenStream {
+    if item.trait_.is_some() {
+        return TokenStream::new();
+    }
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let self_ty = &item.self_ty;
+    quote! {
+        impl #impl_generics ::broker_core::__private::Service for #self_ty #where_clause {
+            fn schema(
+                self: ::broker_core::__private::Arc<Self>,
+            ) -> ::broker_core::__private::ServiceSchema {
+                ::core::unreachable!("`#[service]` reported compile errors")
+            }
+        }
+    }
+}
+
+/// Emits the code of one valid service.
+struct Generator<'a> {
+    item: &'a ItemImpl,
+    model: &'a ServiceModel,
+}
+
+impl Generator<'_> {
+    /// The impl block and the `Service` impl.
+    fn expand(&self) -> TokenStream {
+        let item = self.item;
+        let service_impl = self.service_impl();
+        quote!(#item #service_impl)
+    }
+
+    /// `impl Service for Type { fn schema(...) { ... } }`.
+    fn service_impl(&self) -> TokenStream {
+        let (impl_generics, _, where_clause) = self.item.generics.split_for_impl();
+        let self_ty = &self.item.self_ty;
+        let head = self.schema_head();
+        let providers = self.providers();
+        let actions = self.model.actions.iter().map(|a| self.action(a));
+        let events = self.model.events.iter().map(|e| self.event(e));
+        let hooks = self.model.hooks.iter().map(|h| self.hook(h));
+        quote! {
+            impl #impl_generics ::broker_core::__private::Service for #self_ty #where_clause {
+                fn schema(
+                    self: ::broker_core::__private::Arc<Self>,
+                ) -> ::broker_core::__private::ServiceSchema {
+                    #head
+                    #providers
+                    #(#actions)*
+                    #(#events)*
+                    #(#hooks)*
+                    __broker_schema
+                }
+            }
+        }
+    }
+
+    /// `let __broker_schema = ServiceSchema::new(name).version(..).dependency(..)...;`.
+    fn schema_head(&self) -> TokenStream {
+        let name = &self.model.name;
+        let version = self.model.version.as_ref().map(|v| match v {
+            IntOrStr::Int(lit, n) => quote_spanned!(lit.span()=> .version(#n)),
+            IntOrStr::Str(lit) => quote!(.version(#lit)),
+        });
+        let dependencies = &self.model.dependencies;
+        quote! {
+            let __broker_schema = ::broker_core::__private::ServiceSchema::new(#name)
+                #version
+                #(.dependency(#dependencies))*;
+        }
+    }
+
+    /// `.settings(Self::settings(&*self))` and the same for metadata.
+    fn providers(&self) -> TokenStream {
+        let settings = self
+            .model
+            .settings
+            .as_ref()
+            .map(|p| self.provider(p, quote!(settings)));
+        let metadata = self
+            .model
+            .metadata
+            .as_ref()
+            .map(|p| self.provider(p, quote!(metadata)));
+        quote!(#settings #metadata)
+    }
+
+    /// `let __broker_schema = __broker_schema.<setter>(<Ret as Into<Value>>::into(Self::<method>(&*self)));`:
+    /// as with handlers, the bound is checked on the user's return type tokens, so a type that
+    /// does not convert is reported there.
+    fn provider(&self, provider: &Provider, setter: TokenStream) -> TokenStream {
+        let ident = &provider.ident;
+        let ty = match &provider.output {
+            ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => quote!(#ty),
+            _ => quote!(_),
+        };
+        let cfgs = self.cfgs(ident);
+        quote! {
+            #cfgs
+            let __broker_schema = {
+                let __broker_value = Self::#ident(&*self);
+                __broker_schema.#setter(
+                    <#ty as ::core::convert::Into<::broker_core::__private::Value>>::into(__broker_value),
+                )
+            };
+        }
+    }
+
+    /// The `#[cfg(...)]` attributes of a method, repeated on what registers it, so that a
+    /// method compiled out is not registered either.
+    fn cfgs(&self, method: &Ident) -> TokenStream {
+        let attrs = self.item.items.iter().find_map(|item| match item {
+            ImplItem::Fn(f) if f.sig.ident == *method => Some(&f.attrs),
+            _ => None,
+        });
+        let cfgs = attrs
+            .into_iter()
+            .flatten()
+            .filter(|a| a.path().is_ident("cfg"));
+        quote!(#(#cfgs)*)
+    }
+
+    /// `.action(ActionDef::new(name, handler).visibility(..).timeout(..))`.
+    fn action(&self, action: &Action) -> TokenStream {
+        let name = &action.name;
+        let handler = self.handler(&action.handler, Convert::Action);
+        // Spanned on the method's name, as this call is what a future that is not `Send` is
+        // blamed on.
+        let new = quote_spanned! {action.handler.ident.span()=>
+            ::broker_core::__private::ActionDef::new(#name, #handler)
+        };
+        let visibility = action
+            .visibility
+            .as_ref()
+            .map(|v| quote!(.visibility(::broker_core::__private::Visibility::#v)));
+        let timeout = action
+            .timeout_ms
+            .map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
+        let cfgs = self.cfgs(&action.handler.ident);
+        quote! {
+            #cfgs
+            let __broker_schema = {
+                let __broker_this = ::core::clone::Clone::clone(&self);
+                __broker_schema.action(#new #visibility #timeout)
+            };
+        }
+    }
+
+    /// `.event(EventDef::new(name, handler).group(..))`.
+    fn event(&self, event: &Event) -> TokenStream {
+        let name = &event.name;
+        let handler = self.handler(&event.handler, Convert::Event);
+        let new = quote_spanned! {event.handler.ident.span()=>
+            ::broker_core::__private::EventDef::new(#name, #handler)
+        };
+        let group = event.group.as_ref().map(|g| quote!(.group(#g)));
+        let cfgs = self.cfgs(&event.handler.ident);
+        quote! {
+            #cfgs
+            let __broker_schema = {
+                let __broker_this = ::core::clone::Clone::clone(&self);
+                __broker_schema.event(#new #group)
+            };
+        }
+    }
+
+    /// `.on_created(..)`, `.on_started(..)` or `.on_stopped(..)`.
+    fn hook(&self, hook: &Hook) -> TokenStream {
+        let ident = &hook.ident;
+        let setter = match hook.kind {
+            MethodAttr::Created => "on_created",
+            MethodAttr::Started => "on_started",
+            _ => "on_stopped",
+        };
+        let setter = Ident::new(setter, ident.span());
+        let convert = Convert::Hook.call(&hook.output, quote!(__broker_out));
+        let future = async_block(
+            ident,
+            quote! {
+                let __broker_out = Self::#ident(&*__broker_this).await;
+                #convert
+            },
+        );
+        let body = quote! {
+            let __broker_this = ::core::clone::Clone::clone(&__broker_this);
+            #future
+        };
+        // Spanned on the method's name, as this call is what a future that is not `Send` is
+        // blamed on.
+        let schema = quote!(__broker_schema);
+        let call = quote_spanned! {ident.span()=>
+            ::broker_core::__private::ServiceSchema::#setter(#schema, move || { #body })
+        };
+        let cfgs = self.cfgs(ident);
+        quote! {
+            #cfgs
+            let __broker_schema = {
+                let __broker_this = ::core::clone::Clone::clone(&self);
+                #call
+            };
+        }
+    }
+
+    /// The handler closure of an action or event: per call, clone the service into an
+    /// `async move` block that deserializes the params, awaits the method and converts its
+    /// output with `convert` (a method of a `__private` trait).
+    fn handler(&self, handler: &Handler, convert: Convert) -> TokenStream {
+        let ident = &handler.ident;
+        let ctx = handler.takes_ctx.then(|| quote!(__broker_ctx,));
+        let deserialize = handler.params.as_ref().map(|ty| {
+            let params = quote_spanned!(ty.span()=> ::broker_core::__private::params::<#ty>);
+            quote!(let __broker_params = #params(&__broker_ctx)?;)
+        });
+        let params = handler.params.as_ref().map(|_| quote!(__broker_params));
+        let ctx_pat = if handler.takes_ctx || handler.params.is_some() {
+            quote!(__broker_ctx)
+        } else {
+            quote!(_)
+        };
+        let convert = convert.call(&handler.output, quote!(__broker_out));
+        let future = async_block(
+            ident,
+            quote! {
+                #deserialize
+                let __broker_out = Self::#ident(&*__broker_this, #ctx #params).await;
+                #convert
+            },
+        );
+        let body = quote! {
+            let __broker_this = ::core::clone::Clone::clone(&__broker_this);
+            #future
+        };
+        quote_spanned! {ident.span()=>
+            move |#ctx_pat: ::broker_core::__private::Context| { #body }
+        }
+    }
+}
+
+/// `async move { body }`, spanned on the method's name (the compiler names the future after
+/// it, as in `{async block@src/lib.rs:9:14: 9:22}`).
+fn async_block(method: &Ident, body: TokenStream) -> TokenStream {
+    quote_spanned!(method.span()=> async move { #body })
+}
+
+/// Which `__private` trait converts a method's output.
+#[derive(Clone, Copy)]
+enum Convert {
+    /// `ActionResult::into_action_result`.
+    Action,
+    /// `EventResult::into_event_result`.
+    Event,
+    /// `HookResult::into_hook_result`.
+    Hook,
+}
+
+impl Convert {
+    /// The conversion of `out`, the method's output, as `<Ret as Trait>::method(out)`: the
+    /// user's return type tokens, with their spans, are what the trait bound is checked on, so
+    /// a return type the trait does not cover is reported on that type, with the trait's own
+    /// message. (`impl Trait` cannot appear in that position; such return types get a plain
+    /// call instead.)
+    fn call(self, output: &ReturnType, out: TokenStream) -> TokenStream {
+        let (trait_, method) = match self {
+            Convert::Action => (quote!(ActionResult), quote!(into_action_result)),
+            Convert::Event => (quote!(EventResult), quote!(into_event_result)),
+            Convert::Hook => (quote!(HookResult), quote!(into_hook_result)),
+        };
+        match output {
+            ReturnType::Type(_, ty) if mentions_impl(ty.to_token_stream()) => {
+                quote!(::broker_core::__private::#trait_::#method(#out))
+            }
+            ReturnType::Type(_, ty) => {
+                quote!(<#ty as ::broker_core::__private::#trait_>::#method(#out))
+            }
+            ReturnType::Default => quote!(<() as ::broker_core::__private::#trait_>::#method(#out)),
+        }
+    }
+}
+
+/// Whether a type contains `impl Trait`.
+fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => mentions_impl(group.stream()),
+        _ => false,
+    })
+}

@@ -1,0 +1,326 @@
+//! The typed model of a `#[service]` impl block, and the parser that builds it: the service's
+//! own arguments, then every method carrying one of our attributes, whose attribute is stripped.
+
+use crate::attr::{self, Errors, IntOrStr, MethodAttr};
+use crate::signature::{self, Handler};
+use crate::timeout;
+use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
+use syn::{Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType};
+
+/// Everything `#[service]` generates code from.
+pub(crate) struct ServiceModel {
+    /// `name = "..."`.
+    pub(crate) name: LitStr,
+    /// `version = 2` or `version = "staging"`.
+    pub(crate) version: Option<IntOrStr>,
+    /// `dependencies = [...]`.
+    pub(crate) dependencies: Vec<LitStr>,
+    /// The `#[settings]` method.
+    pub(crate) settings: Option<Provider>,
+    /// The `#[metadata]` method.
+    pub(crate) metadata: Option<Provider>,
+    /// The `#[action]` methods, in source order.
+    pub(crate) actions: Vec<Action>,
+    /// The `#[event]` methods, in source order.
+    pub(crate) events: Vec<Event>,
+    /// The `#[created]`, `#[started]` and `#[stopped]` methods.
+    pub(crate) hooks: Vec<Hook>,
+}
+
+/// One `#[action]` method.
+pub(crate) struct Action {
+    /// The method.
+    pub(crate) handler: Handler,
+    /// The action's name: `name = "..."` or the method's name.
+    pub(crate) name: LitStr,
+    /// `visibility = "..."`, as the variant of `Visibility`.
+    pub(crate) visibility: Option<Ident>,
+    /// `timeout = ...`, in milliseconds.
+    pub(crate) timeout_ms: Option<u64>,
+}
+
+/// One `#[event]` method.
+pub(crate) struct Event {
+    /// The method.
+    pub(crate) handler: Handler,
+    /// `name = "..."`: the event name or pattern.
+    pub(crate) name: LitStr,
+    /// `group = "..."`.
+    pub(crate) group: Option<LitStr>,
+}
+
+/// One lifecycle hook method.
+pub(crate) struct Hook {
+    /// `Created`, `Started` or `Stopped`.
+    pub(crate) kind: MethodAttr,
+    /// The method.
+    pub(crate) ident: Ident,
+    /// Its return type.
+    pub(crate) output: ReturnType,
+}
+
+/// The `#[settings]` or `#[metadata]` method.
+pub(crate) struct Provider {
+    /// The method.
+    pub(crate) ident: Ident,
+    /// Its return type.
+    pub(crate) output: ReturnType,
+}
+
+const SERVICE_KEYS: &[&str] = &["name", "version", "dependencies"];
+const ACTION_KEYS: &[&str] = &["name", "visibility", "timeout"];
+const EVENT_KEYS: &[&str] = &["name", "group"];
+const VISIBILITIES: &[(&str, &str)] = &[
+    ("published", "Published"),
+    ("public", "Public"),
+    ("protected", "Protected"),
+    ("private", "Private"),
+];
+
+/// Parses the service's arguments and walks the impl block, stripping our attributes from it.
+/// The model is `None` when anything was wrong; `errors` then says what.
+pub(crate) fn parse(
+    args: TokenStream,
+    item: &mut ItemImpl,
+    errors: &mut Errors,
+) -> Option<ServiceModel> {
+    let service = service_args(args, errors);
+    if let Some((_, path, _)) = &item.trait_ {
+        errors.at(
+            path,
+            "`#[service]` must be used on an inherent `impl Type` block, not a trait impl",
+        );
+    }
+    let mut model = ServiceModel {
+        name: LitStr::new("", Span::call_site()),
+        version: None,
+        dependencies: Vec::new(),
+        settings: None,
+        metadata: None,
+        actions: Vec::new(),
+        events: Vec::new(),
+        hooks: Vec::new(),
+    };
+    for impl_item in &mut item.items {
+        match impl_item {
+            ImplItem::Fn(method) => method_item(method, &mut model, errors),
+            ImplItem::Const(c) => stray(&mut c.attrs, errors),
+            ImplItem::Type(t) => stray(&mut t.attrs, errors),
+            ImplItem::Macro(m) => stray(&mut m.attrs, errors),
+            _ => {}
+        }
+    }
+    let (name, version, dependencies) = service?;
+    model.name = name;
+    model.version = version;
+    model.dependencies = dependencies;
+    errors.is_empty().then_some(model)
+}
+
+type ServiceArgs = (LitStr, Option<IntOrStr>, Vec<LitStr>);
+
+fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
+    let mut name = None;
+    let mut version = None;
+    let mut dependencies = Vec::new();
+    let args = attr::parse_args(args, "service", SERVICE_KEYS, errors)?;
+    if !args.iter().any(|a| a.key == "name") {
+        errors.at_span(
+            Span::call_site(),
+            "missing service name: write `#[service(name = \"...\")]`",
+        );
+    }
+    for arg in args {
+        match arg.key.to_string().as_str() {
+            "name" => name = errors.ok(attr::string(&arg)),
+            "version" => version = errors.ok(attr::int_or_string(&arg)),
+            _ => dependencies = attr::string_array(&arg, errors),
+        }
+    }
+    Some((name?, version, dependencies))
+}
+
+/// Our attributes on something other than a method: report and strip them.
+fn stray(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) {
+    attrs.retain(|a| match MethodAttr::of(a) {
+        Some(kind) => {
+            errors.at(
+                a,
+                format!("`#[{}]` can only be used on methods", kind.name()),
+            );
+            false
+        }
+        None => true,
+    });
+}
+
+/// One method: strips our attributes and adds what they declare to the model.
+fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut Errors) {
+    let mut ours: Option<(MethodAttr, syn::Attribute)> = None;
+    let mut kept = Vec::with_capacity(method.attrs.len());
+    for a in method.attrs.drain(..) {
+        match (MethodAttr::of(&a), &ours) {
+            (None, _) => kept.push(a),
+            (Some(kind), Some((first, _))) => errors.at(
+                &a,
+                format!(
+                    "`#[{}]` cannot be combined with `#[{}]` on the same method",
+                    kind.name(),
+                    first.name()
+                ),
+            ),
+            (Some(kind), None) => ours = Some((kind, a)),
+        }
+    }
+    method.attrs = kept;
+    let Some((kind, a)) = ours else { return };
+    let sig = &method.sig;
+    match kind {
+        MethodAttr::Action => {
+            let args = attr::attr_args(&a, errors);
+            let handler = signature::handler(sig, kind, errors);
+            if let Some(action) = action_args(&sig.ident, handler, args, errors) {
+                if model
+                    .actions
+                    .iter()
+                    .any(|x| x.name.value() == action.name.value())
+                {
+                    errors.at(
+                        &action.name,
+                        format!(
+                            "duplicate action name \"{}\" in this service",
+                            action.name.value()
+                        ),
+                    );
+                }
+                model.actions.push(action);
+            }
+        }
+        MethodAttr::Event => {
+            let args = attr::attr_args(&a, errors);
+            let handler = signature::handler(sig, kind, errors);
+            if let Some(args) = args {
+                if let Some(event) = event_args(handler, args, &a, errors) {
+                    model.events.push(event);
+                }
+            }
+        }
+        MethodAttr::Created | MethodAttr::Started | MethodAttr::Stopped => {
+            no_args(&a, kind, errors);
+            if signature::hook(sig, kind, errors) {
+                if model.hooks.iter().any(|h| h.kind == kind) {
+                    errors.at(
+                        &a,
+                        format!("duplicate `#[{}]` hook in this service", kind.name()),
+                    );
+                }
+                model.hooks.push(Hook {
+                    kind,
+                    ident: sig.ident.clone(),
+                    output: sig.output.clone(),
+                });
+            }
+        }
+        MethodAttr::Settings | MethodAttr::Metadata => {
+            no_args(&a, kind, errors);
+            let slot = if kind == MethodAttr::Settings {
+                &mut model.settings
+            } else {
+                &mut model.metadata
+            };
+            if signature::provider(sig, kind, errors) {
+                if slot.is_some() {
+                    errors.at(
+                        &a,
+                        format!("duplicate `#[{}]` method in this service", kind.name()),
+                    );
+                }
+                *slot = Some(Provider {
+                    ident: sig.ident.clone(),
+                    output: sig.output.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// Hooks, `#[settings]` and `#[metadata]` take no arguments.
+fn no_args(a: &syn::Attribute, kind: MethodAttr, errors: &mut Errors) {
+    if !matches!(a.meta, syn::Meta::Path(_)) {
+        errors.at(a, format!("`#[{}]` takes no arguments", kind.name()));
+    }
+}
+
+fn action_args(
+    method: &Ident,
+    handler: Option<Handler>,
+    args: Option<TokenStream>,
+    errors: &mut Errors,
+) -> Option<Action> {
+    let before = errors.count();
+    let mut name = LitStr::new(&method.unraw().to_string(), method.span());
+    let mut visibility = None;
+    let mut timeout_ms = None;
+    for arg in attr::parse_args(args?, "action", ACTION_KEYS, errors)? {
+        match arg.key.to_string().as_str() {
+            "name" => {
+                if let Some(lit) = errors.ok(attr::string(&arg)) {
+                    name = lit;
+                }
+            }
+            "visibility" => {
+                let Some(lit) = errors.ok(attr::string(&arg)) else {
+                    continue;
+                };
+                let value = lit.value();
+                match VISIBILITIES.iter().find(|(name, _)| *name == value) {
+                    Some((_, variant)) => visibility = Some(Ident::new(variant, lit.span())),
+                    None => errors.at(
+                        &lit,
+                        format!(
+                            "unknown visibility \"{value}\"; expected \"published\", \"public\", \
+                             \"protected\" or \"private\""
+                        ),
+                    ),
+                }
+            }
+            _ => timeout_ms = errors.ok(timeout::millis(&arg)),
+        }
+    }
+    let handler = handler?;
+    (errors.count() == before).then_some(Action {
+        handler,
+        name,
+        visibility,
+        timeout_ms,
+    })
+}
+
+fn event_args(
+    handler: Option<Handler>,
+    args: TokenStream,
+    a: &syn::Attribute,
+    errors: &mut Errors,
+) -> Option<Event> {
+    let mut name = None;
+    let mut group = None;
+    for arg in attr::parse_args(args, "event", EVENT_KEYS, errors)? {
+        match arg.key.to_string().as_str() {
+            "name" => name = Some(errors.ok(attr::string(&arg))),
+            _ => group = errors.ok(attr::string(&arg)),
+        }
+    }
+    if name.is_none() {
+        errors.at(
+            a,
+            "missing event name: write `#[event(name = \"user.created\")]` (patterns such as \
+             `user.*` are allowed)",
+        );
+    }
+    Some(Event {
+        handler: handler?,
+        name: name.flatten()?,
+        group,
+    })
+}

@@ -1,0 +1,16 @@
+use broker_core::{service, Error};
+
+struct Greeter;
+
+#[service(name = "", version = -1, dependencies = "users")]
+impl Greeter {
+    #[action(name = hello, visibility = 1)]
+    async fn hello(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[event(name = "", group = 2)]
+    async fn user_created(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use broker_core::service;
+
+#[service(name = "greeter")]
+struct Greeter;
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! Tutorial examples; each is a file next to this one, run with
+//! `cargo run -p examples --example <name>`.

@@ -1,0 +1,210 @@
+//! Quickstart: three nodes in one process, talking through the in-memory transport exactly as
+//! they would over Redis (every packet is encoded to JSON and decoded again). No server needed.
+//!
+//! Run it with `cargo run -p examples --example quickstart`.
+
+use broker_core::{service, Broker, Context, EmitOptions, Error, MemoryTransporter};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+struct HelloParams {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct DivParams {
+    a: f64,
+    b: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct User {
+    id: u32,
+    email: String,
+}
+
+/// Lives on node-1: answers greetings and does arithmetic.
+struct Greeter;
+
+#[service(name = "greeter", version = 1)]
+impl Greeter {
+    /// `v1.greeter.hello`: typed params in, a string out.
+    #[action]
+    async fn hello(&self, ctx: Context, params: HelloParams) -> Result<String, Error> {
+        Ok(format!(
+            "Hello, {}! (served by {} for {})",
+            params.name,
+            ctx.broker().node_id(),
+            ctx.node_id()
+        ))
+    }
+
+    /// `v1.greeter.divide`: fails with a typed error on division by zero.
+    #[action]
+    async fn divide(&self, params: DivParams) -> Result<f64, Error> {
+        if params.b == 0.0 {
+            return Err(Error::client("Division by zero", 422, "DIV_BY_ZERO")
+                .with_data(json!({"a": params.a})));
+        }
+        Ok(params.a / params.b)
+    }
+
+    /// `v1.greeter.signup`: emits `user.created` as part of the same call chain.
+    #[action]
+    async fn signup(&self, ctx: Context, user: User) -> Result<u32, Error> {
+        ctx.emit("user.created", &user).await?;
+        Ok(user.id)
+    }
+}
+
+/// Runs on node-2 and node-3 in the group "mail": each `user.created` is mailed once.
+struct Mailer {
+    node: &'static str,
+    sent: Arc<AtomicUsize>,
+}
+
+#[service(name = "mailer")]
+impl Mailer {
+    #[event(name = "user.created", group = "mail")]
+    async fn user_created(&self, user: User) {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        println!("  [{}] mail: welcome sent to {}", self.node, user.email);
+    }
+
+    #[event(name = "system.**")]
+    async fn system(&self, ctx: Context) {
+        println!(
+            "  [{}] broadcast {:?} received: {}",
+            self.node,
+            ctx.event_name().unwrap_or_default(),
+            ctx.params()
+        );
+    }
+}
+
+fn node(id: &str) -> Broker {
+    Broker::builder()
+        .node_id(id)
+        .namespace("quickstart")
+        .transporter(MemoryTransporter::new())
+        .request_timeout(Duration::from_secs(5))
+        .build()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let sent = Arc::new(AtomicUsize::new(0));
+
+    let node1 = node("node-1");
+    node1.add_service(Greeter).await?;
+    let node2 = node("node-2");
+    node2
+        .add_service(Mailer {
+            node: "node-2",
+            sent: sent.clone(),
+        })
+        .await?;
+    let node3 = node("node-3");
+    node3
+        .add_service(Mailer {
+            node: "node-3",
+            sent: sent.clone(),
+        })
+        .await?;
+    for n in [&node1, &node2, &node3] {
+        n.start().await?;
+    }
+    node3
+        .wait_for_services(&["v1.greeter", "mailer"], Duration::from_secs(5))
+        .await?;
+    println!(
+        "three nodes up: {:?}",
+        node3
+            .node_list(false, true)
+            .iter()
+            .filter_map(|n| n["id"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    );
+
+    println!("\n1. node-3 calls v1.greeter.hello on node-1");
+    let greeting: String = node3
+        .call("v1.greeter.hello", json!({"name": "Alice"}))
+        .await?;
+    println!("  -> {greeting}");
+
+    println!("\n2. a typed error crosses the wire");
+    let err = node3
+        .call::<f64>("v1.greeter.divide", json!({"a": 1, "b": 0}))
+        .await
+        .expect_err("dividing by zero fails");
+    println!(
+        "  -> {} (code {}, type {:?}, data {:?}, from {:?})",
+        err.name(),
+        err.code(),
+        err.error_type(),
+        err.data(),
+        err.node_id()
+    );
+
+    println!("\n3. params of the wrong shape are a ValidationError naming the field");
+    let err = node3
+        .call::<f64>("v1.greeter.divide", json!({"a": "one", "b": 2}))
+        .await
+        .expect_err("a string is not a number");
+    println!(
+        "  -> {}: {}",
+        err.name(),
+        err.data().cloned().unwrap_or_default()
+    );
+
+    println!("\n4. a missing action");
+    let err = node3
+        .call::<String>("v1.greeter.nope", json!({}))
+        .await
+        .expect_err("no such action");
+    println!("  -> {}: {}", err.name(), err.message());
+
+    println!("\n5. four signups; each user.created reaches exactly one mailer of group 'mail'");
+    for (id, email) in [
+        (1, "ann@example.org"),
+        (2, "bob@example.org"),
+        (3, "cy@example.org"),
+        (4, "di@example.org"),
+    ] {
+        node1
+            .call::<u32>("v1.greeter.signup", json!({"id": id, "email": email}))
+            .await?;
+    }
+
+    println!("\n6. a broadcast reaches every node's handler");
+    node1
+        .broadcast_with(
+            "system.maintenance",
+            json!({"at": "02:00"}),
+            EmitOptions::new(),
+        )
+        .await?;
+
+    // Events are fire-and-forget: give the handlers a moment, bounded.
+    for _ in 0..100 {
+        if sent.load(Ordering::SeqCst) >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    println!(
+        "\nwelcome mails sent: {} (one per signup)",
+        sent.load(Ordering::SeqCst)
+    );
+
+    for n in [node3, node2, node1] {
+        n.stop().await?;
+    }
+    println!("all nodes stopped");
+    Ok(())
+}
