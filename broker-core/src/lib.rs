@@ -80,8 +80,8 @@ pub mod __private {
     pub use crate::context::Context;
     pub use crate::error::Error;
     pub use crate::service::{
-        ActionDef, ActionResult, EventDef, EventResult, HookResult, Service, ServiceSchema,
-        Visibility,
+        ActionDef, ActionResult, BeforeHookResult, EventDef, EventResult, HookResult, Service,
+        ServiceSchema, Visibility,
     };
     pub use crate::transporter::BoxFuture;
     pub use serde_json::{self, Value};

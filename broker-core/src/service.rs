@@ -529,3 +529,25 @@ impl<E: Into<Error>> HookResult for Result<(), E> {
         self.map_err(Into::into)
     }
 }
+
+/// What a `before` hook may return: `Result<(), E>` (params unchanged) or
+/// `Result<Option<Value>, E>` (`Some` replaces the params).
+#[diagnostic::on_unimplemented(
+    message = "a `before` hook must return `Result<(), E>` or `Result<Option<serde_json::Value>, E>` where `E: Into<broker_core::Error>`"
+)]
+pub trait BeforeHookResult {
+    /// Converts into the new params, if any.
+    fn into_before_result(self) -> Result<Option<Value>, Error>;
+}
+
+impl<E: Into<Error>> BeforeHookResult for Result<(), E> {
+    fn into_before_result(self) -> Result<Option<Value>, Error> {
+        self.map(|()| None).map_err(Into::into)
+    }
+}
+
+impl<E: Into<Error>> BeforeHookResult for Result<Option<Value>, E> {
+    fn into_before_result(self) -> Result<Option<Value>, Error> {
+        self.map_err(Into::into)
+    }
+}
