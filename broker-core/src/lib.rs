@@ -65,8 +65,9 @@ pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, Fallba
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};
 pub use service::{
-    full_service_name, ActionDef, ActionHandler, ActionResult, EventDef, EventHandler, EventResult,
-    HookResult, LifecycleHook, Service, ServiceSchema, ServiceVersion, Visibility,
+    full_service_name, ActionDef, ActionHandler, ActionResult, BeforeHookResult, EventDef,
+    EventHandler, EventResult, HookResult, LifecycleHook, Service, ServiceSchema, ServiceVersion,
+    Visibility,
 };
 pub use strategy::{
     Candidate, CpuUsage, CpuUsageOptions, Latency, LatencyOptions, Random, Request, RoundRobin,
