@@ -58,6 +58,19 @@ pub(super) fn chain(weak: Weak<BrokerInner>, config: &BrokerConfig) -> CallHandl
     middleware::wrap_call(&config.middlewares, inner)
 }
 
+/// Whether no user middleware wraps calls and no retry policy is on: then a call without
+/// per-call retries or fallback can skip the chain (and its allocations) entirely.
+pub(super) fn calls_are_plain(config: &BrokerConfig) -> bool {
+    let probe: CallHandler = Arc::new(|call: Call| {
+        Box::pin(async move { Err(Error::service_not_available(&call.action, None)) })
+    });
+    !config.retry_policy.enabled
+        && config
+            .middlewares
+            .iter()
+            .all(|mw| Arc::ptr_eq(&mw.wrap_call(probe.clone()), &probe))
+}
+
 impl Broker {
     /// A call, through the call chain (middlewares, fallback, retry) down to `call_once`.
     pub(crate) async fn call_value(
@@ -67,6 +80,9 @@ impl Broker {
         options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Value, Error> {
+        if self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none() {
+            return self.call_once(action, params, options, parent).await;
+        }
         (self.inner.call_chain)(Call {
             action: action.to_owned(),
             params,
@@ -107,7 +123,10 @@ impl Broker {
                 .enabled()
                 .then_some(&admits as &dyn Fn(&str) -> bool),
         );
-        self.announce_breaker_changes().await;
+        if breakers.enabled() {
+            // Boxed: broadcasting is a large future that plain calls should not carry.
+            Box::pin(self.announce_breaker_changes()).await;
+        }
         let target = target?;
         let endpoint_timeout = match &target {
             Target::Local(a) => a.timeout,
@@ -159,7 +178,7 @@ impl Broker {
         };
         if let Some(node) = &endpoint_node {
             breakers.record(node, action, result.as_ref().err());
-            self.announce_breaker_changes().await;
+            Box::pin(self.announce_breaker_changes()).await;
         }
         if let (Some(parent), Some(meta)) = (parent, meta_back) {
             parent.merge_meta(meta);

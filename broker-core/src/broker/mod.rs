@@ -101,6 +101,8 @@ pub(crate) struct BrokerInner {
     pub(crate) breakers: Breakers,
     /// Every call goes through this: user middlewares, fallback, retry, then `call_once`.
     pub(crate) call_chain: CallHandler,
+    /// Calls may bypass `call_chain` when they ask for nothing it does.
+    pub(crate) plain_calls: bool,
 }
 
 /// A service broker. Cloning gives another handle to the same broker.
@@ -176,6 +178,7 @@ impl Broker {
         Broker {
             inner: Arc::new_cyclic(|weak: &Weak<BrokerInner>| BrokerInner {
                 call_chain: call::chain(weak.clone(), &config),
+                plain_calls: call::calls_are_plain(&config),
                 breakers,
                 config,
                 instance_id,
