@@ -205,6 +205,9 @@ impl Broker {
         let Some(transit) = &self.inner.transit else {
             return;
         };
+        // Held until the response is published, so a graceful stop waits for the reply to
+        // leave, not only for the handler to return.
+        let _in_flight = self.inner.in_flight.enter();
         let me = self.node_id();
         let caller_node = req.sender.clone();
         let request_id = req.id.clone();

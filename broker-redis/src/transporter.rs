@@ -1,0 +1,443 @@
+//! [`RedisTransporter`]: the public face, implementing broker-core's `Transporter`.
+
+use crate::supervisor::{open_publisher, open_subscriber, SubscribeRequest, Supervisor};
+use crate::writer::Outgoing;
+use broker_core::transporter::{
+    channel_prefix, BoxFuture, Bytes, Topic, TransportEvents, TransportSetup,
+};
+use broker_core::{Error, Transporter};
+use redis::{Client, ClientTlsConfig, ConnectionAddr, TlsCertificates};
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::task::JoinHandle;
+
+/// Tunables, set with the `RedisTransporter` builder methods.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_cap: Duration,
+    pub(crate) health_check_interval: Duration,
+    pub(crate) command_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_secs(5),
+            health_check_interval: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The smallest delay or interval the builder methods accept; smaller values are raised to it.
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// What exists between `connect` and `disconnect`.
+struct Link {
+    prefix: String,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    requests: mpsc::UnboundedSender<SubscribeRequest>,
+    shutdown: watch::Sender<bool>,
+    supervisor: JoinHandle<()>,
+}
+
+/// A [`Transporter`] over Redis pub/sub, wire-compatible with Moleculer.js's Redis transporter.
+///
+/// It keeps two connections, as Moleculer.js does: a dedicated subscriber connection
+/// (`SUBSCRIBE` to exact channels, never `PSUBSCRIBE`) and a publisher connection, named
+/// `mol-<nodeID>-pub` in `CLIENT LIST` (redis-rs offers no way to name the subscriber
+/// connection; it shows there with `sub=12`). Publishing never waits: payloads go into a queue that
+/// one writer task drains, sending everything it finds as one pipeline of `PUBLISH` commands.
+///
+/// When either connection is lost the broker hears [`TransportEvent::Disconnected`] once and
+/// publishes fail fast with `BrokerDisconnectedError`; the transporter reconnects with a
+/// capped exponential backoff (100 ms doubling up to 5 s by default), subscribes every channel
+/// again exactly once on the one new subscriber connection, then reports
+/// [`TransportEvent::Reconnected`]. A health check (`PING` every 5 s by default on both
+/// connections, the publisher only while idle) notices connections that died silently.
+///
+/// Delivery is at most once, as with Moleculer.js: a batch being written when the publisher
+/// connection fails is dropped, and what others publish while the subscriber is down is lost;
+/// the broker re-announces itself after `Reconnected` and peers catch up from there.
+///
+/// For `rediss://` URLs the server is verified against the system's root certificates, or
+/// against a private CA given with [`RedisTransporter::tls_root_certificate`];
+/// [`RedisTransporter::tls_client_certificate`] adds a client certificate for mutual TLS.
+///
+/// Redis pub/sub ignores the database number: `redis://host/3` and `redis://host/4` share
+/// channels, so isolate clusters with the broker namespace, not the db.
+///
+/// [`TransportEvent::Disconnected`]: broker_core::transporter::TransportEvent::Disconnected
+/// [`TransportEvent::Reconnected`]: broker_core::transporter::TransportEvent::Reconnected
+///
+/// ```no_run
+/// use broker_redis::RedisTransporter;
+/// use std::time::Duration;
+///
+/// # fn main() -> Result<(), broker_core::Error> {
+/// let transporter = RedisTransporter::new("redis://app:secret@10.0.0.5:6379")?
+///     .reconnect_backoff(Duration::from_millis(200), Duration::from_secs(10))
+///     .health_check_interval(Duration::from_secs(2));
+/// # let _ = transporter;
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisTransporter {
+    client: Client,
+    tls: Option<TlsCertificates>,
+    options: Options,
+    connected: Arc<AtomicBool>,
+    link: RwLock<Option<Link>>,
+}
+
+impl fmt::Debug for RedisTransporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The address only: never the credentials.
+        f.debug_struct("RedisTransporter")
+            .field(
+                "addr",
+                &self.client.get_connection_info().addr().to_string(),
+            )
+            .field("connected", &self.is_connected())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl RedisTransporter {
+    /// A transporter for a Redis URL: `redis://host:port`, `redis://user:password@host:port/db`
+    /// (ACL user and password; the db does not scope pub/sub), `rediss://…` for TLS (rustls,
+    /// with the system's root certificates) or `redis+unix:///path/to/socket`.
+    ///
+    /// Nothing connects until the broker starts. A URL that cannot be parsed is a
+    /// `BrokerOptionsError`.
+    pub fn new(url: &str) -> Result<RedisTransporter, Error> {
+        let client = Client::open(url)
+            .map_err(|err| Error::broker_options(format!("invalid Redis URL: {err}")))?;
+        Ok(RedisTransporter {
+            client,
+            tls: None,
+            options: Options::default(),
+            connected: Arc::new(AtomicBool::new(false)),
+            link: RwLock::new(None),
+        })
+    }
+
+    /// Trusts only this certificate authority (PEM) for a `rediss://` server, instead of the
+    /// system's root certificates: for Redis behind a private CA. Fails with
+    /// `BrokerOptionsError` on a `redis://` URL or PEM that cannot be read.
+    pub fn tls_root_certificate(
+        mut self,
+        ca_pem: impl Into<Vec<u8>>,
+    ) -> Result<RedisTransporter, Error> {
+        let mut tls = self.tls.take().unwrap_or(TlsCertificates {
+            client_tls: None,
+            root_cert: None,
+        });
+        tls.root_cert = Some(ca_pem.into());
+        self.with_tls(tls)
+    }
+
+    /// Presents this client certificate and private key (both PEM) to a `rediss://` server,
+    /// for Redis's `tls-auth-clients` (mutual TLS). Fails with `BrokerOptionsError` on a
+    /// `redis://` URL or PEM that cannot be read.
+    pub fn tls_client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Result<RedisTransporter, Error> {
+        let mut tls = self.tls.take().unwrap_or(TlsCertificates {
+            client_tls: None,
+            root_cert: None,
+        });
+        tls.client_tls = Some(ClientTlsConfig {
+            client_cert: cert_pem.into(),
+            client_key: key_pem.into(),
+        });
+        self.with_tls(tls)
+    }
+
+    fn with_tls(mut self, tls: TlsCertificates) -> Result<RedisTransporter, Error> {
+        let info = self.client.get_connection_info().clone();
+        self.client = Client::build_with_tls(info, tls.clone())
+            .map_err(|err| Error::broker_options(format!("invalid Redis TLS settings: {err}")))?;
+        self.tls = Some(tls);
+        Ok(self)
+    }
+
+    /// Delays between reconnect attempts: `base` first, doubling each failed attempt, never
+    /// above `cap` (defaults 100 ms and 5 s; `base` is at least 1 ms, `cap` at least `base`).
+    pub fn reconnect_backoff(mut self, base: Duration, cap: Duration) -> RedisTransporter {
+        self.options.backoff_base = base.max(MIN_INTERVAL);
+        self.options.backoff_cap = cap.max(self.options.backoff_base);
+        self
+    }
+
+    /// How often both connections are checked with a `PING` (default 5 s; the publisher is
+    /// pinged only after this long without traffic). A connection that fails the check is
+    /// treated as lost.
+    pub fn health_check_interval(mut self, interval: Duration) -> RedisTransporter {
+        self.options.health_check_interval = interval.max(MIN_INTERVAL);
+        self
+    }
+
+    /// The longest wait for Redis: to open a connection, to confirm a `SUBSCRIBE`, to answer a
+    /// pipeline or a `PING`, and for `disconnect` to flush the queued publishes (default 5 s).
+    pub fn command_timeout(mut self, timeout: Duration) -> RedisTransporter {
+        self.options.command_timeout = timeout.max(MIN_INTERVAL);
+        self
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Option<Link>> {
+        match self.link.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Option<Link>> {
+        match self.link.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.client.get_connection_info().addr().to_string()
+    }
+
+    async fn open(&self, setup: &TransportSetup) -> Result<TransportEvents, Error> {
+        if self.read().is_some() {
+            return Err(Error::broker_options(
+                "RedisTransporter is already connected; disconnect it first",
+            ));
+        }
+        if matches!(
+            self.client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        ) {
+            ensure_crypto_provider();
+        }
+        let publisher_name = connection_name(&setup.node_id, "pub");
+        let subscriber = open_subscriber(&self.client, &self.options)
+            .await
+            .map_err(|err| self.connect_error("subscriber", &err))?;
+        let publisher = open_publisher(&self.client, &self.options, &publisher_name)
+            .await
+            .map_err(|err| self.connect_error("publisher", &err))?;
+
+        let prefix = channel_prefix(&setup.namespace);
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let (requests, requests_rx) = mpsc::unbounded_channel();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let supervisor = Supervisor {
+            client: self.client.clone(),
+            options: self.options,
+            prefix: prefix.clone(),
+            publisher_name,
+            connected: self.connected.clone(),
+            events: events_tx,
+            queue: Arc::new(Mutex::new(queue)),
+            requests: requests_rx,
+            shutdown: shutdown_rx,
+            channels: HashSet::new(),
+        };
+
+        let mut link = self.write();
+        if link.is_some() {
+            // A concurrent `connect` won; dropping ours closes its connections.
+            return Err(Error::broker_options(
+                "RedisTransporter is already connected; disconnect it first",
+            ));
+        }
+        self.connected.store(true, Ordering::SeqCst);
+        let supervisor = tokio::spawn(supervisor.run(subscriber, publisher));
+        *link = Some(Link {
+            prefix,
+            outgoing,
+            requests,
+            shutdown,
+            supervisor,
+        });
+        tracing::info!(addr = %self.addr(), namespace = %setup.namespace, "connected to Redis");
+        Ok(events_rx)
+    }
+
+    fn connect_error(&self, role: &str, err: &redis::RedisError) -> Error {
+        Error::new(
+            "BrokerDisconnectedError",
+            format!(
+                "cannot open the Redis {role} connection to {}: {err}",
+                self.addr()
+            ),
+        )
+        .with_code(502)
+        .with_type("BAD_GATEWAY")
+        .with_retryable(true)
+    }
+
+    async fn close(&self) {
+        self.connected.store(false, Ordering::SeqCst);
+        let Some(link) = self.write().take() else {
+            return;
+        };
+        let Link {
+            prefix: _,
+            outgoing,
+            requests,
+            shutdown,
+            mut supervisor,
+        } = link;
+        // New publishes already fail; the writer flushes what is queued, then everything closes.
+        drop((outgoing, requests));
+        let _ = shutdown.send(true);
+        // The supervisor bounds its own flush by the command timeout; this is the backstop.
+        let limit = self.options.command_timeout + Duration::from_secs(1);
+        if tokio::time::timeout(limit, &mut supervisor).await.is_err() {
+            tracing::warn!("Redis transporter did not close in time; aborting it");
+            supervisor.abort();
+        }
+        tracing::info!(addr = %self.addr(), "disconnected from Redis");
+    }
+}
+
+impl Transporter for RedisTransporter {
+    fn connect<'a>(
+        &'a self,
+        setup: &'a TransportSetup,
+    ) -> BoxFuture<'a, Result<TransportEvents, Error>> {
+        Box::pin(self.open(setup))
+    }
+
+    fn subscribe<'a>(&'a self, topics: &'a [Topic]) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            {
+                let link = self.read();
+                let link = link.as_ref().ok_or_else(Error::broker_disconnected)?;
+                let channels = topics.iter().map(|t| t.channel(&link.prefix)).collect();
+                link.requests
+                    .send(SubscribeRequest { channels, reply })
+                    .map_err(|_| Error::broker_disconnected())?;
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| Err(Error::broker_disconnected()))
+        })
+    }
+
+    fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), Error> {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(Error::broker_disconnected());
+        }
+        let link = self.read();
+        let link = link.as_ref().ok_or_else(Error::broker_disconnected)?;
+        let channel = topic.channel(&link.prefix);
+        link.outgoing
+            .send(Outgoing { channel, payload })
+            .map_err(|_| Error::broker_disconnected())
+    }
+
+    fn disconnect(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.close().await;
+            Ok(())
+        })
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+}
+
+/// `mol-<nodeID>-<role>`, with anything Redis refuses in a client name (spaces, control
+/// characters, non-ASCII) replaced by `_`.
+fn connection_name(node_id: &str, role: &str) -> String {
+    let node: String = node_id
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    format!("mol-{node}-{role}")
+}
+
+/// rustls needs a process-wide crypto provider; install ring's unless the application chose one.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race here means another provider was installed first: also fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_names_are_valid_client_names() {
+        assert_eq!(connection_name("node-1", "pub"), "mol-node-1-pub");
+        assert_eq!(connection_name("my node\né", "pub"), "mol-my_node__-pub");
+    }
+
+    #[test]
+    fn bad_urls_are_options_errors() {
+        for url in ["", "http://localhost", "redis://:notaport", "nonsense"] {
+            let err = RedisTransporter::new(url).expect_err(url);
+            assert_eq!(err.kind(), broker_core::ErrorKind::BrokerOptions, "{url}");
+        }
+    }
+
+    #[test]
+    fn urls_with_credentials_tls_and_db_parse() {
+        let t = RedisTransporter::new("redis://user:p%40ss@127.0.0.1:6380/3").expect("acl url");
+        let info = t.client.get_connection_info();
+        assert_eq!(info.redis_settings().username(), Some("user"));
+        assert_eq!(info.redis_settings().password(), Some("p@ss"));
+        assert_eq!(info.redis_settings().db(), 3);
+        let debug = format!("{t:?}");
+        assert!(
+            !debug.contains("p@ss") && !debug.contains("p%40ss"),
+            "{debug}"
+        );
+
+        let tls = RedisTransporter::new("rediss://redis.example:6380").expect("tls url");
+        assert!(matches!(
+            tls.client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        ));
+    }
+
+    #[test]
+    fn tls_settings_need_a_tls_url_and_readable_pem() {
+        let err = RedisTransporter::new("redis://127.0.0.1")
+            .expect("url")
+            .tls_root_certificate(b"-----BEGIN CERTIFICATE-----".to_vec())
+            .expect_err("not rediss");
+        assert_eq!(err.kind(), broker_core::ErrorKind::BrokerOptions);
+        let err = RedisTransporter::new("rediss://127.0.0.1")
+            .expect("url")
+            .tls_client_certificate(Vec::new(), b"not a key".to_vec())
+            .expect_err("bad key");
+        assert_eq!(err.kind(), broker_core::ErrorKind::BrokerOptions);
+        assert!(err.message().contains("TLS"), "{err}");
+    }
+
+    #[test]
+    fn builder_clamps_nonsense() {
+        let t = RedisTransporter::new("redis://127.0.0.1")
+            .expect("url")
+            .reconnect_backoff(Duration::ZERO, Duration::ZERO)
+            .health_check_interval(Duration::ZERO)
+            .command_timeout(Duration::ZERO);
+        assert_eq!(t.options.backoff_base, MIN_INTERVAL);
+        assert_eq!(t.options.backoff_cap, MIN_INTERVAL);
+        assert_eq!(t.options.health_check_interval, MIN_INTERVAL);
+        assert_eq!(t.options.command_timeout, MIN_INTERVAL);
+    }
+}
