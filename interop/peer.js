@@ -1,0 +1,296 @@
+"use strict";
+
+// A Moleculer.js node driven by the Rust interop tests over a JSON-lines protocol.
+//
+// Usage: node peer.js '<config json>'
+//   config: {
+//     version: "0.15" | "0.14",          which moleculer package to load
+//     nodeID, namespace, transporter,     broker identity and bus (redis://...)
+//     heartbeatInterval, heartbeatTimeout (seconds), requestTimeout (ms, default 0)
+//     services: ["jsmath"],               built-in test services to load (see below)
+//     events: [{event, group?, service?}] event handlers that record what they receive
+//     logLevel: "warn"                    logs go to stderr
+//   }
+// stdin:  {"id":1,"cmd":"call","action":"x.y","params":{},"opts":{}}   (one JSON per line)
+// stdout: {"id":1,"ok":true,"result":...} or {"id":1,"ok":false,"error":{...}}
+//         plus one {"ready":true,...} line once the broker started.
+// The process stops its broker and exits when stdin closes, on "exit", or on SIGTERM/SIGINT.
+
+const config = JSON.parse(process.argv[2] || "{}");
+const pkg = config.version === "0.14" ? "moleculer-014" : "moleculer";
+const { ServiceBroker, Errors } = require(pkg);
+
+// stdout carries the protocol only: anything printed with console.log goes to stderr.
+const out = line => process.stdout.write(`${JSON.stringify(line)}\n`);
+console.log = (...args) => console.error(...args);
+console.info = (...args) => console.error(...args);
+
+const level = config.logLevel || "warn";
+const broker = new ServiceBroker({
+	nodeID: config.nodeID,
+	namespace: config.namespace || "",
+	transporter: config.transporter || "redis://127.0.0.1:6379",
+	serializer: "JSON",
+	logger: level === "off" ? false : { type: "Console", options: { level, colors: false } },
+	heartbeatInterval: config.heartbeatInterval ?? 10,
+	heartbeatTimeout: config.heartbeatTimeout ?? 30,
+	requestTimeout: config.requestTimeout ?? 0,
+	metrics: false,
+	tracing: false,
+	skipProcessEventRegistration: true
+});
+
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const copy = v => (v === undefined ? null : JSON.parse(JSON.stringify(v)));
+
+function ctxInfo(ctx) {
+	return {
+		id: ctx.id,
+		requestID: ctx.requestID,
+		parentID: ctx.parentID,
+		level: ctx.level,
+		caller: ctx.caller,
+		nodeID: ctx.nodeID,
+		headers: copy(ctx.headers),
+		meta: copy(ctx.meta),
+		params: copy(ctx.params)
+	};
+}
+
+// A user-defined error class, to check that custom names survive the round trip.
+class MyJsError extends Errors.MoleculerError {
+	constructor(msg, data) {
+		super(msg, 455, "MY_JS_TYPE", data);
+		this.name = "MyJsError";
+	}
+}
+
+function makeError(kind) {
+	switch (kind) {
+		case "client":
+			return new Errors.MoleculerClientError("Bad thing", 418, "BAD_THING", { x: 1 });
+		case "validation":
+			return new Errors.ValidationError("Bad params", "MY_VALIDATION", [
+				{ type: "required", field: "a", message: "The 'a' field is required." }
+			]);
+		case "custom":
+			return new MyJsError("custom js failure", { deep: { list: [1, 2, 3] } });
+		case "retryable":
+			return new Errors.MoleculerRetryableError("try again", 503, "BUSY", { wait: 10 });
+		default:
+			return new Error("plain js failure");
+	}
+}
+
+const services = {
+	jsmath: {
+		name: "jsmath",
+		actions: {
+			add: {
+				params: { a: "number", b: "number" },
+				handler(ctx) {
+					return ctx.params.a + ctx.params.b;
+				}
+			},
+			// Echoes the context and marks the meta, which must flow back to the caller.
+			info(ctx) {
+				const info = ctxInfo(ctx);
+				ctx.meta.jsSeen = true;
+				return info;
+			},
+			// Calls params.action as a child context: the cross-language nesting probe.
+			async chain(ctx) {
+				const before = ctxInfo(ctx);
+				ctx.meta.jsChain = true;
+				const nested = await ctx.call(ctx.params.action, ctx.params.params || {}, ctx.params.opts);
+				return { ctx: before, nested, metaAfter: copy(ctx.meta) };
+			},
+			fail(ctx) {
+				throw makeError(ctx.params.kind);
+			},
+			async slow(ctx) {
+				await sleep(ctx.params.ms ?? 1000);
+				return "done";
+			},
+			// Emits or broadcasts from inside a context (so the event is a child of it).
+			async emit(ctx) {
+				const fn = ctx.params.broadcast ? "broadcast" : "emit";
+				await ctx[fn](ctx.params.event, ctx.params.data, ctx.params.opts);
+				return true;
+			}
+		}
+	}
+};
+
+const received = [];
+const nodeEvents = [];
+
+function eventServices(list) {
+	// One service per entry so that several groups of one event can live on this node.
+	return (list || []).map((e, i) => ({
+		name: e.service || `jsev${i}`,
+		events: {
+			[e.event]: {
+				group: e.group,
+				handler(ctx) {
+					received.push({
+						service: this.name,
+						event: ctx.eventName,
+						group: e.group || this.name,
+						eventType: ctx.eventType,
+						eventGroups: ctx.eventGroups,
+						params: copy(ctx.params),
+						meta: copy(ctx.meta),
+						nodeID: ctx.nodeID,
+						level: ctx.level,
+						requestID: ctx.requestID,
+						parentID: ctx.parentID
+					});
+				}
+			}
+		}
+	}));
+}
+
+for (const name of config.services || []) {
+	if (!services[name]) throw new Error(`unknown service ${name}`);
+	broker.createService(services[name]);
+}
+for (const schema of eventServices(config.events)) broker.createService(schema);
+
+for (const type of ["connected", "updated", "disconnected"]) {
+	broker.localBus.on(`$node.${type}`, payload => {
+		nodeEvents.push({
+			type,
+			nodeID: payload.node && payload.node.id,
+			unexpected: payload.unexpected,
+			reconnected: payload.reconnected,
+			at: Date.now()
+		});
+	});
+}
+
+function errorJson(err) {
+	const instanceOf = Object.keys(Errors).filter(
+		k => typeof Errors[k] === "function" && err instanceof Errors[k]
+	);
+	return {
+		name: err.name,
+		message: err.message,
+		code: err.code,
+		type: err.type,
+		data: copy(err.data),
+		retryable: err.retryable,
+		nodeID: err.nodeID,
+		class: err.constructor && err.constructor.name,
+		instanceOf
+	};
+}
+
+const commands = {
+	async call(m) {
+		const p = broker.call(m.action, m.params, m.opts || {});
+		const result = await p;
+		return { result: copy(result), meta: copy(p.ctx && p.ctx.meta) };
+	},
+	async emit(m) {
+		await broker.emit(m.event, m.data, m.opts);
+		return { result: true };
+	},
+	async broadcast(m) {
+		await broker.broadcast(m.event, m.data, m.opts);
+		return { result: true };
+	},
+	async events(m) {
+		const result = received.slice();
+		if (m.clear) received.length = 0;
+		return { result };
+	},
+	async nodeEvents() {
+		return { result: nodeEvents.slice() };
+	},
+	async list(m) {
+		return { result: await broker.call("$node.list", m.params || {}) };
+	},
+	async services(m) {
+		return { result: await broker.call("$node.services", m.params || {}) };
+	},
+	async waitFor(m) {
+		await broker.waitForServices(m.services, m.timeout ?? 10000, 100);
+		return { result: true };
+	},
+	async stop() {
+		await broker.stop();
+		return { result: true };
+	},
+	async exit() {
+		setImmediate(shutdown);
+		return { result: true };
+	}
+};
+
+async function handle(line) {
+	let m;
+	try {
+		m = JSON.parse(line);
+	} catch (err) {
+		out({ ok: false, error: { name: "ParseError", message: err.message } });
+		return;
+	}
+	const cmd = commands[m.cmd];
+	const started = Date.now();
+	try {
+		if (!cmd) throw new Error(`unknown command ${m.cmd}`);
+		const r = await cmd(m);
+		out({ id: m.id, ok: true, elapsedMs: Date.now() - started, ...r });
+	} catch (err) {
+		out({ id: m.id, ok: false, elapsedMs: Date.now() - started, error: errorJson(err) });
+	}
+}
+
+let stopping = false;
+async function shutdown() {
+	if (stopping) return;
+	stopping = true;
+	setTimeout(() => process.exit(1), 5000).unref();
+	try {
+		await broker.stop();
+	} finally {
+		process.exit(0);
+	}
+}
+
+// A publish racing stop() or a Redis outage can reject inside the transporter; keep serving.
+process.on("unhandledRejection", err => {
+	console.error(`peer: unhandled rejection: ${err && err.message}`);
+});
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);
+
+let buf = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", chunk => {
+	buf += chunk;
+	let nl;
+	while ((nl = buf.indexOf("\n")) >= 0) {
+		const line = buf.slice(0, nl).trim();
+		buf = buf.slice(nl + 1);
+		if (line) handle(line);
+	}
+});
+process.stdin.on("end", shutdown);
+
+broker
+	.start()
+	.then(() =>
+		out({
+			ready: true,
+			nodeID: broker.nodeID,
+			moleculer: broker.MOLECULER_VERSION,
+			protocol: broker.PROTOCOL_VERSION
+		})
+	)
+	.catch(err => {
+		console.error("peer failed to start:", err);
+		process.exit(1);
+	});

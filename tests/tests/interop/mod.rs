@@ -1,0 +1,269 @@
+//! Harness of the Moleculer.js interop tests: JS peers as child processes (`peer`), Rust test
+//! services (`services`), Rust nodes in child processes (`child`) and private Redis servers
+//! (`redis_server`). Every test gets its own namespace and node IDs, so tests run in parallel
+//! on the shared Redis without seeing each other.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod child;
+pub mod peer;
+pub mod redis_server;
+pub mod services;
+
+use broker_core::{Broker, BrokerBuilder, ProtocolVersion};
+use broker_redis::RedisTransporter;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Bound for ordinary waits (discovery, a reply).
+pub const WAIT: Duration = Duration::from_secs(15);
+/// Heartbeat settings of both sides in every interop test (seconds), so node loss shows fast.
+pub const HB_INTERVAL_S: u64 = 1;
+pub const HB_TIMEOUT_S: u64 = 3;
+
+/// Runs one scenario for both Moleculer.js versions, each under an overall time bound.
+macro_rules! both_versions {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moleculer_0_15() {
+                $crate::interop::run_bounded(super::$name($crate::interop::JsVersion::V015)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moleculer_0_14() {
+                $crate::interop::run_bounded(super::$name($crate::interop::JsVersion::V014)).await
+            }
+        }
+    )*};
+}
+
+/// Fails the test if a scenario runs longer than two minutes (it must never hang).
+pub async fn run_bounded(fut: impl Future<Output = ()>) {
+    let bound = Duration::from_secs(120);
+    if tokio::time::timeout(bound, fut).await.is_err() {
+        panic!("scenario did not finish within {bound:?}");
+    }
+}
+
+/// The Moleculer.js release a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsVersion {
+    /// moleculer 0.15.2, protocol "5".
+    V015,
+    /// moleculer 0.14.36, protocol "4".
+    V014,
+}
+
+impl JsVersion {
+    /// The `version` the peer script understands.
+    pub fn peer_arg(self) -> &'static str {
+        match self {
+            JsVersion::V015 => "0.15",
+            JsVersion::V014 => "0.14",
+        }
+    }
+    /// The exact package version pinned in `interop/package.json`.
+    pub fn moleculer(self) -> &'static str {
+        match self {
+            JsVersion::V015 => "0.15.2",
+            JsVersion::V014 => "0.14.36",
+        }
+    }
+    pub fn protocol(self) -> ProtocolVersion {
+        match self {
+            JsVersion::V015 => ProtocolVersion::V5,
+            JsVersion::V014 => ProtocolVersion::V4,
+        }
+    }
+    pub fn short(self) -> &'static str {
+        match self {
+            JsVersion::V015 => "v15",
+            JsVersion::V014 => "v14",
+        }
+    }
+}
+
+/// The shared Redis the tests use (`REDIS_URL`, default the local one).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A name no other test, run or process uses: pid, a counter and random bits.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(n);
+    format!(
+        "{prefix}-{}-{n}-{:06x}",
+        std::process::id(),
+        h.finish() & 0xff_ffff
+    )
+}
+
+/// One scenario's cluster settings: Moleculer version, namespace and Redis.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub version: JsVersion,
+    pub namespace: String,
+    pub redis_url: String,
+}
+
+impl Cluster {
+    pub fn new(version: JsVersion, what: &str) -> Cluster {
+        Cluster::on(version, what, redis_url())
+    }
+
+    pub fn on(version: JsVersion, what: &str, redis_url: String) -> Cluster {
+        Cluster {
+            version,
+            namespace: unique(&format!("interop-{what}-{}", version.short())),
+            redis_url,
+        }
+    }
+
+    /// A unique node ID inside this cluster.
+    pub fn node_id(&self, role: &str) -> String {
+        unique(role)
+    }
+
+    /// A Rust broker builder on this cluster with the interop heartbeat settings.
+    pub fn rust_node(&self, node_id: &str) -> BrokerBuilder {
+        let transporter = RedisTransporter::new(&self.redis_url).expect("valid Redis URL");
+        Broker::builder()
+            .node_id(node_id)
+            .namespace(&self.namespace)
+            .transporter(transporter)
+            .protocol(self.version.protocol())
+            .heartbeat_interval(Duration::from_secs(HB_INTERVAL_S))
+            .heartbeat_timeout(Duration::from_secs(HB_TIMEOUT_S))
+    }
+
+    /// The peer script's config for a JS node of this cluster.
+    pub fn peer_config(&self, node_id: &str, services: &[&str], events: Value) -> Value {
+        json!({
+            "version": self.version.peer_arg(),
+            "nodeID": node_id,
+            "namespace": self.namespace,
+            "transporter": self.redis_url,
+            "heartbeatInterval": HB_INTERVAL_S,
+            "heartbeatTimeout": HB_TIMEOUT_S,
+            "services": services,
+            "events": events,
+            "logLevel": "warn",
+        })
+    }
+}
+
+/// `interop/` at the workspace root.
+pub fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("interop")
+}
+
+/// Installs the pinned Moleculer.js packages once (`npm ci`) if they are missing. A file lock
+/// keeps parallel test processes from installing at the same time.
+pub fn ensure_js_deps() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = DONE.get_or_init(|| {
+        let dir = interop_dir();
+        let installed = || {
+            ["moleculer", "moleculer-014", "ioredis"].iter().all(|p| {
+                dir.join("node_modules")
+                    .join(p)
+                    .join("package.json")
+                    .exists()
+            })
+        };
+        if installed() {
+            return Ok(());
+        }
+        let lock_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop-npm.lock");
+        let lock = std::fs::File::create(lock_path).map_err(|e| format!("lock file: {e}"))?;
+        lock.lock().map_err(|e| format!("lock: {e}"))?;
+        if installed() {
+            return Ok(());
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .map_err(|e| format!("cannot run npm (node and npm are needed): {e}"))?;
+        if status.success() && installed() {
+            Ok(())
+        } else {
+            Err(format!("npm ci in {} failed: {status}", dir.display()))
+        }
+    });
+    if let Err(err) = result {
+        panic!("Moleculer.js packages unavailable: {err}");
+    }
+}
+
+/// Waits (bounded by `bound`) until `check` returns `Some`, polling every 50 ms.
+pub async fn eventually<T, F, Fut>(what: &str, bound: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let result = tokio::time::timeout(bound, async {
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    match result {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {bound:?} waiting for: {what}"),
+    }
+}
+
+/// The entry of `node_id` in a `$node.list` answer.
+pub fn find_node<'a>(list: &'a Value, node_id: &str) -> Option<&'a Value> {
+    list.as_array()?.iter().find(|n| n["id"] == node_id)
+}
+
+/// One Rust node (`rmath`, `v2.rver`) and one JS node (`jsmath`) that see each other.
+#[derive(Debug)]
+pub struct Pair {
+    pub cluster: Cluster,
+    pub rust: Broker,
+    pub js: peer::JsPeer,
+}
+
+impl Pair {
+    pub async fn start(version: JsVersion, what: &str) -> Pair {
+        Pair::start_on(Cluster::new(version, what)).await
+    }
+
+    pub async fn start_on(cluster: Cluster) -> Pair {
+        let rust = cluster.rust_node(&cluster.node_id("rust")).build();
+        rust.add_service(services::rmath())
+            .await
+            .expect("add rmath");
+        rust.add_service(services::rver()).await.expect("add rver");
+        let config = cluster.peer_config(&cluster.node_id("js"), &["jsmath"], json!([]));
+        let (started, js) = tokio::join!(rust.start(), peer::JsPeer::start(config));
+        started.expect("Rust node starts");
+        rust.wait_for_services(&["jsmath"], WAIT)
+            .await
+            .expect("Rust sees jsmath");
+        js.wait_for(&["rmath", "v2.rver"]).await;
+        Pair { cluster, rust, js }
+    }
+
+    /// Stops both nodes gracefully.
+    pub async fn stop(self) {
+        let (stopped, ()) = tokio::join!(self.rust.stop(), self.js.exit());
+        stopped.expect("Rust node stops");
+        self.js.assert_no_errors();
+    }
+}
