@@ -1,13 +1,13 @@
 //! Attribute plumbing shared by every macro: an error accumulator, the `key = value` argument
-//! lists of `#[service(...)]`, `#[action(...)]` and `#[event(...)]`, and the typed values those
-//! keys accept.
+//! lists of `#[service(...)]`, `#[action(...)]` and `#[event(...)]` (whose values may also be
+//! nested lists, `bulkhead(...)`), and the typed values those keys accept.
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, ExprLit, Lit, LitInt, LitStr, Meta, Path, Token};
+use syn::{Attribute, Expr, ExprLit, Lit, LitInt, LitStr, Meta, MetaList, Path, Token};
 
 /// Collects every problem found while parsing, so one build reports them all.
 #[derive(Default)]
@@ -80,6 +80,12 @@ pub(crate) enum MethodAttr {
     Settings,
     /// `#[metadata]`.
     Metadata,
+    /// `#[before]` or `#[before("pattern")]`.
+    Before,
+    /// `#[after]` or `#[after("pattern")]`.
+    After,
+    /// `#[error]` or `#[error("pattern")]`.
+    Error,
 }
 
 impl MethodAttr {
@@ -93,6 +99,9 @@ impl MethodAttr {
             MethodAttr::Stopped => "stopped",
             MethodAttr::Settings => "settings",
             MethodAttr::Metadata => "metadata",
+            MethodAttr::Before => "before",
+            MethodAttr::After => "after",
+            MethodAttr::Error => "error",
         }
     }
 
@@ -112,6 +121,9 @@ impl MethodAttr {
             "stopped" => MethodAttr::Stopped,
             "settings" => MethodAttr::Settings,
             "metadata" => MethodAttr::Metadata,
+            "before" => MethodAttr::Before,
+            "after" => MethodAttr::After,
+            "error" => MethodAttr::Error,
             _ => return None,
         };
         let bare = path.leading_colon.is_none() && path.segments.len() == 1;
@@ -127,17 +139,45 @@ fn is_crate_path(path: &Path) -> bool {
         && (path.segments[0].ident == "broker_core" || path.segments[0].ident == "broker_macros")
 }
 
-/// One `key = value` pair of an argument list.
+/// One argument of a list: `key = value`, or `key(...)` for keys taking a nested list.
 pub(crate) struct Arg {
     /// The key.
     pub(crate) key: syn::Ident,
     /// The value.
-    pub(crate) value: Expr,
+    pub(crate) value: ArgValue,
 }
 
-/// Parses `key = value, ...`, reporting unknown keys (with the list of valid ones), duplicate
-/// keys and entries that are not `key = value`. Only the well-formed, known, first-seen pairs
-/// are returned; `None` when the list does not even parse.
+/// The value of an [`Arg`].
+pub(crate) enum ArgValue {
+    /// `key = value`.
+    Expr(Expr),
+    /// `key(...)`.
+    List(MetaList),
+}
+
+impl Arg {
+    /// The value of `key = value`; `key(...)` is an error.
+    pub(crate) fn expr(&self) -> syn::Result<&Expr> {
+        match &self.value {
+            ArgValue::Expr(expr) => Ok(expr),
+            ArgValue::List(list) => Err(syn::Error::new_spanned(
+                list,
+                format!("expected `{} = value`", self.key),
+            )),
+        }
+    }
+}
+
+/// The key of an entry of a valid-keys list: `bulkhead(...)` lists the key `bulkhead`.
+fn key_name(valid: &str) -> &str {
+    valid.strip_suffix("(...)").unwrap_or(valid)
+}
+
+/// Parses `key = value, ...` (and `key(...)`), reporting unknown keys (with the list of valid
+/// ones), duplicate keys and entries of neither form. `what` names the list in messages, as in
+/// `` `#[action(...)]` ``; `valid` lists the keys, those taking a nested list written
+/// `key(...)`. Only the well-formed, known, first-seen pairs are returned; `None` when the list
+/// does not even parse.
 pub(crate) fn parse_args(
     tokens: TokenStream,
     what: &str,
@@ -147,32 +187,33 @@ pub(crate) fn parse_args(
     let metas = errors.ok(Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens))?;
     let mut args: Vec<Arg> = Vec::new();
     for meta in metas {
-        let Meta::NameValue(pair) = meta else {
-            errors.at(
-                &meta,
-                format!(
-                    "expected `key = value` in `#[{what}(...)]`; valid keys: {}",
-                    list(valid)
-                ),
-            );
-            continue;
+        let (path, value) = match meta {
+            Meta::NameValue(pair) => (pair.path, ArgValue::Expr(pair.value)),
+            Meta::List(list) => (list.path.clone(), ArgValue::List(list)),
+            Meta::Path(_) => {
+                errors.at(
+                    &meta,
+                    format!(
+                        "expected `key = value` in `{what}`; valid keys: {}",
+                        list(valid)
+                    ),
+                );
+                continue;
+            }
         };
-        let Some(key) = pair.path.get_ident() else {
+        let Some(key) = path.get_ident() else {
             errors.at(
-                &pair.path,
-                format!(
-                    "unknown key in `#[{what}(...)]`; valid keys: {}",
-                    list(valid)
-                ),
+                &path,
+                format!("unknown key in `{what}`; valid keys: {}", list(valid)),
             );
             continue;
         };
         let name = key.to_string();
-        if !valid.contains(&name.as_str()) {
+        if !valid.iter().any(|v| key_name(v) == name) {
             errors.at(
                 key,
                 format!(
-                    "unknown key `{name}` in `#[{what}(...)]`; valid keys: {}",
+                    "unknown key `{name}` in `{what}`; valid keys: {}",
                     list(valid)
                 ),
             );
@@ -181,7 +222,7 @@ pub(crate) fn parse_args(
         } else {
             args.push(Arg {
                 key: key.clone(),
-                value: pair.value,
+                value,
             });
         }
     }
@@ -221,14 +262,15 @@ fn literal(value: &Expr) -> Option<&Lit> {
 
 /// A non-empty string literal.
 pub(crate) fn string(arg: &Arg) -> syn::Result<LitStr> {
-    match literal(&arg.value) {
+    let value = arg.expr()?;
+    match literal(value) {
         Some(Lit::Str(s)) if !s.value().is_empty() => Ok(s.clone()),
         Some(Lit::Str(s)) => Err(syn::Error::new(
             s.span(),
             format!("`{}` must not be empty", arg.key),
         )),
         _ => Err(syn::Error::new(
-            arg.value.span(),
+            value.span(),
             format!("`{}` expects a string literal", arg.key),
         )),
     }
@@ -244,7 +286,8 @@ pub(crate) enum IntOrStr {
 
 /// An integer (fitting in `u64`) or non-empty string literal.
 pub(crate) fn int_or_string(arg: &Arg) -> syn::Result<IntOrStr> {
-    match literal(&arg.value) {
+    let value = arg.expr()?;
+    match literal(value) {
         Some(Lit::Int(i)) => {
             let n = i.base10_parse::<u64>().map_err(|_| {
                 syn::Error::new(i.span(), format!("`{}` must fit in a `u64`", arg.key))
@@ -253,17 +296,35 @@ pub(crate) fn int_or_string(arg: &Arg) -> syn::Result<IntOrStr> {
         }
         Some(Lit::Str(_)) => string(arg).map(IntOrStr::Str),
         _ => Err(syn::Error::new(
-            arg.value.span(),
+            value.span(),
             format!("`{}` expects an integer or a string literal", arg.key),
+        )),
+    }
+}
+
+/// An unsigned integer literal fitting in `usize` on any target (`u32`), and its span.
+pub(crate) fn int(arg: &Arg) -> syn::Result<(u32, Span)> {
+    let value = arg.expr()?;
+    match literal(value) {
+        Some(Lit::Int(i)) => i
+            .base10_parse::<u32>()
+            .map(|n| (n, i.span()))
+            .map_err(|_| syn::Error::new(i.span(), format!("`{}` must fit in a `u32`", arg.key))),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!("`{}` expects an integer literal", arg.key),
         )),
     }
 }
 
 /// An array of non-empty string literals: `["users", "v2.posts"]`.
 pub(crate) fn string_array(arg: &Arg, errors: &mut Errors) -> Vec<LitStr> {
-    let Expr::Array(array) = &arg.value else {
+    let Some(value) = errors.ok(arg.expr()) else {
+        return Vec::new();
+    };
+    let Expr::Array(array) = value else {
         errors.at(
-            &arg.value,
+            value,
             format!(
                 "`{}` expects an array of string literals, such as `[\"users\", \"v2.posts\"]`",
                 arg.key

@@ -91,6 +91,11 @@ impl Generator<'_> {
         let actions = self.model.actions.iter().map(|a| self.action(a));
         let events = self.model.events.iter().map(|e| self.event(e));
         let hooks = self.model.hooks.iter().map(|h| self.hook(h));
+        let service_hooks = self
+            .model
+            .service_hooks
+            .iter()
+            .map(|h| h.expand(self.cfgs(h.ident())));
         quote! {
             impl #impl_generics ::broker_core::__private::Service for #self_ty #where_clause {
                 fn schema(
@@ -101,6 +106,7 @@ impl Generator<'_> {
                     #(#actions)*
                     #(#events)*
                     #(#hooks)*
+                    #(#service_hooks)*
                     __broker_schema
                 }
             }
@@ -172,7 +178,8 @@ impl Generator<'_> {
         quote!(#(#cfgs)*)
     }
 
-    /// `.action(ActionDef::new(name, handler).visibility(..).timeout(..))`.
+    /// `.action(ActionDef::new(name, handler).visibility(..).timeout(..).bulkhead(..)
+    /// .strategy(..))`.
     fn action(&self, action: &Action) -> TokenStream {
         let name = &action.name;
         let handler = self.handler(&action.handler, Convert::Action);
@@ -188,17 +195,19 @@ impl Generator<'_> {
         let timeout = action
             .timeout_ms
             .map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
+        let bulkhead = action.bulkhead.as_ref().map(|b| b.setter());
+        let strategy = action.strategy.as_ref().map(|s| s.setter());
         let cfgs = self.cfgs(&action.handler.ident);
         quote! {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                __broker_schema.action(#new #visibility #timeout)
+                __broker_schema.action(#new #visibility #timeout #bulkhead #strategy)
             };
         }
     }
 
-    /// `.event(EventDef::new(name, handler).group(..))`.
+    /// `.event(EventDef::new(name, handler).group(..).bulkhead(..))`.
     fn event(&self, event: &Event) -> TokenStream {
         let name = &event.name;
         let handler = self.handler(&event.handler, Convert::Event);
@@ -206,12 +215,13 @@ impl Generator<'_> {
             ::broker_core::__private::EventDef::new(#name, #handler)
         };
         let group = event.group.as_ref().map(|g| quote!(.group(#g)));
+        let bulkhead = event.bulkhead.as_ref().map(|b| b.setter());
         let cfgs = self.cfgs(&event.handler.ident);
         quote! {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                __broker_schema.event(#new #group)
+                __broker_schema.event(#new #group #bulkhead)
             };
         }
     }
@@ -290,19 +300,21 @@ impl Generator<'_> {
 
 /// `async move { body }`, spanned on the method's name (the compiler names the future after
 /// it, as in `{async block@src/lib.rs:9:14: 9:22}`).
-fn async_block(method: &Ident, body: TokenStream) -> TokenStream {
+pub(crate) fn async_block(method: &Ident, body: TokenStream) -> TokenStream {
     quote_spanned!(method.span()=> async move { #body })
 }
 
 /// Which `__private` trait converts a method's output.
 #[derive(Clone, Copy)]
-enum Convert {
+pub(crate) enum Convert {
     /// `ActionResult::into_action_result`.
     Action,
     /// `EventResult::into_event_result`.
     Event,
     /// `HookResult::into_hook_result`.
     Hook,
+    /// `BeforeHookResult::into_before_result`.
+    Before,
 }
 
 impl Convert {
@@ -311,11 +323,12 @@ impl Convert {
     /// a return type the trait does not cover is reported on that type, with the trait's own
     /// message. (`impl Trait` cannot appear in that position; such return types get a plain
     /// call instead.)
-    fn call(self, output: &ReturnType, out: TokenStream) -> TokenStream {
+    pub(crate) fn call(self, output: &ReturnType, out: TokenStream) -> TokenStream {
         let (trait_, method) = match self {
             Convert::Action => (quote!(ActionResult), quote!(into_action_result)),
             Convert::Event => (quote!(EventResult), quote!(into_event_result)),
             Convert::Hook => (quote!(HookResult), quote!(into_hook_result)),
+            Convert::Before => (quote!(BeforeHookResult), quote!(into_before_result)),
         };
         match output {
             ReturnType::Type(_, ty) if mentions_impl(ty.to_token_stream()) => {

@@ -37,6 +37,20 @@
 //!         println!("{user} came from {}", ctx.node_id());
 //!     }
 //!
+//!     /// Runs before every action (`#[before]` is `#[before("*")]`); meta set here reaches the
+//!     /// action and the caller.
+//!     #[before]
+//!     async fn mark(&self, ctx: Context) -> Result<(), Error> {
+//!         ctx.set_meta("seen", json!(true));
+//!         Ok(())
+//!     }
+//!
+//!     /// Runs after `hello` and may change its result.
+//!     #[after("hello")]
+//!     async fn exclaim(&self, result: String) -> Result<String, Error> {
+//!         Ok(result + "!")
+//!     }
+//!
 //!     #[started]
 //!     async fn started(&self) -> Result<(), Error> {
 //!         Ok(())
@@ -54,7 +68,7 @@
 //! broker.add_service(Greeter { greeting: "Hello".into() }).await?;
 //! broker.start().await?;
 //! let reply: String = broker.call("v1.greeter.hello", json!({ "name": "Alice" })).await?;
-//! assert_eq!(reply, "Hello, Alice! (call level 1)");
+//! assert_eq!(reply, "Hello, Alice! (call level 1)!");
 //! broker.stop().await?;
 //! # Ok(())
 //! # }
@@ -76,16 +90,40 @@
 //!
 //! Exactly one of these attributes per method; methods without one are left alone.
 //!
-//! * `#[action]` / `#[action(name = "...", visibility = "...", timeout = ...)]`: an action.
-//!   `name` defaults to the method's name. `visibility` is `"published"` (the default),
-//!   `"public"`, `"protected"` or `"private"` (not registered: callable only from the
-//!   service's own code). `timeout` is `"500ms"`, `"2s"`, `"1m"`, `"1h"` or an integer number
-//!   of milliseconds; it overrides the broker's request timeout. Returns `Result<T, E>` with
-//!   `T: Serialize` and `E: Into<broker_core::Error>`.
-//! * `#[event(name = "...", group = "...")]`: an event handler. `name` is required (an event
-//!   name or a pattern such as `user.*`); `group` defaults to the service name. Returns `()` or
-//!   `Result<(), E>`; errors, including a payload that does not deserialize, are logged by the
-//!   broker.
+//! * `#[action]` / `#[action(name = "...", visibility = "...", timeout = ..., ...)]`: an action.
+//!   Returns `Result<T, E>` with `T: Serialize` and `E: Into<broker_core::Error>`. Keys:
+//!
+//!   | key            | value                                                      | default |
+//!   |----------------|------------------------------------------------------------|---------|
+//!   | `name`         | string literal                                             | the method's name |
+//!   | `visibility`   | `"published"`, `"public"`, `"protected"` or `"private"` (not registered: callable only from the service's own code) | `"published"` |
+//!   | `timeout`      | `"500ms"`, `"2s"`, `"1m"`, `"1h"` or an integer number of milliseconds; overrides the broker's request timeout | none |
+//!   | `bulkhead(concurrency = 2, max_queue_size = 10)` | at most `concurrency` runs at once and `max_queue_size` waiting; more calls fail at once with `QueueIsFullError` (429). Both keys optional (`BulkheadOptions::default()`: 10 and 100); overrides the broker-wide bulkhead | none |
+//!   | `strategy`     | `"RoundRobin"`, `"Random"`, `"CpuUsage"`, `"Latency"` or `"Shard"` (default options), published in INFO for callers to balance with | the service's / broker's |
+//!   | `shard_key`    | with `strategy = "Shard"` only: a params path (`"user.id"`) or a meta path (`"#tenant"`) | none |
+//!
+//! * `#[event(name = "...", group = "...", bulkhead(...))]`: an event handler. `name` is
+//!   required (an event name or a pattern such as `user.*`); `group` defaults to the service
+//!   name; `bulkhead(...)` is as for actions. Returns `()` or `Result<(), E>`; errors,
+//!   including a payload that does not deserialize, are logged by the broker.
+//! * `#[before("pattern")]`, `#[after("pattern")]`, `#[error("pattern")]`: service hooks,
+//!   Moleculer's `hooks: {before, after, error}`, for the actions of this service matching the
+//!   pattern: an action name (`"create"`, the action's name, not the method's), a wildcard
+//!   (`"*"`, `"get*"`, `"?et"`), or several joined by `|` (`"create|update"`). Without a
+//!   pattern (`#[before]`) a hook applies to every action. Several hooks of a kind run in
+//!   declaration order, except that the `"*"` hooks run first before the action and last after
+//!   it. A name without a wildcard must be one of the service's actions. The shapes:
+//!   - `async fn(&self[, ctx: Context]) -> Result<(), E>`, or `-> Result<Option<Value>, E>`
+//!     where `Some(params)` replaces the params the action (and later hooks) see; meta set on
+//!     `ctx` reaches the action and the caller. An error skips the action.
+//!   - `#[after]`: `async fn(&self[, ctx: Context], result: T) -> Result<U, E>`: gets the
+//!     action's result, deserialized into `T: DeserializeOwned` (`serde_json::Value` for
+//!     anything; a result that does not deserialize fails the call with a
+//!     `SERIALIZATION_ERROR`), and returns the result to send, `U: Serialize`.
+//!   - `#[error]`: `async fn(&self[, ctx: Context], err: Error) -> Result<U, E>`: gets the
+//!     error of the action or of an earlier hook (any type `From<broker_core::Error>` works
+//!     for `err`); `Ok` recovers with that result and stops the remaining error hooks, `Err`
+//!     passes an error on.
 //! * `#[created]`, `#[started]`, `#[stopped]`: lifecycle hooks, `async fn name(&self)`,
 //!   returning `()` or `Result<(), E>`.
 //! * `#[settings]`, `#[metadata]`: `fn name(&self) -> serde_json::Value` (not `async`; any
@@ -101,13 +139,16 @@
 //! Outside a `#[service]` block, `#[action]` and `#[event]` are compile errors.
 //!
 //! Every mistake is reported at compile time on the offending token, all at once: unknown or
-//! duplicate keys, bad values, a missing name, a duplicate action name, a method that is not
-//! `async` or does not take `&self`, unsupported parameters, and return types the broker
-//! cannot use.
+//! duplicate keys, bad values (an unknown strategy, a `shard_key` without `"Shard"`, a zero
+//! `concurrency`, a malformed hook pattern), a missing name, a duplicate action name, a hook
+//! naming no action of the service, a method that is not `async` or does not take `&self`,
+//! unsupported parameters, and return types the broker cannot use.
 
 mod attr;
 mod expand;
+mod hooks;
 mod model;
+mod options;
 mod signature;
 mod timeout;
 

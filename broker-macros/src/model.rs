@@ -2,6 +2,8 @@
 //! own arguments, then every method carrying one of our attributes, whose attribute is stripped.
 
 use crate::attr::{self, Errors, IntOrStr, MethodAttr};
+use crate::hooks::{self, ServiceHook};
+use crate::options::{self, Bulkhead, Strategy};
 use crate::signature::{self, Handler};
 use crate::timeout;
 use proc_macro2::{Span, TokenStream};
@@ -26,6 +28,10 @@ pub(crate) struct ServiceModel {
     pub(crate) events: Vec<Event>,
     /// The `#[created]`, `#[started]` and `#[stopped]` methods.
     pub(crate) hooks: Vec<Hook>,
+    /// The `#[before]`, `#[after]` and `#[error]` methods, in source order.
+    pub(crate) service_hooks: Vec<ServiceHook>,
+    /// Whether an `#[action]` method had errors, so that `actions` may miss its name.
+    pub(crate) actions_incomplete: bool,
 }
 
 /// One `#[action]` method.
@@ -38,6 +44,10 @@ pub(crate) struct Action {
     pub(crate) visibility: Option<Ident>,
     /// `timeout = ...`, in milliseconds.
     pub(crate) timeout_ms: Option<u64>,
+    /// `bulkhead(...)`.
+    pub(crate) bulkhead: Option<Bulkhead>,
+    /// `strategy = "..."` and `shard_key = "..."`.
+    pub(crate) strategy: Option<Strategy>,
 }
 
 /// One `#[event]` method.
@@ -48,6 +58,8 @@ pub(crate) struct Event {
     pub(crate) name: LitStr,
     /// `group = "..."`.
     pub(crate) group: Option<LitStr>,
+    /// `bulkhead(...)`.
+    pub(crate) bulkhead: Option<Bulkhead>,
 }
 
 /// One lifecycle hook method.
@@ -69,8 +81,15 @@ pub(crate) struct Provider {
 }
 
 const SERVICE_KEYS: &[&str] = &["name", "version", "dependencies"];
-const ACTION_KEYS: &[&str] = &["name", "visibility", "timeout"];
-const EVENT_KEYS: &[&str] = &["name", "group"];
+const ACTION_KEYS: &[&str] = &[
+    "name",
+    "visibility",
+    "timeout",
+    "bulkhead(...)",
+    "strategy",
+    "shard_key",
+];
+const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)"];
 const VISIBILITIES: &[(&str, &str)] = &[
     ("published", "Published"),
     ("public", "Public"),
@@ -101,6 +120,8 @@ pub(crate) fn parse(
         actions: Vec::new(),
         events: Vec::new(),
         hooks: Vec::new(),
+        service_hooks: Vec::new(),
+        actions_incomplete: false,
     };
     for impl_item in &mut item.items {
         match impl_item {
@@ -110,6 +131,10 @@ pub(crate) fn parse(
             ImplItem::Macro(m) => stray(&mut m.attrs, errors),
             _ => {}
         }
+    }
+    // Not when an action did not parse: its name would look missing.
+    if !model.actions_incomplete {
+        hooks::check_names(&model.service_hooks, &model.actions, errors);
     }
     let (name, version, dependencies) = service?;
     model.name = name;
@@ -124,7 +149,7 @@ fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
     let mut name = None;
     let mut version = None;
     let mut dependencies = Vec::new();
-    let args = attr::parse_args(args, "service", SERVICE_KEYS, errors)?;
+    let args = attr::parse_args(args, "#[service(...)]", SERVICE_KEYS, errors)?;
     if !args.iter().any(|a| a.key == "name") {
         errors.at_span(
             Span::call_site(),
@@ -195,6 +220,8 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
                     );
                 }
                 model.actions.push(action);
+            } else {
+                model.actions_incomplete = true;
             }
         }
         MethodAttr::Event => {
@@ -220,6 +247,11 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
                     ident: sig.ident.clone(),
                     output: sig.output.clone(),
                 });
+            }
+        }
+        MethodAttr::Before | MethodAttr::After | MethodAttr::Error => {
+            if let Some(hook) = hooks::parse(&a, sig, kind, errors) {
+                model.service_hooks.push(hook);
             }
         }
         MethodAttr::Settings | MethodAttr::Metadata => {
@@ -262,15 +294,18 @@ fn action_args(
     let mut name = LitStr::new(&method.unraw().to_string(), method.span());
     let mut visibility = None;
     let mut timeout_ms = None;
-    for arg in attr::parse_args(args?, "action", ACTION_KEYS, errors)? {
+    let mut bulkhead = None;
+    let (mut strategy, mut shard_key) = (None, None);
+    let args = attr::parse_args(args?, "#[action(...)]", ACTION_KEYS, errors)?;
+    for arg in &args {
         match arg.key.to_string().as_str() {
             "name" => {
-                if let Some(lit) = errors.ok(attr::string(&arg)) {
+                if let Some(lit) = errors.ok(attr::string(arg)) {
                     name = lit;
                 }
             }
             "visibility" => {
-                let Some(lit) = errors.ok(attr::string(&arg)) else {
+                let Some(lit) = errors.ok(attr::string(arg)) else {
                     continue;
                 };
                 let value = lit.value();
@@ -285,15 +320,21 @@ fn action_args(
                     ),
                 }
             }
-            _ => timeout_ms = errors.ok(timeout::millis(&arg)),
+            "timeout" => timeout_ms = errors.ok(timeout::millis(arg)),
+            "bulkhead" => bulkhead = options::bulkhead(arg, errors),
+            "strategy" => strategy = Some(arg),
+            _ => shard_key = Some(arg),
         }
     }
+    let strategy = options::strategy(strategy, shard_key, errors);
     let handler = handler?;
     (errors.count() == before).then_some(Action {
         handler,
         name,
         visibility,
         timeout_ms,
+        bulkhead,
+        strategy,
     })
 }
 
@@ -305,10 +346,12 @@ fn event_args(
 ) -> Option<Event> {
     let mut name = None;
     let mut group = None;
-    for arg in attr::parse_args(args, "event", EVENT_KEYS, errors)? {
+    let mut bulkhead = None;
+    for arg in attr::parse_args(args, "#[event(...)]", EVENT_KEYS, errors)? {
         match arg.key.to_string().as_str() {
             "name" => name = Some(errors.ok(attr::string(&arg))),
-            _ => group = errors.ok(attr::string(&arg)),
+            "group" => group = errors.ok(attr::string(&arg)),
+            _ => bulkhead = options::bulkhead(&arg, errors),
         }
     }
     if name.is_none() {
@@ -322,5 +365,6 @@ fn event_args(
         handler: handler?,
         name: name.flatten()?,
         group,
+        bulkhead,
     })
 }

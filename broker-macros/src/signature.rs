@@ -94,6 +94,93 @@ pub(crate) fn hook(sig: &Signature, attr: MethodAttr, errors: &mut Errors) -> bo
     errors.count() == before
 }
 
+/// What the generated glue needs to know about a `#[before]`, `#[after]` or `#[error]` method.
+pub(crate) struct HookSig {
+    /// The method's name.
+    pub(crate) ident: Ident,
+    /// Whether it takes `ctx: Context`.
+    pub(crate) takes_ctx: bool,
+    /// The type of the result (`#[after]`) or error (`#[error]`) it takes.
+    pub(crate) input: Option<Type>,
+    /// Its return type.
+    pub(crate) output: ReturnType,
+}
+
+/// Checks a service hook: `async`, `&self`, then optionally `ctx: Context`, then (for
+/// `#[after]` and `#[error]`, not `#[before]`) the action's result or error.
+pub(crate) fn service_hook(
+    sig: &Signature,
+    attr: MethodAttr,
+    errors: &mut Errors,
+) -> Option<HookSig> {
+    let before = errors.count();
+    common(sig, attr, true, errors);
+    let (takes_input, shape) = match attr {
+        MethodAttr::Before => (
+            false,
+            "`#[before]` hooks take `&self`, then optionally `ctx: Context` (the params are \
+             `ctx.params()`; return `Ok(Some(params))` to replace them)",
+        ),
+        MethodAttr::After => (
+            true,
+            "`#[after]` hooks take `&self`, then optionally `ctx: Context`, then the action's \
+             result, such as `result: serde_json::Value`",
+        ),
+        _ => (
+            true,
+            "`#[error]` hooks take `&self`, then optionally `ctx: Context`, then the error, \
+             `err: Error`",
+        ),
+    };
+    let mut takes_ctx = false;
+    let mut input: Option<Type> = None;
+    for arg in sig.inputs.iter().skip(1) {
+        let FnArg::Typed(typed) = arg else { continue };
+        match context_kind(&typed.ty) {
+            ContextKind::ByRef => errors.at(
+                &typed.ty,
+                "take the context by value: `ctx: Context` (cloning a `Context` is cheap)",
+            ),
+            ContextKind::ByValue if takes_ctx => errors.at(
+                &typed.ty,
+                "the context is already taken by a previous parameter",
+            ),
+            ContextKind::ByValue if input.is_some() => errors.at(
+                &typed.ty,
+                format!("`ctx: Context` must come first: {shape}"),
+            ),
+            ContextKind::ByValue => takes_ctx = true,
+            ContextKind::No if !takes_input || input.is_some() => {
+                errors.at(arg, format!("unexpected parameter: {shape}"));
+                break;
+            }
+            ContextKind::No => input = Some((*typed.ty).clone()),
+        }
+    }
+    if takes_input && input.is_none() && errors.count() == before {
+        errors.at_span(
+            sig.paren_token.span.join(),
+            format!("missing parameter: {shape}"),
+        );
+    }
+    if matches!(sig.output, ReturnType::Default) {
+        let message = if attr == MethodAttr::Before {
+            "a `#[before]` hook must return `Result<(), E>` or \
+             `Result<Option<serde_json::Value>, E>` where `E: Into<broker_core::Error>`"
+        } else {
+            "an `#[after]` or `#[error]` hook must return `Result<T, E>` where `T: Serialize` \
+             and `E: Into<broker_core::Error>`"
+        };
+        errors.at(&sig.ident, message);
+    }
+    (errors.count() == before).then(|| HookSig {
+        ident: sig.ident.clone(),
+        takes_ctx,
+        input,
+        output: sig.output.clone(),
+    })
+}
+
 /// Checks a `#[settings]` or `#[metadata]` method: `fn name(&self) -> serde_json::Value`
 /// (or any type `Into<Value>`; the generated code checks that).
 pub(crate) fn provider(sig: &Signature, attr: MethodAttr, errors: &mut Errors) -> bool {

@@ -27,6 +27,22 @@ struct Option;
 trait Clone {}
 #[allow(dead_code)]
 mod core {}
+#[allow(dead_code)]
+trait Default {}
+#[allow(dead_code)]
+trait From {}
+#[allow(dead_code)]
+trait Into {}
+#[allow(dead_code)]
+struct Value;
+#[allow(dead_code)]
+struct StrategySpec;
+#[allow(dead_code)]
+struct ShardOptions;
+#[allow(dead_code)]
+struct BulkheadOptions;
+#[allow(dead_code)]
+mod middleware {}
 
 struct Hygienic {
     greeting: String,
@@ -47,7 +63,48 @@ impl Hygienic {
         Ok(0)
     }
 
-    #[event(name = "hello.said", group = "g")]
+    #[action(
+        bulkhead(concurrency = 2, max_queue_size = 10),
+        strategy = "Shard",
+        shard_key = "user.id"
+    )]
+    async fn tuned(&self) -> Result<u8, Error> {
+        Ok(1)
+    }
+
+    #[action(bulkhead(), strategy = "CpuUsage")]
+    async fn cpu(&self) -> Result<u8, Error> {
+        Ok(2)
+    }
+
+    #[before]
+    async fn check(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[before("hello|tuned")]
+    async fn replace(
+        &self,
+        ctx: Context,
+    ) -> Result<::std::option::Option<serde_json::Value>, Error> {
+        Ok(::std::option::Option::Some(::std::clone::Clone::clone(
+            ctx.params(),
+        )))
+    }
+
+    #[after("t*")]
+    async fn typed(&self, ctx: Context, result: u8) -> Result<u8, Error> {
+        let _ = ctx.level();
+        Ok(result)
+    }
+
+    #[error("clone")]
+    async fn recover(&self, err: Error) -> Result<u8, Error> {
+        let _ = err;
+        Ok(0)
+    }
+
+    #[event(name = "hello.said", group = "g", bulkhead(max_queue_size = 1))]
     async fn said(&self, _payload: Params) {}
 
     #[started]
@@ -66,5 +123,8 @@ fn main() {
         greeting: String::new(),
     });
     let schema = broker_core::Service::schema(service);
-    ::std::assert_eq!(schema.actions.len(), 2);
+    ::std::assert_eq!(schema.actions.len(), 4);
+    ::std::assert_eq!(schema.hooks.before.len(), 2);
+    ::std::assert_eq!(schema.hooks.after.len(), 1);
+    ::std::assert_eq!(schema.hooks.error.len(), 1);
 }

@@ -1,0 +1,114 @@
+//! Joining the cluster: the transporter from a URL, starting the node, and waiting until the
+//! registry has heard from the other nodes.
+
+use broker_core::{Broker, Error, Transporter};
+use broker_redis::RedisTransporter;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the command needs to find in the registry before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Needs {
+    /// An action (and, for `dcall`, a node): run as soon as it shows up.
+    Action {
+        /// The action's full name.
+        action: String,
+        /// The node it must be on.
+        node: Option<String>,
+    },
+    /// The whole cluster, as far as it answers: wait until the registry is quiet.
+    Cluster,
+}
+
+/// How long the registry must be unchanged to count as settled.
+const QUIET: Duration = Duration::from_millis(300);
+const POLL: Duration = Duration::from_millis(20);
+
+/// The transporter a URL names: `redis://…`, `rediss://…`, `redis+unix://…`, or `redis` for
+/// the default local Redis. An empty string or `none` is a local-only node.
+pub(crate) fn transporter(spec: &str) -> Result<Option<Arc<dyn Transporter>>, Error> {
+    let spec = spec.trim();
+    let lower = spec.to_ascii_lowercase();
+    if lower.is_empty() || lower == "none" || lower == "local" {
+        return Ok(None);
+    }
+    if lower == "redis" {
+        return Ok(Some(Arc::new(RedisTransporter::new(
+            "redis://127.0.0.1:6379",
+        )?)));
+    }
+    if ["redis://", "rediss://", "redis+unix://"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return Ok(Some(Arc::new(RedisTransporter::new(spec)?)));
+    }
+    if lower == "memory" {
+        return Err(Error::broker_options(
+            "the in-memory transporter only links brokers inside one process; \
+             use redis://host:port to reach other processes",
+        ));
+    }
+    Err(Error::broker_options(format!(
+        "unsupported transporter '{spec}': use redis://host:port, rediss://host:port, \
+         or none for a local-only node"
+    )))
+}
+
+/// Starts the broker, failing after `limit` if the transporter does not connect.
+pub(crate) async fn start(broker: &Broker, limit: Duration) -> Result<(), Error> {
+    match tokio::time::timeout(limit, broker.start()).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::broker_disconnected().with_data(serde_json::json!({
+            "reason": format!("the transporter did not connect within {} ms", limit.as_millis())
+        }))),
+    }
+}
+
+fn snapshot(broker: &Broker) -> String {
+    broker
+        .node_list(true, true)
+        .iter()
+        .map(|n| format!("{}:{}", n["id"], n["services"]))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+fn has_action(broker: &Broker, action: &str, node: Option<&str>) -> bool {
+    broker.node_list(true, true).iter().any(|n| {
+        node.is_none_or(|id| n["id"].as_str() == Some(id))
+            && n["services"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|svc| svc["actions"].get(action).is_some()))
+    })
+}
+
+/// Waits (at most `limit`) until what the command needs is known: an action as soon as it
+/// appears, the cluster once the registry has been unchanged for a moment. A local-only node
+/// has nothing to wait for.
+pub(crate) async fn discover(broker: &Broker, needs: &Needs, limit: Duration) {
+    if broker.config().transporter.is_none() {
+        return;
+    }
+    let deadline = Instant::now() + limit;
+    let mut last = snapshot(broker);
+    let mut quiet_since = Instant::now();
+    loop {
+        if let Needs::Action { action, node } = needs {
+            if has_action(broker, action, node.as_deref()) {
+                return;
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline || now.duration_since(quiet_since) >= QUIET {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+        let current = snapshot(broker);
+        if current != last {
+            last = current;
+            quiet_since = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The handler options of `#[action(...)]` and `#[event(...)]` that configure broker-core
+//! middleware: `bulkhead(concurrency = 2, max_queue_size = 10)` and
+//! `strategy = "Shard", shard_key = "user.id"`. Checked at compile time, emitted as the builder
+//! calls of `ActionDef`/`EventDef` constructing the options directly.
+
+use crate::attr::{self, Arg, ArgValue, Errors};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::LitStr;
+
+const BULKHEAD_KEYS: &[&str] = &["concurrency", "max_queue_size"];
+const STRATEGIES: &[&str] = &["RoundRobin", "Random", "CpuUsage", "Latency", "Shard"];
+
+/// `bulkhead(concurrency = .., max_queue_size = ..)`; absent keys keep
+/// `BulkheadOptions::default()`'s values.
+#[derive(Default)]
+pub(crate) struct Bulkhead {
+    /// `concurrency = n` (greater than zero).
+    concurrency: Option<(u32, Span)>,
+    /// `max_queue_size = n`.
+    max_queue_size: Option<(u32, Span)>,
+}
+
+/// Parses the `bulkhead(...)` argument.
+pub(crate) fn bulkhead(arg: &Arg, errors: &mut Errors) -> Option<Bulkhead> {
+    let ArgValue::List(list) = &arg.value else {
+        errors.at(
+            &arg.key,
+            "expected `bulkhead(concurrency = 10, max_queue_size = 100)` (both keys optional)",
+        );
+        return None;
+    };
+    let before = errors.count();
+    let mut out = Bulkhead::default();
+    for arg in attr::parse_args(list.tokens.clone(), "bulkhead(...)", BULKHEAD_KEYS, errors)? {
+        let Some((n, span)) = errors.ok(attr::int(&arg)) else {
+            continue;
+        };
+        if arg.key == "concurrency" {
+            if n == 0 {
+                errors.at_span(span, "`concurrency` must be greater than zero");
+            }
+            out.concurrency = Some((n, span));
+        } else {
+            out.max_queue_size = Some((n, span));
+        }
+    }
+    (errors.count() == before).then_some(out)
+}
+
+impl Bulkhead {
+    /// `.bulkhead(BulkheadOptions { .. })`.
+    pub(crate) fn setter(&self) -> TokenStream {
+        let field = |name: &str, value: Option<(u32, Span)>| {
+            value.map(|(n, span)| {
+                let ident = syn::Ident::new(name, span);
+                let mut lit = Literal::u32_unsuffixed(n);
+                lit.set_span(span);
+                quote!(#ident: #lit,)
+            })
+        };
+        let concurrency = field("concurrency", self.concurrency);
+        let max_queue_size = field("max_queue_size", self.max_queue_size);
+        // Not when both are given, which `clippy::needless_update` would flag in user code.
+        let rest = (concurrency.is_none() || max_queue_size.is_none())
+            .then(|| quote!(..::core::default::Default::default()));
+        quote! {
+            .bulkhead(::broker_core::middleware::BulkheadOptions {
+                #concurrency
+                #max_queue_size
+                #rest
+            })
+        }
+    }
+}
+
+/// `strategy = "..."` with, for `Shard`, an optional `shard_key = "..."`.
+pub(crate) struct Strategy {
+    /// The strategy's name, one of [`STRATEGIES`].
+    name: LitStr,
+    /// `shard_key = "..."`.
+    shard_key: Option<LitStr>,
+}
+
+/// Parses `strategy` and `shard_key` (either may be absent); `shard_key` needs
+/// `strategy = "Shard"`. `None` when neither is given or something is wrong.
+pub(crate) fn strategy(
+    strategy: Option<&Arg>,
+    shard_key: Option<&Arg>,
+    errors: &mut Errors,
+) -> Option<Strategy> {
+    let name = strategy.and_then(|arg| errors.ok(attr::string(arg)));
+    if let Some(lit) = &name {
+        let value = lit.value();
+        if !STRATEGIES.contains(&value.as_str()) {
+            let hint = STRATEGIES
+                .iter()
+                .find(|s| s.eq_ignore_ascii_case(&value))
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            errors.at(
+                lit,
+                format!(
+                    "unknown strategy \"{value}\"{hint}; expected \"RoundRobin\", \"Random\", \
+                     \"CpuUsage\", \"Latency\" or \"Shard\""
+                ),
+            );
+            return None;
+        }
+    }
+    let key = shard_key.and_then(|arg| errors.ok(attr::string(arg)));
+    if let Some(arg) = shard_key {
+        if name.as_ref().is_some_and(|n| n.value() != "Shard") || strategy.is_none() {
+            errors.at(
+                &arg.key,
+                "`shard_key` only applies to `strategy = \"Shard\"`",
+            );
+            return None;
+        }
+    }
+    Some(Strategy {
+        name: name?,
+        shard_key: key,
+    })
+}
+
+impl Strategy {
+    /// `.strategy(StrategySpec::..)`.
+    pub(crate) fn setter(&self) -> TokenStream {
+        let span = self.name.span();
+        let spec = quote!(::broker_core::StrategySpec);
+        let value = match self.name.value().as_str() {
+            "RoundRobin" => quote_spanned!(span=> #spec::RoundRobin),
+            "Random" => quote_spanned!(span=> #spec::Random),
+            "CpuUsage" => {
+                quote_spanned!(span=> #spec::CpuUsage(::core::default::Default::default()))
+            }
+            "Latency" => {
+                quote_spanned!(span=> #spec::Latency(::core::default::Default::default()))
+            }
+            _ => {
+                let key = self
+                    .shard_key
+                    .as_ref()
+                    .map(|key| quote!(shard_key: ::core::convert::Into::into(#key),));
+                quote_spanned! {span=>
+                    #spec::Shard(::broker_core::ShardOptions {
+                        #key
+                        ..::core::default::Default::default()
+                    })
+                }
+            }
+        };
+        quote!(.strategy(#value))
+    }
+}

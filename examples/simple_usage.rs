@@ -1,0 +1,225 @@
+//! Simple usage: a `greeter` service, an event handler, and the REPL to drive them.
+//!
+//! ```sh
+//! cargo run -p examples --example simple_usage                          # in memory
+//! cargo run -p examples --example simple_usage redis://127.0.0.1:6379   # on Redis
+//! TRANSPORTER=redis://127.0.0.1:6379 cargo run -p examples --example simple_usage
+//! ```
+//!
+//! In memory, a second node in this process stands in for the JavaScript peer
+//! (`examples/js/sample.js`): it offers `math.add` and `math.random`, and `math.random` emits
+//! `ev_random_number` a moment after it answers. On Redis, start the real peer
+//! (`node examples/js/sample.js`) and the same commands reach it:
+//!
+//! ```text
+//! mol $ call greeter.hello {"name": "Alice"}
+//! mol $ call math.add {"a": 100, "b": 999}
+//! mol $ call math.random {}
+//! mol $ nodes
+//! ```
+//!
+//! Environment: `TRANSPORTER` (or the first argument), `NAMESPACE`, `NODE_ID`, and
+//! `MOLECULER_PROTOCOL` (`5`, the default on Redis, for Moleculer.js 0.15; `4` for 0.14).
+
+use broker_core::{service, Broker, Context, Error, MemoryTransporter, ProtocolVersion};
+use broker_redis::RedisTransporter;
+use broker_repl::ReplExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+struct HelloParams {
+    name: String,
+}
+
+/// What `ev_random_number` carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct RandomNumber {
+    number: u64,
+    receipt: String,
+}
+
+/// The service of this node.
+struct Greeter {
+    /// How many `ev_random_number` events arrived.
+    received: Arc<AtomicU64>,
+}
+
+#[service(name = "greeter")]
+impl Greeter {
+    /// `greeter.hello`: `{"name": "Alice"}` gives `"Hello, Alice!"`.
+    #[action]
+    async fn hello(&self, params: HelloParams) -> Result<String, Error> {
+        Ok(format!("Hello, {}!", params.name))
+    }
+
+    /// Prints each receipt of `ev_random_number`.
+    #[event(name = "ev_random_number")]
+    async fn random_number(&self, ctx: Context, event: RandomNumber) {
+        let n = self.received.fetch_add(1, Ordering::SeqCst) + 1;
+        // `print_line` keeps the REPL's prompt intact (it prints above the line being typed).
+        broker_repl::print_line(format!(
+            "<< ev_random_number #{n} from {}: number {} (receipt {})",
+            ctx.node_id(),
+            event.number,
+            event.receipt
+        ));
+    }
+}
+
+/// The in-memory stand-in for the JavaScript peer: `math.add`, and `math.random`, which
+/// answers with a receipt and emits `ev_random_number` a little later.
+struct Math;
+
+#[derive(Deserialize)]
+struct AddParams {
+    a: f64,
+    b: f64,
+}
+
+#[service(name = "math")]
+impl Math {
+    /// `math.add`: `a + b` (a whole sum is an integer, as JavaScript prints it).
+    #[action]
+    async fn add(&self, params: AddParams) -> Result<serde_json::Value, Error> {
+        let sum = params.a + params.b;
+        if sum.fract() == 0.0 && sum.abs() < 9.0e15 {
+            return Ok(json!(sum as i64));
+        }
+        Ok(json!(sum))
+    }
+
+    /// `math.random`: a receipt now, the number later as an event.
+    #[action]
+    async fn random(&self, ctx: Context) -> Result<serde_json::Value, Error> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let receipt = format!("{:08x}", seed.wrapping_mul(2_654_435_761));
+        let delay_ms = 200 + u64::from(seed % 800);
+        let event = RandomNumber {
+            number: u64::from(seed % 100),
+            receipt: receipt.clone(),
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            if let Err(err) = ctx.emit("ev_random_number", &event).await {
+                eprintln!("math.random could not emit: {err}");
+            }
+        });
+        Ok(json!({"receipt": receipt, "delay_ms": delay_ms}))
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The node of this example: `greeter` on Redis when `url` is given, else in memory.
+fn node(url: Option<&str>, received: Arc<AtomicU64>) -> Result<(Broker, Greeter), Error> {
+    let mut builder = Broker::builder()
+        .namespace(env("NAMESPACE").unwrap_or_default())
+        .request_timeout(Duration::from_secs(10));
+    if let Some(id) = env("NODE_ID") {
+        builder = builder.node_id(id);
+    }
+    builder = match url {
+        Some(url) => {
+            let protocol = match env("MOLECULER_PROTOCOL").as_deref() {
+                Some("4") => ProtocolVersion::V4,
+                _ => ProtocolVersion::V5,
+            };
+            builder
+                .transporter(RedisTransporter::new(url)?)
+                .protocol(protocol)
+        }
+        None => builder.transporter(MemoryTransporter::new()),
+    };
+    Ok((builder.build(), Greeter { received }))
+}
+
+/// A second in-memory node with `math`, for trying the example without Redis.
+async fn math_node(namespace: &str) -> Result<Broker, Error> {
+    let broker = Broker::builder()
+        .node_id("math-node")
+        .namespace(namespace)
+        .transporter(MemoryTransporter::new())
+        .build();
+    broker.add_service(Math).await?;
+    broker.start().await?;
+    Ok(broker)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::args().nth(1).or_else(|| env("TRANSPORTER"));
+    let (broker, greeter) = node(url.as_deref(), Arc::default())?;
+    broker.add_service(greeter).await?;
+    broker.start().await?;
+    let peer = match url {
+        Some(_) => None,
+        None => Some(math_node(&broker.config().namespace).await?),
+    };
+    // Give the cluster a moment to introduce itself, so `nodes` and Tab see everyone.
+    let wait = if peer.is_some() {
+        &["math"][..]
+    } else {
+        &[][..]
+    };
+    let _ = broker.wait_for_services(wait, Duration::from_secs(2)).await;
+
+    broker.repl().await?;
+
+    broker.stop().await?;
+    if let Some(peer) = peer {
+        peer.stop().await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use broker_repl::run_command;
+
+    #[tokio::test]
+    async fn hello_events_and_the_stand_in_peer_work_through_repl_commands() {
+        let received = Arc::new(AtomicU64::new(0));
+        let (broker, greeter) = match node(None, received.clone()) {
+            Ok(pair) => pair,
+            Err(err) => panic!("{err}"),
+        };
+        let result = async {
+            broker.add_service(greeter).await?;
+            broker.start().await?;
+            let peer = math_node("").await?;
+            broker
+                .wait_for_services(&["math"], Duration::from_secs(5))
+                .await?;
+            let hello = run_command(&broker, r#"call greeter.hello {"name": "Alice"}"#).await;
+            let sum = run_command(&broker, r#"call math.add {"a": 100, "b": 999}"#).await;
+            let receipt = run_command(&broker, "call math.random {}").await;
+            for _ in 0..300 {
+                if received.load(Ordering::SeqCst) > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peer.stop().await?;
+            broker.stop().await?;
+            Ok::<_, Error>((hello, sum, receipt))
+        };
+        let (hello, sum, receipt) = match result.await {
+            Ok(r) => r,
+            Err(err) => panic!("{err}"),
+        };
+        assert_eq!(hello.map(|o| o.to_json()), Ok(json!("Hello, Alice!")));
+        assert_eq!(sum.map(|o| o.to_json()), Ok(json!(1099)));
+        let receipt = receipt.map(|o| o.to_json()).unwrap_or_default();
+        assert!(receipt["receipt"].is_string(), "{receipt}");
+        assert_eq!(received.load(Ordering::SeqCst), 1);
+    }
+}
