@@ -150,12 +150,27 @@ async fn cpu_usage_prefers_the_idle_node() {
         low_cpu_usage: 1.0,
     });
     let c = caller(&bus, strategy, 2).await;
-    // Heartbeats as the two nodes would send them.
-    for (id, cpu) in [("busy", 95), ("idle", 7)] {
-        let hb = format!(r#"{{"cpu":{cpu},"ver":"4","sender":"{id}"}}"#);
-        bus.publish_raw("MOL-test.HEARTBEAT", Bytes::from(hb));
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Heartbeats as the two nodes would send them. The nodes' own first heartbeats (real CPU
+    // figures) may still be in flight, so repeat ours until the caller's registry shows them.
+    common::eventually("CPU figures registered", || {
+        for (id, cpu) in [("busy", 95), ("idle", 7)] {
+            let hb = format!(r#"{{"cpu":{cpu},"ver":"4","sender":"{id}"}}"#);
+            bus.publish_raw("MOL-test.HEARTBEAT", Bytes::from(hb));
+        }
+        let c = c.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let nodes = c.node_list(false, true);
+            let cpu = |id: &str| {
+                nodes
+                    .iter()
+                    .find(|n| n["id"] == id)
+                    .and_then(|n| n["cpu"].as_f64())
+            };
+            cpu("busy") == Some(95.0) && cpu("idle") == Some(7.0)
+        }
+    })
+    .await;
     let counts = tally(&c, 20, |_| json!({})).await;
     assert_eq!(counts.get("idle"), Some(&20), "{counts:?}");
     c.stop().await.expect("stop");
