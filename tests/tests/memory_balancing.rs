@@ -59,22 +59,7 @@ async fn caller(bus: &Arc<MemoryBus>, strategy: StrategySpec, expect_nodes: usiz
         .wait_for_services(&["echo"], WAIT)
         .await
         .expect("echo");
-    common::eventually("all servers known", || {
-        let b = broker.clone();
-        async move {
-            b.call::<Value>("$node.actions", json!({}))
-                .await
-                .ok()
-                .and_then(|a| {
-                    a.as_array()?
-                        .iter()
-                        .find(|x| x["name"] == "echo.where")
-                        .and_then(|x| x["count"].as_u64())
-                })
-                == Some(expect_nodes as u64)
-        }
-    })
-    .await;
+    common::wait_for_endpoints(&broker, "echo.where", expect_nodes as u64).await;
     broker
 }
 

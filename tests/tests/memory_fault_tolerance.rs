@@ -56,22 +56,7 @@ async fn client(bus: &Arc<MemoryBus>, policy: Option<RetryPolicy>, servers: u64)
         .wait_for_services(&["work"], WAIT)
         .await
         .expect("work");
-    common::eventually("all workers known", || {
-        let b = broker.clone();
-        async move {
-            b.call::<Value>("$node.actions", json!({}))
-                .await
-                .ok()
-                .and_then(|a| {
-                    a.as_array()?
-                        .iter()
-                        .find(|x| x["name"] == "work.do")
-                        .and_then(|x| x["count"].as_u64())
-                })
-                == Some(servers)
-        }
-    })
-    .await;
+    common::wait_for_endpoints(&broker, "work.do", servers).await;
     broker
 }
 

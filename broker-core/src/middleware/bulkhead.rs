@@ -3,8 +3,10 @@
 //! (429), so one overloaded action cannot take the node down.
 
 use super::{ActionSpec, EventSpec, Middleware};
+use crate::context::Context;
 use crate::error::Error;
 use crate::service::{ActionHandler, EventHandler};
+use crate::transporter::BoxFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -75,36 +77,36 @@ impl Gate {
     }
 }
 
+/// Puts `next` behind a gate: the same wrapper serves actions and event handlers.
+fn guarded<T: Send + 'static>(
+    options: BulkheadOptions,
+    name: &str,
+    next: Arc<dyn Fn(Context) -> BoxFuture<'static, Result<T, Error>> + Send + Sync>,
+) -> Arc<dyn Fn(Context) -> BoxFuture<'static, Result<T, Error>> + Send + Sync> {
+    let gate = Gate::new(options);
+    let name: Arc<str> = Arc::from(name);
+    Arc::new(move |ctx: Context| {
+        let (gate, name, next) = (gate.clone(), name.clone(), next.clone());
+        Box::pin(async move {
+            let node = ctx.broker().node_id().to_owned();
+            let _permit = gate.enter(&name, &node).await?;
+            next(ctx).await
+        })
+    })
+}
+
 impl Middleware for Bulkhead {
     fn wrap_action(&self, action: &ActionSpec<'_>, next: ActionHandler) -> ActionHandler {
-        let Some(options) = action.def.bulkhead.or(self.default) else {
-            return next;
-        };
-        let gate = Gate::new(options);
-        let name: Arc<str> = Arc::from(action.name);
-        Arc::new(move |ctx| {
-            let (gate, name, next) = (gate.clone(), name.clone(), next.clone());
-            Box::pin(async move {
-                let node = ctx.broker().node_id().to_owned();
-                let _permit = gate.enter(&name, &node).await?;
-                next(ctx).await
-            })
-        })
+        match action.def.bulkhead.or(self.default) {
+            Some(options) => guarded(options, action.name, next),
+            None => next,
+        }
     }
 
     fn wrap_event(&self, event: &EventSpec<'_>, next: EventHandler) -> EventHandler {
-        let Some(options) = event.def.bulkhead.or(self.default) else {
-            return next;
-        };
-        let gate = Gate::new(options);
-        let name: Arc<str> = Arc::from(event.name);
-        Arc::new(move |ctx| {
-            let (gate, name, next) = (gate.clone(), name.clone(), next.clone());
-            Box::pin(async move {
-                let node = ctx.broker().node_id().to_owned();
-                let _permit = gate.enter(&name, &node).await?;
-                next(ctx).await
-            })
-        })
+        match event.def.bulkhead.or(self.default) {
+            Some(options) => guarded(options, event.name, next),
+            None => next,
+        }
     }
 }

@@ -44,6 +44,27 @@ where
     assert!(result.is_ok(), "timed out waiting for: {what}");
 }
 
+/// Waits (bounded) until `broker` knows `count` endpoints of `action`.
+pub async fn wait_for_endpoints(broker: &Broker, action: &str, count: u64) {
+    eventually(&format!("{count} endpoints of {action}"), || {
+        let b = broker.clone();
+        let action = action.to_owned();
+        async move {
+            b.call::<Value>("$node.actions", json!({}))
+                .await
+                .ok()
+                .and_then(|a| {
+                    a.as_array()?
+                        .iter()
+                        .find(|x| x["name"] == action.as_str())
+                        .and_then(|x| x["count"].as_u64())
+                })
+                == Some(count)
+        }
+    })
+    .await;
+}
+
 /// A `math` service: `add`, `slow` (sleeps `ms`), `fail` (a typed user error), `boom` (panics).
 pub fn math_service(counter: Arc<AtomicUsize>) -> ServiceSchema {
     let c = counter.clone();
