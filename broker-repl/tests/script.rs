@@ -133,7 +133,8 @@ async fn calls_print_pretty_results() {
         out.contains(">> Call 'math.echo' on 'server' with params"),
         "{out}"
     );
-    let pretty = "{\n  \"meta\": {\n    \"user\": {\n      \"id\": 7\n    }\n  },\n  \"params\": {\n    \"x\": [\n      1,\n      2\n    ]\n  }\n}";
+    // Keys in the order the handler wrote them.
+    let pretty = "{\n  \"params\": {\n    \"x\": [\n      1,\n      2\n    ]\n  },\n  \"meta\": {\n    \"user\": {\n      \"id\": 7\n    }\n  }\n}";
     assert!(out.contains(pretty), "{out}");
     assert!(out.contains(">> Execution time: "), "{out}");
 }

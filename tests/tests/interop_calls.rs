@@ -28,6 +28,24 @@ async fn js_calls_rust(v: JsVersion) {
         .await;
     assert_eq!(r.result, json!({"sum": 5.5, "label": "x", "node": rust_id}));
 
+    // Objects keep their key order through a Rust node, as JS code that stringifies or
+    // iterates them expects.
+    let r =
+        p.js.call_ok(
+            "rmath.echo",
+            json!({"zeta": 1, "alpha": {"y": 2, "b": [{"k2": 1, "k1": 2}]}}),
+            json!({}),
+        )
+        .await;
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&r.result), ["zeta", "alpha"], "{}", r.result);
+    assert_eq!(keys(&r.result["alpha"]), ["y", "b"]);
+    assert_eq!(keys(&r.result["alpha"]["b"][0]), ["k2", "k1"]);
+
     let r =
         p.js.call_ok(
             "rmath.info",

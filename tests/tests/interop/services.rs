@@ -78,6 +78,9 @@ pub fn rmath() -> ServiceSchema {
             };
             Ok(serde_json::to_value(out)?)
         }))
+        .action(ActionDef::new("echo", |ctx: Context| async move {
+            Ok(ctx.params().clone())
+        }))
         .action(ActionDef::new("info", |ctx: Context| async move {
             let info = ctx_info(&ctx);
             ctx.set_meta("rustSeen", json!(true));
