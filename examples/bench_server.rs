@@ -10,6 +10,7 @@
 //! `bench`), `NODE_ID` (default `rust-bench-server`), `MOLECULER_PROTOCOL` (`5`, the default,
 //! for Moleculer.js 0.15 clients; `4` for 0.14). Stops gracefully on Ctrl-C.
 
+use broker_core::payload::Payload;
 use broker_core::{service, Broker, Context, Error, ProtocolVersion};
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
@@ -22,9 +23,10 @@ struct Bench {
 
 #[service(name = "bench")]
 impl Bench {
+    /// Returns the params as the JSON text they came in: no parsing, no tree.
     #[action]
-    async fn echo(&self, ctx: Context) -> Result<Value, Error> {
-        Ok(ctx.params().clone())
+    async fn echo(&self, ctx: Context) -> Result<Payload, Error> {
+        Ok(ctx.params_raw().to_owned())
     }
 
     #[action]

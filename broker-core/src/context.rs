@@ -4,7 +4,7 @@
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::packet::JsonMap;
-use crate::validation;
+use crate::payload::{from_payload, to_payload, Params};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -57,12 +57,13 @@ impl fmt::Debug for Fallback {
 }
 
 impl Fallback {
-    pub(crate) fn apply(&self, err: Error) -> Result<Value, Error> {
+    pub(crate) fn apply(&self, err: Error) -> Result<crate::payload::Payload, Error> {
         tracing::debug!(%err, "call failed; using its fallback");
-        match self {
-            Fallback::Value(v) => Ok(v.clone()),
-            Fallback::Fn(f) => f(&err),
-        }
+        let value = match self {
+            Fallback::Value(v) => v.clone(),
+            Fallback::Fn(f) => f(&err)?,
+        };
+        to_payload(&value)
     }
 }
 
@@ -193,7 +194,7 @@ pub(crate) struct ContextInner {
     pub(crate) caller: Option<String>,
     /// The node the call or event came from; `None` for this node.
     pub(crate) node_id: Option<String>,
-    pub(crate) params: Value,
+    pub(crate) params: Params,
     pub(crate) meta: Mutex<JsonMap>,
     pub(crate) headers: JsonMap,
     pub(crate) response_headers: Mutex<JsonMap>,
@@ -238,13 +239,20 @@ impl Context {
 
     /// The params (for events, the payload).
     pub fn params(&self) -> &Value {
-        &self.0.params
+        self.0.params.value()
+    }
+
+    /// The params as the JSON text they came in (no parsing).
+    pub fn params_raw(&self) -> &serde_json::value::RawValue {
+        self.0.params.raw()
     }
 
     /// The params deserialized into `T`; a mismatch is a `ValidationError` whose `data` names
     /// the offending field, in Moleculer's shape.
     pub fn params_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        validation::deserialize_params(&self.0.params, self.0.action.as_deref(), self.node_id())
+        self.0
+            .params
+            .deserialize(self.0.action.as_deref(), self.node_id())
     }
 
     /// A copy of the meta.
@@ -276,7 +284,7 @@ impl Context {
             level: inner.level,
             caller: inner.caller.clone(),
             node_id: inner.node_id.clone(),
-            params,
+            params: Params::from_value(params),
             meta: Mutex::new(self.meta()),
             headers: inner.headers.clone(),
             response_headers: Mutex::new(JsonMap::new()),
@@ -415,13 +423,13 @@ impl Context {
         params: impl Serialize,
         options: CallOptions,
     ) -> Result<R, Error> {
-        let params = serde_json::to_value(params)?;
-        let value = self
+        let params = to_payload(&params)?;
+        let result = self
             .0
             .broker
             .call_value(action, params, options, Some(self))
             .await?;
-        crate::util::from_result_value(value)
+        from_payload(&result)
     }
 
     /// Runs several calls concurrently as children of this context; the first failure fails
@@ -437,7 +445,7 @@ impl Context {
 
     /// Emits an event as a child of this context.
     pub async fn emit(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
-        let data = serde_json::to_value(data)?;
+        let data = to_payload(&data)?;
         self.0
             .broker
             .emit_value(
@@ -452,7 +460,7 @@ impl Context {
 
     /// Broadcasts an event as a child of this context.
     pub async fn broadcast(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
-        let data = serde_json::to_value(data)?;
+        let data = to_payload(&data)?;
         self.0
             .broker
             .emit_value(

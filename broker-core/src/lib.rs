@@ -49,6 +49,7 @@ pub mod event_match;
 pub mod middleware;
 mod node_service;
 pub mod packet;
+pub mod payload;
 mod registry;
 mod service;
 pub mod strategy;

@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::middleware::{AfterHook, BeforeHook, BulkheadOptions, ErrorHook, Hooks};
 use crate::packet::JsonMap;
+use crate::payload::{to_payload, Payload};
 use crate::strategy::StrategySpec;
 use crate::transporter::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An action handler: takes the call's context, returns the result as JSON.
+/// An action handler: takes the call's context, returns the result as JSON text.
 pub type ActionHandler =
-    Arc<dyn Fn(Context) -> BoxFuture<'static, Result<Value, Error>> + Send + Sync>;
+    Arc<dyn Fn(Context) -> BoxFuture<'static, Result<Payload, Error>> + Send + Sync>;
 
 /// An event handler: takes the event's context (`ctx.params()` is the payload).
 pub type EventHandler = Arc<dyn Fn(Context) -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
@@ -179,6 +180,19 @@ impl ActionDef {
     where
         F: Fn(Context) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+    {
+        ActionDef::from_payload(name, move |ctx| {
+            let run = handler(ctx);
+            async move { run.await.and_then(|value| to_payload(&value)) }
+        })
+    }
+
+    /// An action whose handler returns its result already as JSON text (what the macros
+    /// generate: typed results are serialized once, with no `Value` in between).
+    pub fn from_payload<F, Fut>(name: impl Into<String>, handler: F) -> ActionDef
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Payload, Error>> + Send + 'static,
     {
         ActionDef {
             name: name.into(),
@@ -474,12 +488,22 @@ impl ServiceSchema {
     label = "this return type is not `Result<impl Serialize, impl Into<Error>>`"
 )]
 pub trait ActionResult {
-    /// Converts into the JSON result the broker sends back.
-    fn into_action_result(self) -> Result<Value, Error>;
+    /// Converts into the JSON text the broker sends back.
+    fn into_action_result(self) -> Result<Payload, Error>;
+
+    /// Converts into a `Value` (for `after` and `error` hooks, which pass values along).
+    fn into_hook_value(self) -> Result<Value, Error>;
 }
 
 impl<T: Serialize, E: Into<Error>> ActionResult for Result<T, E> {
-    fn into_action_result(self) -> Result<Value, Error> {
+    fn into_action_result(self) -> Result<Payload, Error> {
+        match self {
+            Ok(value) => to_payload(&value),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn into_hook_value(self) -> Result<Value, Error> {
         match self {
             Ok(value) => serde_json::to_value(value).map_err(Error::from),
             Err(err) => Err(err.into()),

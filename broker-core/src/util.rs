@@ -2,8 +2,6 @@
 
 use crate::error::Error;
 use crate::transporter::BoxFuture;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -21,18 +19,6 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// Converts a JSON result into the caller's type; a mismatch is the caller's problem, so it is
-/// reported as a non-retryable error naming what did not fit.
-pub(crate) fn from_result_value<R: DeserializeOwned>(value: Value) -> Result<R, Error> {
-    serde_json::from_value(value).map_err(|e| {
-        Error::client(
-            format!("the result does not fit the expected type: {e}"),
-            500,
-            "RESULT_TYPE_MISMATCH",
-        )
-    })
 }
 
 /// Runs a handler future, turning a panic inside it into an error, so one bad handler never

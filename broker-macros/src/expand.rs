@@ -186,7 +186,7 @@ impl Generator<'_> {
         // Spanned on the method's name, as this call is what a future that is not `Send` is
         // blamed on.
         let new = quote_spanned! {action.handler.ident.span()=>
-            ::broker_core::__private::ActionDef::new(#name, #handler)
+            ::broker_core::__private::ActionDef::from_payload(#name, #handler)
         };
         let visibility = action
             .visibility
@@ -315,6 +315,8 @@ pub(crate) enum Convert {
     Hook,
     /// `BeforeHookResult::into_before_result`.
     Before,
+    /// `ActionResult::into_hook_value` (after and error hooks pass values along).
+    HookValue,
 }
 
 impl Convert {
@@ -329,6 +331,7 @@ impl Convert {
             Convert::Event => (quote!(EventResult), quote!(into_event_result)),
             Convert::Hook => (quote!(HookResult), quote!(into_hook_result)),
             Convert::Before => (quote!(BeforeHookResult), quote!(into_before_result)),
+            Convert::HookValue => (quote!(ActionResult), quote!(into_hook_value)),
         };
         match output {
             ReturnType::Type(_, ty) if mentions_impl(ty.to_token_stream()) => {

@@ -222,12 +222,12 @@ impl ServiceHook {
             MethodAttr::Before => (quote!(before), Convert::Before, None),
             MethodAttr::After => (
                 quote!(after),
-                Convert::Action,
+                Convert::HookValue,
                 Some(quote!(#private::Value)),
             ),
             _ => (
                 quote!(error),
-                Convert::Action,
+                Convert::HookValue,
                 Some(quote!(#private::Error)),
             ),
         };

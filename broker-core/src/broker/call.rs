@@ -6,11 +6,11 @@ use crate::context::{CallOptions, Context, ContextInner};
 use crate::error::Error;
 use crate::middleware::{self, ApplyFallback, Call, CallHandler, Middleware, Retry};
 use crate::packet::{JsonMap, Packet, RequestPacket};
+use crate::payload::{null_payload, Params, Payload};
 use crate::registry::{LocalAction, Target};
 use crate::strategy::Request;
 use crate::transit::Pending;
 use crate::util::{generate_uid, CatchPanic};
-use serde_json::Value;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -76,10 +76,10 @@ impl Broker {
     pub(crate) async fn call_value(
         &self,
         action: &str,
-        params: Value,
+        params: Payload,
         options: CallOptions,
         parent: Option<&Context>,
-    ) -> Result<Value, Error> {
+    ) -> Result<Payload, Error> {
         if self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none() {
             return self.call_once(action, params, options, parent).await;
         }
@@ -95,10 +95,10 @@ impl Broker {
     async fn call_once(
         &self,
         action: &str,
-        params: Value,
+        params: Payload,
         options: CallOptions,
         parent: Option<&Context>,
-    ) -> Result<Value, Error> {
+    ) -> Result<Payload, Error> {
         let level = parent.map_or(1, |p| p.level() + 1);
         let max = self.inner.config.max_call_level;
         if max > 0 && level > max {
@@ -108,6 +108,7 @@ impl Broker {
         if let Some(extra) = options.meta {
             meta.extend(extra);
         }
+        let params = Params::from_payload(params);
         let request = Request {
             name: action,
             params: &params,
@@ -198,9 +199,9 @@ impl Broker {
     async fn call_local(
         &self,
         action: Arc<LocalAction>,
-        params: Value,
+        params: Params,
         shape: CallShape,
-    ) -> (Result<Value, Error>, Option<JsonMap>) {
+    ) -> (Result<Payload, Error>, Option<JsonMap>) {
         let ctx = Context::new(ContextInner {
             broker: self.clone(),
             id: OnceLock::new(),
@@ -228,7 +229,7 @@ impl Broker {
         &self,
         action: &LocalAction,
         ctx: Context,
-    ) -> Result<Value, Error> {
+    ) -> Result<Payload, Error> {
         let _in_flight = self.inner.in_flight.enter();
         CatchPanic::new((action.handler)(ctx), "action handler")
             .await
@@ -239,9 +240,9 @@ impl Broker {
         &self,
         action: &str,
         node_id: Arc<str>,
-        params: Value,
+        params: Params,
         shape: CallShape,
-    ) -> (Result<Value, Error>, Option<JsonMap>) {
+    ) -> (Result<Payload, Error>, Option<JsonMap>) {
         let Some(transit) = &self.inner.transit else {
             return (
                 Err(Error::service_not_available(action, Some(&node_id))),
@@ -268,7 +269,7 @@ impl Broker {
             request_id: Some(shape.request_id.unwrap_or_else(|| id.clone())),
             id: id.clone(),
             action: action.to_owned(),
-            params,
+            params: params.into_payload(),
             meta: shape.meta,
             headers,
             timeout: Some(shape.timeout.map_or(0, |t| t.as_millis() as u64)),
@@ -303,7 +304,7 @@ impl Broker {
         };
         let meta = Some(response.meta);
         if response.success {
-            (Ok(response.data.unwrap_or(Value::Null)), meta)
+            (Ok(response.data.unwrap_or_else(null_payload)), meta)
         } else {
             let err = match response.error {
                 Some(wire) => Error::from_wire(wire, &response.sender),

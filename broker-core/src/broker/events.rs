@@ -5,17 +5,17 @@ use super::Broker;
 use crate::context::{Context, ContextInner, EmitOptions, EventInfo, EventType};
 use crate::error::Error;
 use crate::packet::{EventPacket, JsonMap, Packet};
+use crate::payload::{Params, Payload};
 use crate::registry::LocalEvent;
 use crate::strategy::Request;
 use crate::util::{generate_uid, CatchPanic};
-use serde_json::Value;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The identity an event delivery carries, shared by all its handlers.
 pub(crate) struct Delivery {
     pub(crate) id: Option<String>,
     pub(crate) event: EventInfo,
-    pub(crate) data: Value,
+    pub(crate) data: Params,
     pub(crate) meta: JsonMap,
     pub(crate) headers: JsonMap,
     pub(crate) level: u32,
@@ -30,7 +30,7 @@ impl Broker {
     pub(crate) async fn emit_value(
         &self,
         event: &str,
-        data: Value,
+        data: Payload,
         options: EmitOptions,
         kind: EventType,
         parent: Option<&Context>,
@@ -46,6 +46,7 @@ impl Broker {
         let parent_id = parent.map(|p| p.id().to_owned());
         let caller = parent.and_then(|p| p.service().map(str::to_owned));
 
+        let data = Params::from_payload(data);
         let request = Request {
             name: event,
             params: &data,
@@ -75,7 +76,7 @@ impl Broker {
                 let packet = Packet::Event(EventPacket {
                     id: generate_uid(),
                     event: event.to_owned(),
-                    data: data.clone(),
+                    data: data.to_payload(),
                     groups: match kind {
                         EventType::Emit => Some(groups),
                         _ => options.groups.clone(),
@@ -131,11 +132,13 @@ impl Broker {
         let count = handlers.len();
         let mut data = Some(delivery.data);
         for (i, handler) in handlers.into_iter().enumerate() {
+            // The last handler takes the payload; the others get copies.
             let params = if i + 1 == count {
-                data.take().unwrap_or(Value::Null)
+                data.take()
             } else {
-                data.clone().unwrap_or(Value::Null)
+                data.clone()
             };
+            let Some(params) = params else { break };
             let id = OnceLock::new();
             if let Some(given) = &delivery.id {
                 let _ = id.set(given.clone());

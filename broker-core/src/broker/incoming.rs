@@ -9,6 +9,7 @@ use crate::packet::{
     BarePacket, EventPacket, InfoPacket, JsonMap, Packet, PacketType, PingPacket, PongPacket,
     RequestPacket, ResponsePacket,
 };
+use crate::payload::{Params, Payload};
 use crate::registry::{HeartbeatOutcome, InfoOutcome};
 use crate::strategy::Request;
 use crate::transporter::{TransportEvent, TransportEvents};
@@ -212,7 +213,7 @@ impl Broker {
         let caller_node = req.sender.clone();
         let request_id = req.id.clone();
         let action_name = req.action.clone();
-        let outcome: Result<(Value, JsonMap, JsonMap), (Error, JsonMap)> =
+        let outcome: Result<(Payload, JsonMap, JsonMap), (Error, JsonMap)> =
             if !self.inner.accepting.load(Ordering::Acquire) {
                 Err((
                     Error::service_not_available(&req.action, Some(me)),
@@ -232,7 +233,7 @@ impl Broker {
                             level: req.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),
                             caller: req.caller,
                             node_id: Some(req.sender),
-                            params: req.params,
+                            params: Params::from_payload(req.params),
                             meta: Mutex::new(req.meta),
                             headers: req.headers.unwrap_or_default(),
                             response_headers: Mutex::new(JsonMap::new()),
@@ -288,9 +289,10 @@ impl Broker {
         if !self.inner.accepting.load(Ordering::Acquire) {
             return;
         }
+        let data = Params::from_payload(event.data);
         let request = Request {
             name: &event.event,
-            params: &event.data,
+            params: &data,
             meta: &event.meta,
         };
         let handlers = self.inner.registry.local_event_handlers(
@@ -315,7 +317,7 @@ impl Broker {
                     },
                     groups: event.groups,
                 },
-                data: event.data,
+                data,
                 meta: event.meta,
                 headers: event.headers.unwrap_or_default(),
                 level: event.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),

@@ -3,6 +3,7 @@
 use super::Broker;
 use crate::context::{CallOptions, Context};
 use crate::error::Error;
+use crate::payload::{from_payload, to_payload};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -62,9 +63,13 @@ impl Broker {
             let broker = self.clone();
             let parent = parent.clone();
             set.spawn(async move {
-                let result = broker
-                    .call_value(&call.action, call.params, call.options, parent.as_ref())
-                    .await;
+                let result = match to_payload(&call.params) {
+                    Ok(params) => broker
+                        .call_value(&call.action, params, call.options, parent.as_ref())
+                        .await
+                        .and_then(|payload| from_payload::<Value>(&payload)),
+                    Err(err) => Err(err),
+                };
                 (index, result)
             });
         }

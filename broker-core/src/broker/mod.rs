@@ -16,6 +16,7 @@ use crate::context::{CallOptions, EmitOptions, EventType};
 use crate::error::Error;
 use crate::middleware::CallHandler;
 use crate::packet::ClientInfo;
+use crate::payload::{from_payload, to_payload};
 use crate::registry::{Node, Registry};
 use crate::service::ServiceSchema;
 use crate::transit::Transit;
@@ -244,9 +245,9 @@ impl Broker {
         params: impl Serialize,
         options: CallOptions,
     ) -> Result<R, Error> {
-        let params = serde_json::to_value(params)?;
-        let value = self.call_value(action, params, options, None).await?;
-        crate::util::from_result_value(value)
+        let params = to_payload(&params)?;
+        let result = self.call_value(action, params, options, None).await?;
+        from_payload(&result)
     }
 
     /// Emits a balanced event: one handler per group across the cluster.
@@ -261,7 +262,7 @@ impl Broker {
         data: impl Serialize,
         options: EmitOptions,
     ) -> Result<(), Error> {
-        let data = serde_json::to_value(data)?;
+        let data = to_payload(&data)?;
         self.emit_value(event, data, options, EventType::Emit, None)
             .await
     }
@@ -279,14 +280,14 @@ impl Broker {
         data: impl Serialize,
         options: EmitOptions,
     ) -> Result<(), Error> {
-        let data = serde_json::to_value(data)?;
+        let data = to_payload(&data)?;
         self.emit_value(event, data, options, EventType::Broadcast, None)
             .await
     }
 
     /// Broadcasts an event to the handlers of this node only.
     pub async fn broadcast_local(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
-        let data = serde_json::to_value(data)?;
+        let data = to_payload(&data)?;
         self.emit_value(
             event,
             data,

@@ -6,6 +6,7 @@
 use crate::context::Context;
 use crate::error::Error;
 use crate::event_match::matches;
+use crate::payload::to_payload;
 use crate::service::ActionHandler;
 use crate::transporter::BoxFuture;
 use serde_json::Value;
@@ -97,17 +98,26 @@ impl Hooks {
                     if !run_ctx.same_as(&ctx) {
                         ctx.merge_meta(run_ctx.meta());
                     }
-                    let mut value = result?;
+                    let payload = result?;
+                    if after.is_empty() {
+                        return Ok(payload);
+                    }
+                    // After hooks work on values; the result is parsed once for them.
+                    let mut value: Value = serde_json::from_str(payload.get())?;
                     for hook in after.iter() {
                         value = hook(ctx.clone(), value).await?;
                     }
-                    Ok(value)
+                    to_payload(&value)
                 }
                 .await;
                 let mut outcome = outcome;
                 for hook in error.iter() {
                     match outcome {
-                        Err(err) => outcome = hook(ctx.clone(), err).await,
+                        Err(err) => {
+                            outcome = hook(ctx.clone(), err)
+                                .await
+                                .and_then(|value| to_payload(&value))
+                        }
                         Ok(_) => break,
                     }
                 }

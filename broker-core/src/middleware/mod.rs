@@ -24,9 +24,9 @@ pub use timeout::Timeout;
 
 use crate::context::{CallOptions, Context};
 use crate::error::Error;
+use crate::payload::Payload;
 use crate::service::{ActionDef, ActionHandler, EventDef, EventHandler};
 use crate::transporter::BoxFuture;
-use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
 
@@ -35,8 +35,8 @@ use std::sync::Arc;
 pub struct Call {
     /// Action name.
     pub action: String,
-    /// Params.
-    pub params: Value,
+    /// Params, as JSON text.
+    pub params: Payload,
     /// Options.
     pub options: CallOptions,
     /// The context the call is made from, if any.
@@ -44,7 +44,8 @@ pub struct Call {
 }
 
 /// One step of the call chain.
-pub type CallHandler = Arc<dyn Fn(Call) -> BoxFuture<'static, Result<Value, Error>> + Send + Sync>;
+pub type CallHandler =
+    Arc<dyn Fn(Call) -> BoxFuture<'static, Result<Payload, Error>> + Send + Sync>;
 
 /// What a middleware knows of the action it wraps.
 #[derive(Debug, Clone, Copy)]

@@ -8,6 +8,7 @@
 pub(crate) mod lenient;
 
 use crate::error::WireError;
+use crate::payload::Payload;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -237,15 +238,15 @@ pub struct HeartbeatPacket {
 }
 
 /// `REQ`: call one action on one node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestPacket {
     /// Context ID; the response carries it back.
     pub id: String,
     /// Full action name.
     pub action: String,
-    /// Params.
-    #[serde(default)]
-    pub params: Value,
+    /// Params, as JSON text.
+    #[serde(default = "crate::payload::null_payload")]
+    pub params: Payload,
     /// Context meta.
     #[serde(default, deserialize_with = "lenient::map_or_null")]
     pub meta: JsonMap,
@@ -288,7 +289,7 @@ pub struct RequestPacket {
 }
 
 /// `RES`: the result of one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResponsePacket {
     /// The request's `id`.
     pub id: String,
@@ -301,9 +302,9 @@ pub struct ResponsePacket {
     /// Whether `data` holds the result.
     #[serde(default)]
     pub success: bool,
-    /// The result; absent when a JS handler returned `undefined`.
+    /// The result, as JSON text; absent when a JS handler returned `undefined`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
+    pub data: Option<Payload>,
     /// The error, when `success` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<WireError>,
@@ -325,15 +326,15 @@ pub struct ResponsePacket {
 }
 
 /// `EVENT`: deliver an event to one node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventPacket {
     /// Context ID of this delivery.
     pub id: String,
     /// Event name as emitted.
     pub event: String,
-    /// Payload.
-    #[serde(default)]
-    pub data: Value,
+    /// Payload, as JSON text.
+    #[serde(default = "crate::payload::null_payload")]
+    pub data: Payload,
     /// Groups the receiver must serve; absent for a plain broadcast.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
@@ -407,7 +408,7 @@ pub struct PongPacket {
 }
 
 /// Any packet of the protocol.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // packets are moved once from decode to dispatch
 pub enum Packet {
     /// `EVENT`

@@ -67,7 +67,7 @@ fn response_success_error_and_undefined() {
     let Packet::Response(res) = p else {
         panic!("not a response")
     };
-    assert_eq!(res.data, None);
+    assert!(res.data.is_none());
 }
 
 #[test]

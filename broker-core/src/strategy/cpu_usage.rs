@@ -91,7 +91,10 @@ mod tests {
         });
         let nodes = ["busy", "idle", "mid"];
         let cands = candidates(&nodes, &[Some(90.0), Some(20.0), Some(50.0)], &[]);
-        let (params, meta) = (serde_json::Value::Null, Default::default());
+        let (params, meta) = (
+            crate::payload::Params::from_value(serde_json::Value::Null),
+            Default::default(),
+        );
         for _ in 0..50 {
             assert_eq!(s.select(&cands, &request(&params, &meta)), 1);
         }
@@ -105,7 +108,10 @@ mod tests {
         let s = CpuUsage::new(CpuUsageOptions::default());
         let nodes = ["a", "b"];
         let cands = candidates(&nodes, &[None, None], &[]);
-        let (params, meta) = (serde_json::Value::Null, Default::default());
+        let (params, meta) = (
+            crate::payload::Params::from_value(serde_json::Value::Null),
+            Default::default(),
+        );
         assert!(s.select(&cands, &request(&params, &meta)) < 2);
     }
 }

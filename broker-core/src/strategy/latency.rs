@@ -74,7 +74,10 @@ mod tests {
         });
         let nodes = ["far", "near", "mid"];
         let cands = candidates(&nodes, &[], &[Some(80), Some(3), Some(40)]);
-        let (params, meta) = (serde_json::Value::Null, Default::default());
+        let (params, meta) = (
+            crate::payload::Params::from_value(serde_json::Value::Null),
+            Default::default(),
+        );
         for _ in 0..50 {
             assert_eq!(s.select(&cands, &request(&params, &meta)), 1);
         }

@@ -19,6 +19,7 @@ pub use round_robin::RoundRobin;
 pub use shard::{Shard, ShardOptions};
 
 use crate::packet::JsonMap;
+use crate::payload::Params;
 use serde_json::{json, Value};
 use std::fmt;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub struct Request<'a> {
     /// The action or event name.
     pub name: &'a str,
     /// Params (or event payload).
-    pub params: &'a Value,
+    pub params: &'a Params,
     /// Meta.
     pub meta: &'a JsonMap,
 }
@@ -220,7 +221,7 @@ pub(crate) mod test_support {
             .collect()
     }
 
-    pub(crate) fn request<'a>(params: &'a Value, meta: &'a JsonMap) -> Request<'a> {
+    pub(crate) fn request<'a>(params: &'a Params, meta: &'a JsonMap) -> Request<'a> {
         Request {
             name: "svc.action",
             params,

@@ -30,7 +30,10 @@ mod tests {
         let r = Random::default();
         let nodes = ["a", "b", "c", "d"];
         let cands = candidates(&nodes, &[], &[]);
-        let (params, meta) = (serde_json::Value::Null, Default::default());
+        let (params, meta) = (
+            crate::payload::Params::from_value(serde_json::Value::Null),
+            Default::default(),
+        );
         let mut counts = [0usize; 4];
         for _ in 0..4000 {
             counts[r.select(&cands, &request(&params, &meta))] += 1;

@@ -25,7 +25,10 @@ mod tests {
         let rr = RoundRobin::default();
         let nodes = ["a", "b", "c"];
         let cands = candidates(&nodes, &[], &[]);
-        let (params, meta) = (serde_json::Value::Null, Default::default());
+        let (params, meta) = (
+            crate::payload::Params::from_value(serde_json::Value::Null),
+            Default::default(),
+        );
         let mut counts = [0; 3];
         for _ in 0..300 {
             counts[rr.select(&cands, &request(&params, &meta))] += 1;

@@ -59,7 +59,9 @@ impl Shard {
                 let first = request.meta.get(parts.next()?)?;
                 parts.try_fold(first, |v, p| v.get(p))?
             }
-            None => path.split('.').try_fold(request.params, |v, p| v.get(p))?,
+            None => path
+                .split('.')
+                .try_fold(request.params.value(), |v, p| v.get(p))?,
         };
         match value {
             Value::Null => None,
@@ -125,7 +127,7 @@ mod tests {
 
     fn route(s: &Shard, nodes: &[&str], key: u32) -> String {
         let cands = candidates(nodes, &[], &[]);
-        let params = json!({"user": {"id": key}});
+        let params = crate::payload::Params::from_value(json!({"user": {"id": key}}));
         let meta = Default::default();
         nodes[s.select(&cands, &request(&params, &meta))].to_owned()
     }
@@ -167,7 +169,7 @@ mod tests {
         });
         let nodes = ["a", "b", "c"];
         let cands = candidates(&nodes, &[], &[]);
-        let params = json!({});
+        let params = crate::payload::Params::from_value(json!({}));
         let mut meta = crate::packet::JsonMap::new();
         meta.insert("tenant".into(), json!("acme"));
         let first = s.select(&cands, &request(&params, &meta));
