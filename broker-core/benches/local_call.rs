@@ -5,7 +5,7 @@
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
-use broker_core::{ActionDef, Broker, Context, ServiceSchema};
+use broker_core::{service, Broker, Error};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,16 @@ struct Echo {
     msg: String,
 }
 
+struct Bench;
+
+#[service(name = "bench")]
+impl Bench {
+    #[action]
+    async fn echo(&self, params: Echo) -> Result<Echo, Error> {
+        Ok(params)
+    }
+}
+
 fn local_call(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -22,16 +32,7 @@ fn local_call(c: &mut Criterion) {
         .expect("runtime");
     let broker = rt.block_on(async {
         let broker = Broker::builder().node_id("bench").build();
-        broker
-            .add_service(ServiceSchema::new("bench").action(ActionDef::new(
-                "echo",
-                |ctx: Context| async move {
-                    let p: Echo = ctx.params_as()?;
-                    Ok(serde_json::to_value(p)?)
-                },
-            )))
-            .await
-            .expect("add service");
+        broker.add_service(Bench).await.expect("add service");
         broker.start().await.expect("start");
         broker
     });
