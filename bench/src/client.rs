@@ -1,0 +1,304 @@
+//! The client role: the scenarios of the Moleculer.js bench client, one JSON line each.
+
+use crate::server::{bench_service, remote_broker};
+use crate::stats::{env_f64, env_str, make_payload, measure, r3};
+use broker_core::{Broker, CallOptions};
+use futures_util::future::join_all;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ALL: &[&str] = &[
+    "remote_c1",
+    "remote_c64",
+    "remote_1kb_c16",
+    "remote_64kb_c16",
+    "events",
+    "local_c1",
+    "local_c64",
+];
+
+struct Settings {
+    duration: f64,
+    warmup: f64,
+    drain_timeout: f64,
+    event_batch: usize,
+}
+
+fn out(line: &Value) {
+    println!("{line}");
+}
+
+pub(crate) async fn run() -> Result<(), String> {
+    let scenarios: Vec<String> = env_str("SCENARIOS", &ALL.join(","))
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = scenarios.iter().find(|s| !ALL.contains(&s.as_str())) {
+        return Err(format!(
+            "unknown scenario '{bad}'; known: {}",
+            ALL.join(",")
+        ));
+    }
+    let settings = Settings {
+        duration: env_f64("DURATION", 10.0),
+        warmup: env_f64("WARMUP", 2.0),
+        drain_timeout: env_f64("DRAIN_TIMEOUT", 15.0),
+        event_batch: env_f64("EVENT_BATCH", 100.0).max(1.0) as usize,
+    };
+    let wait = env_f64("WAIT_TIMEOUT", 30.0);
+    // Hard bound on the whole run, as the JS client has.
+    let budget = wait
+        + scenarios.len() as f64
+            * (settings.duration + settings.warmup + settings.drain_timeout + 15.0)
+        + 30.0;
+    let mut common = Map::new();
+    common.insert("label".into(), json!(std::env::var("LABEL").ok()));
+    common.insert("client_impl".into(), json!("rust"));
+    common.insert("client_version".into(), json!(broker_core::VERSION));
+    let work = async {
+        let remote: Vec<&String> = scenarios
+            .iter()
+            .filter(|s| !s.starts_with("local_"))
+            .collect();
+        let local: Vec<&String> = scenarios
+            .iter()
+            .filter(|s| s.starts_with("local_"))
+            .collect();
+        if !remote.is_empty() {
+            let broker = remote_broker(format!("rust-bench-client-{}", std::process::id()))?;
+            broker.start().await.map_err(|e| e.to_string())?;
+            let result = run_remote(&broker, &remote, &settings, &common, wait).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), broker.stop()).await;
+            result?;
+        }
+        if !local.is_empty() {
+            let broker = Broker::builder()
+                .node_id(format!("rust-bench-local-{}", std::process::id()))
+                .build();
+            broker
+                .add_service(bench_service())
+                .await
+                .map_err(|e| e.to_string())?;
+            broker.start().await.map_err(|e| e.to_string())?;
+            let mut extra = common.clone();
+            extra.insert("transporter".into(), json!("none"));
+            extra.insert("server_node".into(), json!(broker.node_id()));
+            extra.insert("server_client".into(), json!("in-process"));
+            let payload = Arc::new(make_payload(0));
+            let bytes = payload.to_string().len();
+            for s in local {
+                let conc = if s == "local_c1" { 1 } else { 64 };
+                let (b, p) = (broker.clone(), payload.clone());
+                let call = move || {
+                    let (b, p) = (b.clone(), p.clone());
+                    async move {
+                        b.call::<Value>("bench.echo", &*p)
+                            .await
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    }
+                };
+                out(&measure(
+                    s,
+                    &extra,
+                    call,
+                    conc,
+                    bytes,
+                    settings.duration,
+                    settings.warmup,
+                )
+                .await);
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), broker.stop()).await;
+        }
+        Ok::<(), String>(())
+    };
+    match tokio::time::timeout(Duration::from_secs_f64(budget), work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("exceeded the hard time budget of {budget:.0} s")),
+    }
+}
+
+/// Waits for a node (not this one; `SERVER_NODE` if set) offering the `bench` service.
+async fn find_server(broker: &Broker, wait: f64) -> Result<(String, Value), String> {
+    let pinned = std::env::var("SERVER_NODE").ok().filter(|s| !s.is_empty());
+    let deadline = Instant::now() + Duration::from_secs_f64(wait);
+    while Instant::now() < deadline {
+        for node in broker.node_list(true, true) {
+            let id = node["id"].as_str().unwrap_or_default();
+            let offers = node["services"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|svc| svc["name"] == "bench"));
+            if offers && id != broker.node_id() && pinned.as_deref().is_none_or(|p| p == id) {
+                let client = &node["client"];
+                let desc = format!(
+                    "{} {}",
+                    client["type"].as_str().unwrap_or("?"),
+                    client["version"].as_str().unwrap_or("?")
+                );
+                return Ok((id.to_owned(), json!(desc)));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "no node offering bench within {wait} s{}",
+        pinned.map(|p| format!(" on '{p}'")).unwrap_or_default()
+    ))
+}
+
+async fn run_remote(
+    broker: &Broker,
+    scenarios: &[&String],
+    settings: &Settings,
+    common: &Map<String, Value>,
+    wait: f64,
+) -> Result<(), String> {
+    let (server, server_client) = find_server(broker, wait).await?;
+    // The registry may learn of the actions a moment after the node.
+    let left = Duration::from_secs_f64(wait.max(1.0));
+    broker
+        .wait_for_services(&["bench"], left)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut extra = common.clone();
+    extra.insert("transporter".into(), json!(transport_name()));
+    extra.insert("server_node".into(), json!(server));
+    extra.insert("server_client".into(), server_client);
+    let opts = || {
+        CallOptions::new()
+            .node_id(server.clone())
+            .timeout(Duration::from_secs(10))
+    };
+    // Sanity: the echo must round-trip the payload unchanged.
+    for size in [0, 1024] {
+        let p = make_payload(size);
+        let back: Value = broker
+            .call_with("bench.echo", &p, opts())
+            .await
+            .map_err(|e| format!("bench.echo failed: {e}"))?;
+        if back != p {
+            return Err(format!("bench.echo did not echo {size} B"));
+        }
+    }
+    for s in scenarios {
+        let (conc, size) = match s.as_str() {
+            "remote_c1" => (1, 0),
+            "remote_c64" => (64, 0),
+            "remote_1kb_c16" => (16, 1024),
+            "remote_64kb_c16" => (16, 64 * 1024),
+            "events" => {
+                out(&events(broker, &server, settings, &extra).await?);
+                continue;
+            }
+            _ => continue,
+        };
+        let payload = Arc::new(make_payload(size));
+        let bytes = payload.to_string().len();
+        let (b, p, node) = (broker.clone(), payload, Arc::new(server.clone()));
+        let call = move || {
+            let (b, p, node) = (b.clone(), p.clone(), node.clone());
+            async move {
+                let opts = CallOptions::new()
+                    .node_id(node.as_str())
+                    .timeout(Duration::from_secs(10));
+                b.call_with::<Value>("bench.echo", &*p, opts)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        out(&measure(
+            s,
+            &extra,
+            call,
+            conc,
+            bytes,
+            settings.duration,
+            settings.warmup,
+        )
+        .await);
+    }
+    Ok(())
+}
+
+fn transport_name() -> String {
+    let url = env_str("TRANSPORTER", "redis://127.0.0.1:6379");
+    url.split("://").next().unwrap_or("redis").to_owned()
+}
+
+async fn count(broker: &Broker, server: &str) -> Result<u64, String> {
+    let opts = CallOptions::new()
+        .node_id(server)
+        .timeout(Duration::from_secs(10));
+    let v: Value = broker
+        .call_with("bench.count", json!({}), opts)
+        .await
+        .map_err(|e| format!("bench.count failed: {e}"))?;
+    v["count"]
+        .as_u64()
+        .ok_or_else(|| format!("bench.count returned {v}"))
+}
+
+/// Emits `bench.tick` flat out for DURATION (batches of EVENT_BATCH in flight), then polls
+/// `bench.count` until all arrived, nothing changed for 1 s, or DRAIN_TIMEOUT.
+async fn events(
+    broker: &Broker,
+    server: &str,
+    settings: &Settings,
+    extra: &Map<String, Value>,
+) -> Result<Value, String> {
+    let before = count(broker, server).await?;
+    let (mut emitted, mut emit_errors, mut first_error) = (0u64, 0u64, None::<String>);
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs_f64(settings.duration);
+    while Instant::now() < end {
+        let batch = (0..settings.event_batch as u64)
+            .map(|i| broker.emit("bench.tick", json!({ "i": emitted + i })));
+        for r in join_all(batch).await {
+            if let Err(e) = r {
+                emit_errors += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+        emitted += settings.event_batch as u64;
+    }
+    let emit_end = Instant::now();
+    let mut delivered = count(broker, server).await?.saturating_sub(before);
+    let mut last_change = Instant::now();
+    let drain_deadline = emit_end + Duration::from_secs_f64(settings.drain_timeout);
+    while delivered < emitted && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let d = count(broker, server).await?.saturating_sub(before);
+        if d != delivered {
+            delivered = d;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+    }
+    let delivered_at = last_change.max(emit_end);
+    let emit_s = (emit_end - t0).as_secs_f64();
+    let deliver_s = (delivered_at - t0).as_secs_f64();
+    let lost = emitted.saturating_sub(delivered);
+    let mut line = Map::new();
+    line.insert("scenario".into(), json!("events"));
+    line.extend(extra.clone());
+    if let Value::Object(fields) = json!({
+        "duration_s": r3(emit_s),
+        "emitted": emitted,
+        "emit_errors": emit_errors,
+        "first_error": first_error,
+        "delivered": delivered,
+        "lost": lost,
+        "loss_pct": r3(lost as f64 * 100.0 / (emitted.max(1)) as f64),
+        "emit_per_s": (emitted as f64 / emit_s).round() as u64,
+        "delivered_per_s": (delivered as f64 / deliver_s).round() as u64,
+        "drain_s": r3((delivered_at - emit_end).as_secs_f64()),
+    }) {
+        line.extend(fields);
+    }
+    Ok(Value::Object(line))
+}

@@ -1,0 +1,53 @@
+//! `broker-bench`: the benchmark harness of the broker.
+//!
+//! ```text
+//! broker-bench server              # the `bench` service (echo, count, tick) on a transporter
+//! broker-bench client              # the scenarios, one JSON line each on stdout
+//! broker-bench floor responder     # raw Redis pub/sub echo (the floor under any broker)
+//! broker-bench floor requester     # the floor scenarios, one JSON line each
+//! broker-bench summarize FILE...   # markdown tables of medians (min–max) and ratios
+//! ```
+//!
+//! Environment: see `BENCHMARKS.md` at the workspace root.
+
+mod client;
+mod floor;
+mod payload;
+mod server;
+mod stats;
+mod summarize;
+
+const USAGE: &str =
+    "usage: broker-bench server | client | floor responder|requester | summarize FILE...";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let role = args.first().map(String::as_str).unwrap_or_default();
+    let result = match role {
+        "summarize" => summarize::run(&args[1..]),
+        "server" | "client" | "floor" => run_async(role, args.get(1).cloned()),
+        _ => Err(USAGE.to_owned()),
+    };
+    if let Err(e) = result {
+        eprintln!("broker-bench {role}: {e}");
+        std::process::exit(1);
+    }
+    // Brokers may leave background tasks behind; the result lines are already written.
+    std::process::exit(0);
+}
+
+fn run_async(role: &str, sub: Option<String>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        match (role, sub.as_deref()) {
+            ("server", _) => server::run().await,
+            ("client", _) => client::run().await,
+            ("floor", Some("responder")) => floor::responder().await,
+            ("floor", Some("requester")) => floor::requester().await,
+            _ => Err(USAGE.to_owned()),
+        }
+    })
+}

@@ -1,0 +1,72 @@
+//! The server role: a broker serving the `bench` service until Ctrl-C / SIGTERM.
+
+use crate::stats::env_str;
+use broker_core::{ActionDef, Broker, EventDef, ProtocolVersion, ServiceSchema};
+use broker_redis::RedisTransporter;
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// `bench.echo` returns its params, `bench.count` returns `{"count": N}` of `bench.tick`
+/// events received.
+pub(crate) fn bench_service() -> ServiceSchema {
+    let ticks = Arc::new(AtomicU64::new(0));
+    let counted = ticks.clone();
+    ServiceSchema::new("bench")
+        .action(ActionDef::new("echo", |ctx| async move {
+            Ok(ctx.params().clone())
+        }))
+        .action(ActionDef::new("count", move |_ctx| {
+            let n = counted.load(Ordering::Relaxed);
+            async move { Ok(json!({ "count": n })) }
+        }))
+        .event(EventDef::new("bench.tick", move |_ctx| {
+            ticks.fetch_add(1, Ordering::Relaxed);
+            async { Ok(()) }
+        }))
+}
+
+/// The protocol from `MOLECULER_PROTOCOL` (`5` default, `4` for Moleculer.js 0.14).
+pub(crate) fn protocol() -> ProtocolVersion {
+    match env_str("MOLECULER_PROTOCOL", "5").as_str() {
+        "4" => ProtocolVersion::V4,
+        _ => ProtocolVersion::V5,
+    }
+}
+
+/// A broker on the transporter of `TRANSPORTER` in namespace `NAMESPACE`.
+pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
+    let url = env_str("TRANSPORTER", "redis://127.0.0.1:6379");
+    let transporter = RedisTransporter::new(&url).map_err(|e| e.to_string())?;
+    Ok(Broker::builder()
+        .node_id(node_id)
+        .namespace(env_str("NAMESPACE", "bench"))
+        .protocol(protocol())
+        .transporter(transporter)
+        .build())
+}
+
+pub(crate) async fn run() -> Result<(), String> {
+    let node_id = env_str("NODE_ID", "rust-bench-server");
+    let broker = remote_broker(node_id)?;
+    broker
+        .add_service(bench_service())
+        .await
+        .map_err(|e| e.to_string())?;
+    broker.start().await.map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        json!({"ready": true, "nodeID": broker.node_id(), "pid": std::process::id(), "protocol": protocol().as_str()})
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    // Bounded: a stuck shutdown must not keep the harness waiting.
+    match tokio::time::timeout(std::time::Duration::from_secs(5), broker.stop()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("stop timed out after 5 s".to_owned()),
+    }
+}

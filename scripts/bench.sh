@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark over one Redis on 127.0.0.1, in one run on one machine:
+#   Moleculer.js → Moleculer.js, Rust → Rust, JS client → Rust server, Rust client → JS server,
+#   and the raw Redis request/reply floor (Rust), each RUNS times; then RSS of an idle node and of
+#   a node under the c64 load for both implementations, sampled over RSS_DURATION seconds.
+# Usage: scripts/bench.sh            (RUNS=3 DURATION=10 WARMUP=2 RSS_DURATION=60 by default)
+#        RUNS=1 DURATION=3 WARMUP=1 RSS_DURATION=10 scripts/bench.sh     (a quick one)
+# Env: RUNS, DURATION, WARMUP, DRAIN_TIMEOUT, EVENT_BATCH, RSS_DURATION, REDIS_PORT,
+#      BROKER_BENCH_BIN (use this binary instead of building target/release/broker-bench).
+# Writes bench/results/<stamp>/results.jsonl (one JSON line per scenario and RSS sample),
+# rss-*.tsv (RSS series) and summary.md (medians (min–max) and ratios), and prints summary.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNS="${RUNS:-3}"
+export DURATION="${DURATION:-10}" WARMUP="${WARMUP:-2}" NAMESPACE="${NAMESPACE:-bench}"
+RSS_DURATION="${RSS_DURATION:-60}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+export TRANSPORTER="redis://127.0.0.1:$REDIS_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export NODE_PATH="$ROOT/interop/node_modules"
+OUT="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+RESULTS="$OUT/results.jsonl"
+# Per client process: the scenarios plus drains and start-up, with room to spare.
+CLIENT_TIMEOUT=$((30 + 7 * (${DURATION%.*} + ${WARMUP%.*} + 20)))
+mkdir -p "$OUT"
+TMP="$(mktemp -d)"
+STARTED=()
+
+cleanup() {
+	for pid in "${STARTED[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${STARTED[@]}"; do
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ensure_redis() {
+	port_open "$REDIS_PORT" && return 0
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize yes --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log"
+	for _ in $(seq 100); do port_open "$REDIS_PORT" && break; sleep 0.1; done
+	port_open "$REDIS_PORT" || { echo "redis did not start" >&2; exit 1; }
+	STARTED+=("$(cat "$TMP/redis.pid")")
+	echo "started redis-server on 127.0.0.1:$REDIS_PORT" >&2
+}
+
+# start_bg NAME CMD...: start CMD, wait (30 s max) for its {"ready":true} line; sets BG_PID.
+start_bg() {
+	local name="$1"; shift
+	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	BG_PID=$!
+	STARTED+=("$BG_PID")
+	for _ in $(seq 300); do
+		grep -q '"ready":true' "$TMP/$name.out" 2>/dev/null && return 0
+		kill -0 "$BG_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "$name did not become ready:" >&2
+	cat "$TMP/$name.out" "$TMP/$name.err" >&2
+	return 1
+}
+
+stop_bg() {
+	kill "$1" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null || true
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+rss_line() { # impl state kb
+	printf '{"metric":"rss","impl":"%s","state":"%s","rss_kb":%s,"label":"%s"}\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
+}
+
+ensure_redis
+[ -d "$ROOT/interop/node_modules/moleculer" ] || (cd "$ROOT/interop" && npm ci --no-audit --no-fund >&2)
+if [ -n "${BROKER_BENCH_BIN:-}" ]; then
+	BIN="$BROKER_BENCH_BIN"
+else
+	(cd "$ROOT" && cargo build --release -p broker-bench >&2)
+	BIN="$ROOT/target/release/broker-bench"
+fi
+JS="$ROOT/bench/js"
+REMOTE="remote_c1,remote_c64,remote_1kb_c16,remote_64kb_c16,events"
+
+client() { # LABEL SERVER_NODE SCENARIOS CMD...
+	local label="$1" server="$2" scenarios="$3"; shift 3
+	echo "== $label" >&2
+	LABEL="$label" SERVER_NODE="$server" SCENARIOS="$scenarios" timeout "$CLIENT_TIMEOUT" "$@" \
+		| tee -a "$RESULTS" || echo "$label: client failed (rc $?)" >&2
+}
+
+for i in $(seq "$RUNS"); do
+	rs_node="rust-bench-server-$$-$i"
+	js_node="js-bench-server-$$-$i"
+	# One namespace per server: emitted events are balanced over every `bench` node of a
+	# namespace, so two servers in one would each count only part of them.
+	rs_ns="bench-rs-$$-$i"
+	js_ns="bench-js-$$-$i"
+	NAMESPACE="$rs_ns" NODE_ID="$rs_node" start_bg "rs-server-$i" "$BIN" server
+	rs_pid=$BG_PID
+	NAMESPACE="$js_ns" NODE_ID="$js_node" start_bg "js-server-$i" node "$JS/server.js"
+	js_pid=$BG_PID
+	sleep 2
+	rss_line rust idle "$(rss_kb "$rs_pid")" "run $i"
+	rss_line nodejs idle "$(rss_kb "$js_pid")" "run $i"
+	NAMESPACE="$js_ns" client "js->js run $i" "$js_node" "$REMOTE,local_c1,local_c64" node "$JS/client.js"
+	NAMESPACE="$rs_ns" client "rust->rust run $i" "$rs_node" "$REMOTE,local_c1,local_c64" "$BIN" client
+	NAMESPACE="$rs_ns" client "js->rust run $i" "$rs_node" "$REMOTE" node "$JS/client.js"
+	NAMESPACE="$js_ns" client "rust->js run $i" "$js_node" "$REMOTE" "$BIN" client
+	stop_bg "$rs_pid"
+	stop_bg "$js_pid"
+	PREFIX="benchfloor-$$" start_bg "floor-$i" "$BIN" floor responder
+	floor_pid=$BG_PID
+	echo "== raw redis floor run $i" >&2
+	LABEL="floor run $i" PREFIX="benchfloor-$$" timeout "$CLIENT_TIMEOUT" "$BIN" floor requester \
+		| tee -a "$RESULTS" || echo "floor requester failed" >&2
+	stop_bg "$floor_pid"
+done
+
+# Memory under load: a fresh server of each implementation, its own client at c64 for
+# RSS_DURATION s, VmRSS sampled every second.
+for impl in rust nodejs; do
+	node_id="$impl-rss-server-$$"
+	export NAMESPACE="bench-rss-$impl-$$"
+	if [ "$impl" = rust ]; then
+		NODE_ID="$node_id" start_bg "rss-$impl" "$BIN" server
+	else
+		NODE_ID="$node_id" start_bg "rss-$impl" node "$JS/server.js"
+	fi
+	pid=$BG_PID
+	sleep 2
+	rss_line "$impl" idle "$(rss_kb "$pid")" rss
+	series="$OUT/rss-$impl.tsv"
+	echo -e "t_s\trss_kb" >"$series"
+	echo "== $impl server RSS under c64 for ${RSS_DURATION} s" >&2
+	if [ "$impl" = rust ]; then cmd=("$BIN" client); else cmd=(node "$JS/client.js"); fi
+	LABEL="rss $impl" SERVER_NODE="$node_id" SCENARIOS=remote_c64 DURATION="$RSS_DURATION" WARMUP=1 \
+		timeout $((RSS_DURATION + 90)) "${cmd[@]}" >"$TMP/rss-$impl.jsonl" 2>"$TMP/rss-$impl.err" &
+	cpid=$!
+	STARTED+=("$cpid")
+	t=0
+	while kill -0 "$cpid" 2>/dev/null && [ "$t" -le $((RSS_DURATION + 90)) ]; do
+		echo -e "$t\t$(rss_kb "$pid")" >>"$series"
+		sleep 1
+		t=$((t + 1))
+	done
+	wait "$cpid" || echo "rss client $impl failed" >&2
+	# Skip the start-up and warm-up seconds and the tail after the load stopped.
+	awk -v impl="$impl" -v d="$RSS_DURATION" 'NR > 1 && $1 >= 3 && $1 <= d + 1 {
+			if (!n++) first = $2; last = $2; if ($2 > max) max = $2 }
+		END { if (n) printf "{\"metric\":\"rss\",\"impl\":\"%s\",\"state\":\"c64 max\",\"rss_kb\":%d}\n{\"metric\":\"rss\",\"impl\":\"%s\",\"state\":\"c64 first sample\",\"rss_kb\":%d}\n{\"metric\":\"rss\",\"impl\":\"%s\",\"state\":\"c64 last sample\",\"rss_kb\":%d}\n", impl, max, impl, first, impl, last }' \
+		"$series" >>"$RESULTS"
+	stop_bg "$pid"
+done
+
+{
+	echo "RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP RSS_DURATION=$RSS_DURATION, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo
+	"$BIN" summarize "$RESULTS"
+} >"$OUT/summary.md"
+echo "== $OUT/summary.md" >&2
+cat "$OUT/summary.md"
