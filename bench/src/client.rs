@@ -1,7 +1,8 @@
 //! The client role: the scenarios of the Moleculer.js bench client, one JSON line each.
 
-use crate::server::{bench_service, remote_broker};
+use crate::server::{remote_broker, Bench};
 use crate::stats::{env_f64, env_str, make_payload, measure, r3};
+use broker_core::payload::Payload;
 use broker_core::{Broker, CallOptions};
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
@@ -78,7 +79,7 @@ pub(crate) async fn run() -> Result<(), String> {
                 .node_id(format!("rust-bench-local-{}", std::process::id()))
                 .build();
             broker
-                .add_service(bench_service())
+                .add_service(Bench::default())
                 .await
                 .map_err(|e| e.to_string())?;
             broker.start().await.map_err(|e| e.to_string())?;
@@ -94,7 +95,7 @@ pub(crate) async fn run() -> Result<(), String> {
                 let call = move || {
                     let (b, p) = (b.clone(), p.clone());
                     async move {
-                        b.call::<Value>("bench.echo", &*p)
+                        b.call::<Payload>("bench.echo", &*p)
                             .await
                             .map(drop)
                             .map_err(|e| e.to_string())
@@ -204,7 +205,7 @@ async fn run_remote(
                 let opts = CallOptions::new()
                     .node_id(node.as_str())
                     .timeout(Duration::from_secs(10));
-                b.call_with::<Value>("bench.echo", &*p, opts)
+                b.call_with::<Payload>("bench.echo", &*p, opts)
                     .await
                     .map(drop)
                     .map_err(|e| e.to_string())

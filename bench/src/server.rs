@@ -1,29 +1,37 @@
 //! The server role: a broker serving the `bench` service until Ctrl-C / SIGTERM.
 
 use crate::stats::env_str;
-use broker_core::{ActionDef, Broker, EventDef, ProtocolVersion, ServiceSchema};
+use broker_core::payload::Payload;
+use broker_core::{service, Broker, Context, Error, ProtocolVersion};
 use broker_redis::RedisTransporter;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
-/// `bench.echo` returns its params, `bench.count` returns `{"count": N}` of `bench.tick`
-/// events received.
-pub(crate) fn bench_service() -> ServiceSchema {
-    let ticks = Arc::new(AtomicU64::new(0));
-    let counted = ticks.clone();
-    ServiceSchema::new("bench")
-        .action(ActionDef::new("echo", |ctx| async move {
-            Ok(ctx.params().clone())
-        }))
-        .action(ActionDef::new("count", move |_ctx| {
-            let n = counted.load(Ordering::Relaxed);
-            async move { Ok(json!({ "count": n })) }
-        }))
-        .event(EventDef::new("bench.tick", move |_ctx| {
-            ticks.fetch_add(1, Ordering::Relaxed);
-            async { Ok(()) }
-        }))
+/// The bench service: `bench.echo` returns its params, `bench.count` returns `{"count": N}`
+/// of `bench.tick` events received.
+#[derive(Default)]
+pub(crate) struct Bench {
+    ticks: AtomicU64,
+}
+
+#[service(name = "bench")]
+impl Bench {
+    /// Returns the params as the JSON text they came in: an echo has no use for a tree of them
+    /// (Moleculer.js has one only because `JSON.parse` of the packet builds it).
+    #[action]
+    async fn echo(&self, ctx: Context) -> Result<Payload, Error> {
+        Ok(ctx.params_raw().to_owned())
+    }
+
+    #[action]
+    async fn count(&self) -> Result<Value, Error> {
+        Ok(json!({"count": self.ticks.load(Ordering::Relaxed)}))
+    }
+
+    #[event(name = "bench.tick")]
+    async fn tick(&self) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The protocol from `MOLECULER_PROTOCOL` (`5` default, `4` for Moleculer.js 0.14).
@@ -50,7 +58,7 @@ pub(crate) async fn run() -> Result<(), String> {
     let node_id = env_str("NODE_ID", "rust-bench-server");
     let broker = remote_broker(node_id)?;
     broker
-        .add_service(bench_service())
+        .add_service(Bench::default())
         .await
         .map_err(|e| e.to_string())?;
     broker.start().await.map_err(|e| e.to_string())?;
