@@ -1,5 +1,6 @@
 //! The client role: the scenarios of the Moleculer.js bench client, one JSON line each.
 
+use crate::payload::make_typed_payload;
 use crate::server::{remote_broker, Bench};
 use crate::stats::{env_f64, env_str, make_payload, measure, r3};
 use broker_core::payload::Payload;
@@ -87,8 +88,8 @@ pub(crate) async fn run() -> Result<(), String> {
             extra.insert("transporter".into(), json!("none"));
             extra.insert("server_node".into(), json!(broker.node_id()));
             extra.insert("server_client".into(), json!("in-process"));
-            let payload = Arc::new(make_payload(0));
-            let bytes = payload.to_string().len();
+            let payload = Arc::new(make_typed_payload(0));
+            let bytes = make_payload(0).to_string().len();
             for s in local {
                 let conc = if s == "local_c1" { 1 } else { 64 };
                 let (b, p) = (broker.clone(), payload.clone());
@@ -196,8 +197,8 @@ async fn run_remote(
             }
             _ => continue,
         };
-        let payload = Arc::new(make_payload(size));
-        let bytes = payload.to_string().len();
+        let payload = Arc::new(make_typed_payload(size));
+        let bytes = make_payload(size).to_string().len();
         let (b, p, node) = (broker.clone(), payload, Arc::new(server.clone()));
         let call = move || {
             let (b, p, node) = (b.clone(), p.clone(), node.clone());

@@ -1,6 +1,7 @@
 //! The bench payloads, byte for byte those of the Moleculer.js harness.
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Number, Value};
 
 /// The bench payload: `{"id":1,"msg":"hello"}` for 0, otherwise `{"items":[...]}` of small
 /// records, grown until its JSON is at least `target` bytes (as `makePayload` in the JS harness).
@@ -27,4 +28,53 @@ pub(crate) fn make_payload(target: usize) -> Value {
     let mut map = Map::new();
     map.insert("items".to_owned(), Value::Array(items));
     Value::Object(map)
+}
+
+/// The bench payload as a Rust client holds its data: typed records, not a `Value` tree. It
+/// serializes to exactly the bytes of [`make_payload`] (a test checks), so both clients send
+/// the same packets; this side just skips walking a map per record, as typed Rust code does.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum TypedPayload {
+    /// `{"id":1,"msg":"hello"}`.
+    Small {
+        /// Always 1.
+        id: u64,
+        /// Always "hello".
+        msg: String,
+    },
+    /// `{"items":[...]}`.
+    Items {
+        /// The records.
+        items: Vec<Item>,
+    },
+}
+
+/// One record of the larger payloads.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Item {
+    id: u64,
+    name: String,
+    tags: Vec<String>,
+    value: Number,
+    ok: bool,
+}
+
+/// [`make_payload`] as [`TypedPayload`].
+pub(crate) fn make_typed_payload(target: usize) -> TypedPayload {
+    // The records are built once, at start-up; converting the tree keeps one definition of them.
+    serde_json::from_value(make_payload(target)).expect("the bench payload fits TypedPayload")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_payloads_serialize_to_the_same_bytes() {
+        for size in [0, 1024, 64 * 1024] {
+            let typed = serde_json::to_string(&make_typed_payload(size)).expect("serializes");
+            assert_eq!(typed, make_payload(size).to_string(), "size {size}");
+        }
+    }
 }

@@ -408,7 +408,7 @@ impl Context {
 
     /// Calls an action as a child of this context: level + 1, same chain, meta passed down and
     /// merged back, and at most the remaining timeout.
-    pub async fn call<R: DeserializeOwned>(
+    pub async fn call<R: DeserializeOwned + 'static>(
         &self,
         action: &str,
         params: impl Serialize,
@@ -417,7 +417,7 @@ impl Context {
     }
 
     /// [`Context::call`] with options.
-    pub async fn call_with<R: DeserializeOwned>(
+    pub async fn call_with<R: DeserializeOwned + 'static>(
         &self,
         action: &str,
         params: impl Serialize,
@@ -429,7 +429,7 @@ impl Context {
             .broker
             .call_value(action, params, options, Some(self))
             .await?;
-        from_payload(&result)
+        from_payload(result)
     }
 
     /// Runs several calls concurrently as children of this context; the first failure fails

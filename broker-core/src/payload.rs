@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::any::Any;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -27,9 +28,17 @@ pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Payload, Error> {
     serde_json::value::to_raw_value(value).map_err(Error::from)
 }
 
-/// Deserializes a payload into the caller's type.
-pub(crate) fn from_payload<R: DeserializeOwned>(payload: &RawValue) -> Result<R, Error> {
-    serde_json::from_str(payload.get()).map_err(|e| {
+/// Deserializes a payload into the caller's type. A caller asking for the text itself
+/// ([`Payload`]) gets it as it is, without a second pass over it.
+pub(crate) fn from_payload<R: DeserializeOwned + 'static>(payload: Payload) -> Result<R, Error> {
+    let mut slot = Some(payload);
+    if let Some(same) = (&mut slot as &mut dyn Any).downcast_mut::<Option<R>>() {
+        if let Some(text) = same.take() {
+            return Ok(text);
+        }
+    }
+    let text = slot.as_deref().map_or("null", RawValue::get);
+    serde_json::from_str(text).map_err(|e| {
         Error::client(
             format!("the result does not fit the expected type: {e}"),
             500,

@@ -67,7 +67,7 @@ impl Broker {
                     Ok(params) => broker
                         .call_value(&call.action, params, call.options, parent.as_ref())
                         .await
-                        .and_then(|payload| from_payload::<Value>(&payload)),
+                        .and_then(from_payload::<Value>),
                     Err(err) => Err(err),
                 };
                 (index, result)

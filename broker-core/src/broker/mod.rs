@@ -229,8 +229,10 @@ impl Broker {
         self.state() == State::Started
     }
 
-    /// Calls an action and deserializes its result.
-    pub async fn call<R: DeserializeOwned>(
+    /// Calls an action and deserializes its result into `R`. Asking for a
+    /// [`Payload`](crate::payload::Payload) gives the result as the JSON text it came in, with no
+    /// parsing (for a proxy, or a result passed on untouched).
+    pub async fn call<R: DeserializeOwned + 'static>(
         &self,
         action: &str,
         params: impl Serialize,
@@ -239,7 +241,7 @@ impl Broker {
     }
 
     /// [`Broker::call`] with options.
-    pub async fn call_with<R: DeserializeOwned>(
+    pub async fn call_with<R: DeserializeOwned + 'static>(
         &self,
         action: &str,
         params: impl Serialize,
@@ -247,7 +249,7 @@ impl Broker {
     ) -> Result<R, Error> {
         let params = to_payload(&params)?;
         let result = self.call_value(action, params, options, None).await?;
-        from_payload(&result)
+        from_payload(result)
     }
 
     /// Emits a balanced event: one handler per group across the cluster.
