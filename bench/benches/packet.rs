@@ -4,6 +4,8 @@
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]
 
+// Shared with the bench program, of which only `make_payload` is used here.
+#[allow(dead_code, unused_imports)]
 #[path = "../src/payload.rs"]
 mod payload;
 
