@@ -28,10 +28,35 @@ pub(crate) struct CatchPanic<T> {
     what: &'static str,
 }
 
-impl<T> CatchPanic<T> {
+impl<T: Send + 'static> CatchPanic<T> {
     pub(crate) fn new(inner: BoxFuture<'static, Result<T, Error>>, what: &'static str) -> Self {
         CatchPanic { inner, what }
     }
+
+    /// Calls a handler and guards its future; a handler that panics before it even returns a
+    /// future (in the synchronous part of its closure) gives the same error.
+    pub(crate) fn call(
+        start: impl FnOnce() -> BoxFuture<'static, Result<T, Error>>,
+        what: &'static str,
+    ) -> Self {
+        let inner = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+            Ok(inner) => inner,
+            Err(payload) => {
+                let err = panic_error(what, payload.as_ref());
+                Box::pin(async move { Err(err) })
+            }
+        };
+        CatchPanic { inner, what }
+    }
+}
+
+fn panic_error(what: &str, payload: &(dyn std::any::Any + Send)) -> Error {
+    let reason = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    Error::server(format!("{what} panicked: {reason}"), 500, "HANDLER_PANIC").with_retryable(false)
 }
 
 impl<T> Future for CatchPanic<T> {
@@ -42,19 +67,7 @@ impl<T> Future for CatchPanic<T> {
         let inner = &mut self.inner;
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
             Ok(poll) => poll,
-            Err(payload) => {
-                let reason = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                Poll::Ready(Err(Error::server(
-                    format!("{what} panicked: {reason}"),
-                    500,
-                    "HANDLER_PANIC",
-                )
-                .with_retryable(false)))
-            }
+            Err(payload) => Poll::Ready(Err(panic_error(what, payload.as_ref()))),
         }
     }
 }

@@ -240,3 +240,66 @@ async fn a_local_only_broker_runs_calls_and_events() {
     assert_eq!(nodes.as_array().map(Vec::len), Some(1));
     b.stop().await.expect("stop");
 }
+
+/// Remote deliveries start each handler on the receive loop until its first await: a handler
+/// that panics before returning its future, one that panics after awaiting, and one that is
+/// still waiting must not stop the node from receiving the next events.
+#[tokio::test]
+async fn panicking_and_waiting_handlers_do_not_stop_delivery() {
+    let bus = MemoryBus::new();
+    let log: Log = Arc::default();
+    let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
+    let waiting = EventDef::new("slow.*", move |_ctx: Context| {
+        let mut gate = gate_rx.clone();
+        async move {
+            let _ = gate.wait_for(|open| *open).await;
+            Ok(())
+        }
+    });
+    let bad = ServiceSchema::new("bad")
+        .event(EventDef::new(
+            "boom.sync",
+            |_ctx: Context| -> std::future::Ready<Result<(), broker_core::Error>> {
+                panic!("before the future")
+            },
+        ))
+        .event(EventDef::new("boom.async", |_ctx: Context| async move {
+            tokio::task::yield_now().await;
+            panic!("after an await")
+        }))
+        .event(waiting);
+    let receiver = start(
+        &bus,
+        "receiver",
+        vec![bad, listener("good", None, "ok.*", &log)],
+    )
+    .await;
+    let sender = start(&bus, "sender", vec![]).await;
+    sender
+        .wait_for_services(&["bad", "good"], WAIT)
+        .await
+        .expect("discovered");
+    for i in 0..20 {
+        sender
+            .emit("slow.wait", json!({ "i": i }))
+            .await
+            .expect("emit");
+        sender
+            .emit("boom.sync", json!({ "i": i }))
+            .await
+            .expect("emit");
+        sender
+            .emit("boom.async", json!({ "i": i }))
+            .await
+            .expect("emit");
+        sender
+            .emit("ok.tick", json!({ "i": i }))
+            .await
+            .expect("emit");
+    }
+    settle(&log, 20).await;
+    assert_eq!(count_by_node(&log, "good").get("receiver"), Some(&20));
+    gate_tx.send_replace(true);
+    receiver.stop().await.expect("stop");
+    sender.stop().await.expect("stop");
+}

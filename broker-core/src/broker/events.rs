@@ -9,9 +9,13 @@ use crate::payload::{Params, Payload};
 use crate::registry::LocalEvent;
 use crate::strategy::Request;
 use crate::util::{generate_uid, CatchPanic};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
 
 /// The identity an event delivery carries, shared by all its handlers.
+#[derive(Clone)]
 pub(crate) struct Delivery {
     pub(crate) id: Option<String>,
     pub(crate) event: EventInfo,
@@ -121,54 +125,73 @@ impl Broker {
                     caller,
                     node_id: None,
                 },
+                false,
             );
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Runs handlers in their own tasks: events are fire-and-forget, and a handler's error
-    /// is only logged.
-    pub(crate) fn run_event_handlers(&self, handlers: Vec<Arc<LocalEvent>>, delivery: Delivery) {
+    /// Runs handlers concurrently: events are fire-and-forget, and a handler's error is only
+    /// logged. With `inline`, each handler first runs on the caller's task until it awaits
+    /// something (a handler that never awaits costs no task); only the receive loop asks for
+    /// that, since a local emit from inside a handler would otherwise nest handlers on the stack.
+    pub(crate) fn run_event_handlers(
+        &self,
+        handlers: Vec<Arc<LocalEvent>>,
+        delivery: Delivery,
+        inline: bool,
+    ) {
         let count = handlers.len();
-        let mut data = Some(delivery.data);
+        let mut delivery = Some(delivery);
         for (i, handler) in handlers.into_iter().enumerate() {
-            // The last handler takes the payload; the others get copies.
-            let params = if i + 1 == count {
-                data.take()
+            // The last handler takes the delivery; the others get copies.
+            let Some(d) = (if i + 1 == count {
+                delivery.take()
             } else {
-                data.clone()
+                delivery.clone()
+            }) else {
+                break;
             };
-            let Some(params) = params else { break };
-            let id = OnceLock::new();
-            if let Some(given) = &delivery.id {
-                let _ = id.set(given.clone());
-            }
             let ctx = Context::new(ContextInner {
                 broker: self.clone(),
-                id,
-                request_id: delivery.request_id.clone(),
-                parent_id: delivery.parent_id.clone(),
-                level: delivery.level,
-                caller: delivery.caller.clone(),
-                node_id: delivery.node_id.clone(),
-                params,
-                meta: Mutex::new(delivery.meta.clone()),
-                headers: delivery.headers.clone(),
+                id: d.id.map(OnceLock::from).unwrap_or_default(),
+                request_id: d.request_id,
+                parent_id: d.parent_id,
+                level: d.level,
+                caller: d.caller,
+                node_id: d.node_id,
+                params: d.data,
+                meta: Mutex::new(d.meta),
+                headers: d.headers,
                 response_headers: Mutex::new(JsonMap::new()),
                 action: None,
                 service: Some(handler.service.clone()),
-                event: Some(delivery.event.clone()),
+                event: Some(d.event),
                 deadline: None,
             });
+            let mut run = CatchPanic::call(|| (handler.handler)(ctx.clone()), "event handler");
+            if inline {
+                let _in_flight = self.inner.in_flight.enter();
+                // A waker that does nothing is enough: a pending handler is spawned below, and
+                // its task's first poll registers the real waker.
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                if let Poll::Ready(result) = Pin::new(&mut run).poll(&mut cx) {
+                    log_failure(&ctx, &handler, result);
+                    continue;
+                }
+            }
             let broker = self.clone();
             tokio::spawn(async move {
                 let _in_flight = broker.inner.in_flight.enter();
-                let name = ctx.event_name().unwrap_or_default().to_owned();
-                let run = CatchPanic::new((handler.handler)(ctx), "event handler");
-                if let Err(err) = run.await {
-                    tracing::warn!(event = %name, service = %handler.service, %err, "event handler failed");
-                }
+                log_failure(&ctx, &handler, run.await);
             });
         }
+    }
+}
+
+fn log_failure(ctx: &Context, handler: &LocalEvent, result: Result<(), Error>) {
+    if let Err(err) = result {
+        let event = ctx.event_name().unwrap_or_default();
+        tracing::warn!(%event, service = %handler.service, %err, "event handler failed");
     }
 }

@@ -326,6 +326,7 @@ impl Broker {
                 caller: event.caller,
                 node_id: Some(event.sender),
             },
+            true,
         );
     }
 }
