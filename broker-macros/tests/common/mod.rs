@@ -17,7 +17,7 @@ pub(crate) async fn bounded<F: Future>(future: F) -> F::Output {
 }
 
 /// A bounded call.
-pub(crate) async fn call<R: serde::de::DeserializeOwned>(
+pub(crate) async fn call<R: serde::de::DeserializeOwned + 'static>(
     broker: &Broker,
     action: &str,
     params: Value,
