@@ -146,7 +146,7 @@ async fn bounded<F: Future>(future: F) -> F::Output {
         .expect("step did not finish in time")
 }
 
-async fn call<R: serde::de::DeserializeOwned>(
+async fn call<R: serde::de::DeserializeOwned + 'static>(
     broker: &Broker,
     action: &str,
     params: Value,
