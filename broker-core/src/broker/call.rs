@@ -25,8 +25,28 @@ struct CallShape {
     caller: Option<String>,
     request_id: Option<String>,
     parent_id: Option<String>,
+}
+
+/// A call ready to run: where it goes, and what to do after.
+struct Prepared {
+    route: Route,
+    /// The endpoint's node, when circuit breakers are on.
+    breaker_node: Option<Arc<str>>,
     /// Whether the final meta goes back to a parent context.
     merge_back: bool,
+}
+
+enum Route {
+    /// A handler of this node, with the context it will get.
+    Local(Arc<LocalAction>, Context),
+    /// A REQ to another node.
+    Remote(Box<RemoteCall>),
+}
+
+struct RemoteCall {
+    node_id: Arc<str>,
+    params: Params,
+    shape: CallShape,
 }
 
 /// Builds the call chain once per broker: user middlewares (outermost first), then the
@@ -99,6 +119,51 @@ impl Broker {
         options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Payload, Error> {
+        // Everything before the handler runs is synchronous, so none of its temporaries
+        // (options, meta, the selection) live in this future: a small future is cheap to move.
+        let prepared = self.prepare_call(action, params, options, parent);
+        let breakers = &self.inner.breakers;
+        if breakers.enabled() {
+            // Selection may have moved breakers to half-open, whether or not it found one.
+            // Boxed: broadcasting is a large future that plain calls should not carry.
+            Box::pin(self.announce_breaker_changes()).await;
+        }
+        let prepared = prepared?;
+        let (result, meta_back) = match prepared.route {
+            Route::Local(local, ctx) => {
+                let result = self.run_action(&local, ctx.clone()).await;
+                (result, prepared.merge_back.then(|| ctx.meta()))
+            }
+            // Boxed: the remote path's state (a whole REQUEST packet) would otherwise
+            // inflate every local call's future.
+            Route::Remote(remote) => {
+                let RemoteCall {
+                    node_id,
+                    params,
+                    shape,
+                } = *remote;
+                Box::pin(self.call_remote(action, node_id, params, shape)).await
+            }
+        };
+        if let Some(node) = &prepared.breaker_node {
+            breakers.record(node, action, result.as_ref().err());
+            Box::pin(self.announce_breaker_changes()).await;
+        }
+        if let (Some(parent), Some(meta)) = (parent, meta_back) {
+            parent.merge_meta(meta);
+        }
+        result
+    }
+
+    /// Checks the call level, merges meta, selects the endpoint, works out the timeout and,
+    /// for a local endpoint, builds the handler's context.
+    fn prepare_call(
+        &self,
+        action: &str,
+        params: Payload,
+        options: CallOptions,
+        parent: Option<&Context>,
+    ) -> Result<Prepared, Error> {
         let level = parent.map_or(1, |p| p.level() + 1);
         let max = self.inner.config.max_call_level;
         if max > 0 && level > max {
@@ -123,12 +188,7 @@ impl Broker {
             breakers
                 .enabled()
                 .then_some(&admits as &dyn Fn(&str) -> bool),
-        );
-        if breakers.enabled() {
-            // Boxed: broadcasting is a large future that plain calls should not carry.
-            Box::pin(self.announce_breaker_changes()).await;
-        }
-        let target = target?;
+        )?;
         let endpoint_timeout = match &target {
             Target::Local(a) => a.timeout,
             Target::Remote { timeout, .. } => *timeout,
@@ -160,31 +220,30 @@ impl Broker {
                 .request_id
                 .or_else(|| parent.map(|p| p.request_id().to_owned())),
             parent_id: parent.map(|p| p.id().to_owned()),
-            merge_back: parent.is_some(),
         };
-        let endpoint_node: Option<Arc<str>> = breakers.enabled().then(|| match &target {
+        let breaker_node: Option<Arc<str>> = breakers.enabled().then(|| match &target {
             Target::Local(_) => Arc::from(self.node_id()),
             Target::Remote { node_id, .. } => node_id.clone(),
         });
-        if let Some(node) = &endpoint_node {
+        if let Some(node) = &breaker_node {
             breakers.started(node, action);
         }
-        let (result, meta_back) = match target {
-            Target::Local(local) => self.call_local(local, params, shape).await,
-            // Boxed: the remote path's state (a whole REQUEST packet) would otherwise
-            // inflate every local call's future, which is moved on each poll setup.
-            Target::Remote { node_id, .. } => {
-                Box::pin(self.call_remote(action, node_id, params, shape)).await
+        let route = match target {
+            Target::Local(local) => {
+                let ctx = self.local_context(&local, params, shape);
+                Route::Local(local, ctx)
             }
+            Target::Remote { node_id, .. } => Route::Remote(Box::new(RemoteCall {
+                node_id,
+                params,
+                shape,
+            })),
         };
-        if let Some(node) = &endpoint_node {
-            breakers.record(node, action, result.as_ref().err());
-            Box::pin(self.announce_breaker_changes()).await;
-        }
-        if let (Some(parent), Some(meta)) = (parent, meta_back) {
-            parent.merge_meta(meta);
-        }
-        result
+        Ok(Prepared {
+            route,
+            breaker_node,
+            merge_back: parent.is_some(),
+        })
     }
 
     /// Broadcasts circuit breaker state changes, as Moleculer does.
@@ -196,13 +255,8 @@ impl Broker {
         }
     }
 
-    async fn call_local(
-        &self,
-        action: Arc<LocalAction>,
-        params: Params,
-        shape: CallShape,
-    ) -> (Result<Payload, Error>, Option<JsonMap>) {
-        let ctx = Context::new(ContextInner {
+    fn local_context(&self, action: &LocalAction, params: Params, shape: CallShape) -> Context {
+        Context::new(ContextInner {
             broker: self.clone(),
             id: OnceLock::new(),
             request_id: shape.request_id,
@@ -218,9 +272,7 @@ impl Broker {
             service: Some(action.service.clone()),
             event: None,
             deadline: shape.timeout.map(|t| Instant::now() + t),
-        });
-        let result = self.run_action(&action, ctx.clone()).await;
-        (result, shape.merge_back.then(|| ctx.meta()))
+        })
     }
 
     /// Runs a local handler (already wrapped in its middlewares, timeout included) under the
