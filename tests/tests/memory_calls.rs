@@ -114,6 +114,17 @@ async fn errors_cross_the_wire_intact() {
         .await
         .expect_err("panic becomes an error");
     assert!(err.message().contains("handler exploded"), "{err}");
+    for caller in [&client, &server] {
+        let err = caller
+            .call_with::<Value>(
+                "math.boom_sync",
+                json!({}),
+                CallOptions::new().timeout(Duration::from_secs(5)),
+            )
+            .await
+            .expect_err("panic becomes an error");
+        assert!(err.message().contains("closure exploded"), "{err}");
+    }
     let sum: f64 = client
         .call("math.add", json!({"a": 1, "b": 1}))
         .await

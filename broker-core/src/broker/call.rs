@@ -283,7 +283,7 @@ impl Broker {
         ctx: Context,
     ) -> Result<Payload, Error> {
         let _in_flight = self.inner.in_flight.enter();
-        CatchPanic::new((action.handler)(ctx), "action handler")
+        CatchPanic::call(|| (action.handler)(ctx), "action handler")
             .await
             .map_err(|e| e.or_node_id(self.node_id()))
     }

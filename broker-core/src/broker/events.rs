@@ -1,6 +1,7 @@
 //! Events: `emit` (one handler per group), `broadcast` (every handler) and `broadcast_local`
 //! (this node's handlers), and running local handlers.
 
+use super::incoming::run_inline_first;
 use super::Broker;
 use crate::context::{Context, ContextInner, EmitOptions, EventInfo, EventType};
 use crate::error::Error;
@@ -9,10 +10,7 @@ use crate::payload::{Params, Payload};
 use crate::registry::LocalEvent;
 use crate::strategy::Request;
 use crate::util::{generate_uid, CatchPanic};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::Poll;
 
 /// The identity an event delivery carries, shared by all its handlers.
 #[derive(Clone)]
@@ -132,9 +130,9 @@ impl Broker {
     }
 
     /// Runs handlers concurrently: events are fire-and-forget, and a handler's error is only
-    /// logged. With `inline`, each handler first runs on the caller's task until it awaits
-    /// something (a handler that never awaits costs no task); only the receive loop asks for
-    /// that, since a local emit from inside a handler would otherwise nest handlers on the stack.
+    /// logged. With `inline` (the receive loop), each handler starts on the caller's task
+    /// ([`run_inline_first`]); a local emit does not ask for that, since an emit from inside a
+    /// handler would otherwise nest handlers on the stack.
     pub(crate) fn run_event_handlers(
         &self,
         handlers: Vec<Arc<LocalEvent>>,
@@ -169,22 +167,17 @@ impl Broker {
                 event: Some(d.event),
                 deadline: None,
             });
-            let mut run = CatchPanic::call(|| (handler.handler)(ctx.clone()), "event handler");
-            if inline {
-                let _in_flight = self.inner.in_flight.enter();
-                // A waker that does nothing is enough: a pending handler is spawned below, and
-                // its task's first poll registers the real waker.
-                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                if let Poll::Ready(result) = Pin::new(&mut run).poll(&mut cx) {
-                    log_failure(&ctx, &handler, result);
-                    continue;
-                }
-            }
+            let run = CatchPanic::call(|| (handler.handler)(ctx.clone()), "event handler");
             let broker = self.clone();
-            tokio::spawn(async move {
+            let work = async move {
                 let _in_flight = broker.inner.in_flight.enter();
                 log_failure(&ctx, &handler, run.await);
-            });
+            };
+            if inline {
+                run_inline_first(work);
+            } else {
+                tokio::spawn(work);
+            }
         }
     }
 }

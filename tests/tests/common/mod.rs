@@ -97,6 +97,13 @@ pub fn math_service(counter: Arc<AtomicUsize>) -> ServiceSchema {
             }
             Ok(json!(null))
         }))
+        // Panics in the closure itself, before there is a future to guard.
+        .action(ActionDef::new(
+            "boom_sync",
+            |_ctx: Context| -> std::future::Ready<Result<Value, Error>> {
+                panic!("closure exploded")
+            },
+        ))
         .action(ActionDef::new("whoami", |ctx: Context| async move {
             Ok(json!({
                 "node": ctx.broker().node_id(),
