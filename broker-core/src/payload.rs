@@ -28,6 +28,20 @@ pub fn to_payload<T: Serialize + ?Sized>(value: &T) -> Result<Payload, Error> {
     serde_json::value::to_raw_value(value).map_err(Error::from)
 }
 
+/// A value as a payload: serialized, unless it already is one (then it is moved, not copied).
+pub fn into_payload<T: Serialize + 'static>(value: T) -> Result<Payload, Error> {
+    let mut slot = Some(value);
+    if let Some(same) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Payload>>() {
+        if let Some(payload) = same.take() {
+            return Ok(payload);
+        }
+    }
+    match &slot {
+        Some(value) => to_payload(value),
+        None => Ok(null_payload()),
+    }
+}
+
 /// Deserializes a payload into the caller's type. A caller asking for the text itself
 /// ([`Payload`]) gets it as it is, without a second pass over it.
 pub(crate) fn from_payload<R: DeserializeOwned + 'static>(payload: Payload) -> Result<R, Error> {
@@ -110,5 +124,29 @@ impl Params {
     /// The payload, for forwarding.
     pub fn to_payload(&self) -> Payload {
         self.raw.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_payload_passes_through_untouched_and_other_types_are_converted() {
+        // Spacing that a re-serialization would drop shows the text was not rebuilt.
+        let text = r#"{ "a" : [1, 2] }"#;
+        let raw = || RawValue::from_string(text.to_owned()).expect("valid JSON");
+        assert_eq!(into_payload(raw()).expect("payload").get(), text);
+        assert_eq!(from_payload::<Payload>(raw()).expect("payload").get(), text);
+
+        assert_eq!(
+            into_payload(json!({"a": [1, 2]})).expect("value").get(),
+            r#"{"a":[1,2]}"#
+        );
+        let value: Value = from_payload(raw()).expect("value");
+        assert_eq!(value, json!({"a": [1, 2]}));
+        let err = from_payload::<Vec<u8>>(raw()).expect_err("an object is not a list");
+        assert!(err.message().contains("does not fit"), "{err}");
     }
 }

@@ -8,7 +8,7 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::middleware::{AfterHook, BeforeHook, BulkheadOptions, ErrorHook, Hooks};
 use crate::packet::JsonMap;
-use crate::payload::{to_payload, Payload};
+use crate::payload::{into_payload, to_payload, Payload};
 use crate::strategy::StrategySpec;
 use crate::transporter::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -495,10 +495,10 @@ pub trait ActionResult {
     fn into_hook_value(self) -> Result<Value, Error>;
 }
 
-impl<T: Serialize, E: Into<Error>> ActionResult for Result<T, E> {
+impl<T: Serialize + 'static, E: Into<Error>> ActionResult for Result<T, E> {
     fn into_action_result(self) -> Result<Payload, Error> {
         match self {
-            Ok(value) => to_payload(&value),
+            Ok(value) => into_payload(value),
             Err(err) => Err(err.into()),
         }
     }

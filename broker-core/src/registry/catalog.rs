@@ -274,17 +274,35 @@ impl Catalog {
                 .map(target)
                 .ok_or_else(|| Error::service_not_found(action, Some(wanted)));
         }
-        // Endpoints whose circuit breaker is open are skipped.
-        let available: Vec<&ActionEndpoint> = match admits {
-            Some(admits) => list
-                .endpoints
-                .iter()
-                .filter(|e| admits(&e.node_id))
-                .collect(),
-            None => list.endpoints.iter().collect(),
-        };
         // Internal `$…` services always run locally when present locally.
-        if self.prefer_local || action.starts_with('$') {
+        let prefer_local = self.prefer_local || action.starts_with('$');
+        let Some(admits) = admits else {
+            // No breakers: choose among the endpoints as they are, without collecting them.
+            if prefer_local {
+                if let Some(local) = list.endpoints.iter().find(|e| e.local.is_some()) {
+                    return Ok(target(local));
+                }
+            }
+            if list.endpoints.is_empty() {
+                return Err(Error::service_not_available(action, None));
+            }
+            let i = pick(
+                &*list.strategy,
+                &list.endpoints,
+                |e| &e.node_id,
+                nodes,
+                &self.local_node_id,
+                request,
+            );
+            return Ok(target(&list.endpoints[i]));
+        };
+        // Endpoints whose circuit breaker is open are skipped.
+        let available: Vec<&ActionEndpoint> = list
+            .endpoints
+            .iter()
+            .filter(|e| admits(&e.node_id))
+            .collect();
+        if prefer_local {
             if let Some(local) = available.iter().find(|e| e.local.is_some()) {
                 return Ok(target(local));
             }
