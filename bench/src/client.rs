@@ -268,18 +268,32 @@ async fn events(
         emitted += settings.event_batch as u64;
     }
     let emit_end = Instant::now();
-    let mut delivered = count(broker, server).await?.saturating_sub(before);
-    let mut last_change = Instant::now();
+    // A server flooded past what it can take may miss `bench.count` calls for a while (Redis
+    // cuts a subscriber whose output buffer overflows, and it reconnects): such a failure
+    // counts as "no change" and the polling goes on, bounded by DRAIN_TIMEOUT.
+    let (mut delivered, mut last_change) = (0, Instant::now());
+    let (mut count_errors, mut first_count_error) = (0u64, None::<String>);
     let drain_deadline = emit_end + Duration::from_secs_f64(settings.drain_timeout);
-    while delivered < emitted && Instant::now() < drain_deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let d = count(broker, server).await?.saturating_sub(before);
-        if d != delivered {
-            delivered = d;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > Duration::from_secs(1) {
+    loop {
+        match count(broker, server).await {
+            Ok(total) => {
+                let d = total.saturating_sub(before);
+                if d != delivered {
+                    delivered = d;
+                    last_change = Instant::now();
+                }
+            }
+            Err(e) => {
+                count_errors += 1;
+                first_count_error.get_or_insert(e);
+            }
+        }
+        let quiet = last_change.elapsed() > Duration::from_secs(1);
+        if delivered >= emitted || Instant::now() >= drain_deadline || (quiet && count_errors == 0)
+        {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let delivered_at = last_change.max(emit_end);
     let emit_s = (emit_end - t0).as_secs_f64();
@@ -299,6 +313,8 @@ async fn events(
         "emit_per_s": (emitted as f64 / emit_s).round() as u64,
         "delivered_per_s": (delivered as f64 / deliver_s).round() as u64,
         "drain_s": r3((delivered_at - emit_end).as_secs_f64()),
+        "count_errors": count_errors,
+        "first_count_error": first_count_error,
     }) {
         line.extend(fields);
     }
