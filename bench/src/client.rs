@@ -6,6 +6,7 @@ use crate::stats::{env_f64, env_str, make_payload, measure, r3};
 use broker_core::payload::Payload;
 use broker_core::{Broker, CallOptions};
 use futures_util::future::join_all;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -244,6 +245,12 @@ async fn count(broker: &Broker, server: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("bench.count returned {v}"))
 }
 
+/// The data of a `bench.tick` event, `{"i": N}`, typed as Rust code would have it.
+#[derive(Serialize)]
+struct Tick {
+    i: u64,
+}
+
 /// Emits `bench.tick` flat out for DURATION (batches of EVENT_BATCH in flight), then polls
 /// `bench.count` until all arrived, nothing changed for 1 s, or DRAIN_TIMEOUT.
 async fn events(
@@ -258,7 +265,7 @@ async fn events(
     let end = t0 + Duration::from_secs_f64(settings.duration);
     while Instant::now() < end {
         let batch = (0..settings.event_batch as u64)
-            .map(|i| broker.emit("bench.tick", json!({ "i": emitted + i })));
+            .map(|i| broker.emit("bench.tick", Tick { i: emitted + i }));
         for r in join_all(batch).await {
             if let Err(e) = r {
                 emit_errors += 1;
