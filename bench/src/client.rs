@@ -89,30 +89,9 @@ pub(crate) async fn run() -> Result<(), String> {
             extra.insert("transporter".into(), json!("none"));
             extra.insert("server_node".into(), json!(broker.node_id()));
             extra.insert("server_client".into(), json!("in-process"));
-            let payload = Arc::new(make_typed_payload(0));
-            let bytes = make_payload(0).to_string().len();
             for s in local {
                 let conc = if s == "local_c1" { 1 } else { 64 };
-                let (b, p) = (broker.clone(), payload.clone());
-                let call = move || {
-                    let (b, p) = (b.clone(), p.clone());
-                    async move {
-                        b.call::<Payload>("bench.echo", &*p)
-                            .await
-                            .map(drop)
-                            .map_err(|e| e.to_string())
-                    }
-                };
-                out(&measure(
-                    s,
-                    &extra,
-                    call,
-                    conc,
-                    bytes,
-                    settings.duration,
-                    settings.warmup,
-                )
-                .await);
+                echo(s, &broker, 0, CallOptions::new, conc, &extra, &settings).await;
             }
             let _ = tokio::time::timeout(Duration::from_secs(5), broker.stop()).await;
         }
@@ -198,33 +177,50 @@ async fn run_remote(
             }
             _ => continue,
         };
-        let payload = Arc::new(make_typed_payload(size));
-        let bytes = make_payload(size).to_string().len();
-        let (b, p, node) = (broker.clone(), payload, Arc::new(server.clone()));
-        let call = move || {
-            let (b, p, node) = (b.clone(), p.clone(), node.clone());
-            async move {
-                let opts = CallOptions::new()
-                    .node_id(node.as_str())
-                    .timeout(Duration::from_secs(10));
-                b.call_with::<Payload>("bench.echo", &*p, opts)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            }
+        let node = server.clone();
+        let options = move || {
+            CallOptions::new()
+                .node_id(node.as_str())
+                .timeout(Duration::from_secs(10))
         };
-        out(&measure(
-            s,
-            &extra,
-            call,
-            conc,
-            bytes,
-            settings.duration,
-            settings.warmup,
-        )
-        .await);
+        echo(s, broker, size, options, conc, &extra, settings).await;
     }
     Ok(())
+}
+
+/// Measures `bench.echo` with the payload of `size` at `conc` in flight, each call with
+/// `options()`, and prints its line.
+async fn echo(
+    scenario: &str,
+    broker: &Broker,
+    size: usize,
+    options: impl Fn() -> CallOptions + Clone + Send + Sync + 'static,
+    conc: usize,
+    extra: &Map<String, Value>,
+    settings: &Settings,
+) {
+    let payload = Arc::new(make_typed_payload(size));
+    let bytes = make_payload(size).to_string().len();
+    let broker = broker.clone();
+    let call = move || {
+        let (b, p, opts) = (broker.clone(), payload.clone(), options());
+        async move {
+            b.call_with::<Payload>("bench.echo", &*p, opts)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+    };
+    out(&measure(
+        scenario,
+        extra,
+        call,
+        conc,
+        bytes,
+        settings.duration,
+        settings.warmup,
+    )
+    .await);
 }
 
 fn transport_name() -> String {
