@@ -37,7 +37,7 @@ const MAX_BLOCK: u32 = 1024;
 /// How long fetching a URL may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn default_block_size() -> u32 {
+fn default_block_size() -> i64 {
     10
 }
 
@@ -54,7 +54,8 @@ struct PixelateParams {
         alias = "size",
         default = "default_block_size"
     )]
-    block_size: u32,
+    /// Signed, so that a negative size is answered with what is wrong rather than a type error.
+    block_size: i64,
 }
 
 /// What `image.pixelate` returns.
@@ -78,16 +79,8 @@ impl ImageService {
     /// `image.pixelate`: fetch or read, pixelate, write a PNG, return its path.
     #[action]
     async fn pixelate(&self, params: PixelateParams) -> Result<Pixelated, Error> {
-        if !(1..=MAX_BLOCK).contains(&params.block_size) {
-            return Err(Error::client(
-                format!("blockSize must be between 1 and {MAX_BLOCK}"),
-                422,
-                "INVALID_BLOCK_SIZE",
-            )
-            .with_data(json!({"blockSize": params.block_size})));
-        }
+        let block = block_size(params.block_size)?;
         let bytes = load(&params.source).await?;
-        let block = params.block_size;
         let out_path = self.output_dir.join(output_name(&params.source, block));
         let written = out_path.clone();
         // Decoding, averaging and encoding are CPU work: keep them off the async workers.
@@ -114,6 +107,24 @@ impl ImageService {
             block_size: block,
         })
     }
+}
+
+/// The block size as pixels, or a 422 saying what is wrong with it.
+fn block_size(requested: i64) -> Result<u32, Error> {
+    let problem = if requested < 1 {
+        "must be positive"
+    } else {
+        match u32::try_from(requested) {
+            Ok(block) if block <= MAX_BLOCK => return Ok(block),
+            _ => "is too large",
+        }
+    };
+    Err(Error::client(
+        format!("blockSize {problem} (1 to {MAX_BLOCK} pixels), got {requested}"),
+        422,
+        "INVALID_BLOCK_SIZE",
+    )
+    .with_data(json!({"blockSize": requested})))
 }
 
 fn write_error(path: &Path, err: &dyn std::fmt::Display) -> Error {
@@ -143,10 +154,29 @@ async fn load(source: &str) -> Result<Vec<u8>, Error> {
         )
         .with_data(json!({"source": source})));
     }
-    tokio::fs::read(source).await.map_err(|e| {
-        Error::client(format!("cannot read {source}: {e}"), 404, "FILE_NOT_FOUND")
+    let not_readable = |e: std::io::Error| {
+        let (code, kind) = match e.kind() {
+            std::io::ErrorKind::NotFound => (404, "FILE_NOT_FOUND"),
+            std::io::ErrorKind::PermissionDenied => (403, "FILE_NOT_READABLE"),
+            _ => (400, "FILE_NOT_READABLE"),
+        };
+        Error::client(format!("cannot read {source}: {e}"), code, kind)
             .with_data(json!({"source": source}))
-    })
+    };
+    // A directory exists, so it is not a 404: it is a request for something that is not a file.
+    if tokio::fs::metadata(source)
+        .await
+        .map_err(not_readable)?
+        .is_dir()
+    {
+        return Err(Error::client(
+            format!("{source} is a directory, not an image file"),
+            400,
+            "NOT_A_FILE",
+        )
+        .with_data(json!({"source": source})));
+    }
+    tokio::fs::read(source).await.map_err(not_readable)
 }
 
 /// `<name>-pixelated-<block>.png`, the name taken from the source's last path segment.

@@ -234,9 +234,17 @@ async fn bad_input_is_a_clear_error() {
         json!({"source": dir.0.join("missing.png")}),
         json!({"source": text_file}),
         json!({"source": text_file, "blockSize": 0}),
+        json!({"source": text_file, "blockSize": -4}),
+        json!({"source": text_file, "blockSize": 5000}),
+        json!({"source": dir.0}),
         json!({"blockSize": 3}),
     ] {
+        let negative = params["blockSize"] == json!(-4);
         let err = pixelate_via_repl(&broker, params).await.err();
+        if negative {
+            let message = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains("must be positive"), "{message}");
+        }
         seen.push(err.and_then(|e| {
             e.broker_error()
                 .map(|b| (b.code(), b.error_type().map(str::to_owned)))
@@ -251,6 +259,9 @@ async fn bad_input_is_a_clear_error() {
             typed(404, "FILE_NOT_FOUND"),
             typed(422, "BAD_IMAGE"),
             typed(422, "INVALID_BLOCK_SIZE"),
+            typed(422, "INVALID_BLOCK_SIZE"),
+            typed(422, "INVALID_BLOCK_SIZE"),
+            typed(400, "NOT_A_FILE"),
             typed(422, "VALIDATION_ERROR"),
         ]
     );

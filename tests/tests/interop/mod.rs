@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod peer;
+pub mod prerequisites;
 pub mod redis_server;
 pub mod services;
 
@@ -115,7 +116,9 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(version: JsVersion, what: &str) -> Cluster {
-        Cluster::on(version, what, redis_url())
+        let url = redis_url();
+        prerequisites::require_redis(&url);
+        Cluster::on(version, what, url)
     }
 
     pub fn on(version: JsVersion, what: &str, redis_url: String) -> Cluster {
@@ -170,6 +173,7 @@ pub fn interop_dir() -> PathBuf {
 /// keeps parallel test processes from installing at the same time.
 pub fn ensure_js_deps() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    prerequisites::require_node();
     let result = DONE.get_or_init(|| {
         let dir = interop_dir();
         let installed = || {

@@ -54,7 +54,7 @@ impl JsPeer {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn node interop/peer.js");
+            .unwrap_or_else(|e| panic!("cannot start `node interop/peer.js`: {e}"));
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("peer stdout");
         let stderr_pipe = child.stderr.take().expect("peer stderr");

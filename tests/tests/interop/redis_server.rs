@@ -54,6 +54,7 @@ impl PrivateRedis {
 
     /// (Re)starts the server on its port.
     pub async fn up(&mut self) {
+        super::prerequisites::require_redis_server();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
