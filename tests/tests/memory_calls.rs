@@ -398,7 +398,7 @@ async fn protocol_5_carries_headers_and_mismatched_versions_do_not_talk() {
 
     // A protocol-4 node on the same bus and namespace never sees them.
     let (b, _) = node(&bus, "v4-node");
-    let old = b.build();
+    let old = b.protocol(ProtocolVersion::V4).build();
     old.start().await.expect("start");
     let err = old
         .wait_for_services(&["math"], Duration::from_millis(300))

@@ -28,7 +28,7 @@ pub struct BrokerConfig {
     pub heartbeat_timeout: Duration,
     /// How long an offline node is remembered (default 10 min).
     pub offline_cleanup_timeout: Duration,
-    /// Protocol version spoken (default "4", Moleculer 0.14; "5" for 0.15).
+    /// Protocol version spoken (default "5", Moleculer 0.15; "4" for 0.14 clusters).
     pub protocol: ProtocolVersion,
     /// Accept packets of another protocol version instead of dropping them.
     pub disable_version_check: bool,
@@ -223,7 +223,7 @@ impl BrokerBuilder {
                 heartbeat_interval: Duration::from_secs(10),
                 heartbeat_timeout: Duration::from_secs(30),
                 offline_cleanup_timeout: Duration::from_secs(600),
-                protocol: ProtocolVersion::V4,
+                protocol: ProtocolVersion::V5,
                 disable_version_check: false,
                 max_call_level: 0,
                 metadata: JsonMap::new(),
@@ -283,7 +283,18 @@ impl BrokerBuilder {
         self.config.offline_cleanup_timeout = timeout;
         self
     }
-    /// Sets the protocol version.
+    /// Sets the protocol version. The default, [`ProtocolVersion::V5`], is what Moleculer.js
+    /// 0.15 speaks; set [`ProtocolVersion::V4`] to join a Moleculer.js 0.14 cluster. Nodes of
+    /// different versions do not see each other (packets of the other version are dropped,
+    /// with a warning naming the sender).
+    ///
+    /// ```
+    /// use broker_core::{Broker, ProtocolVersion};
+    ///
+    /// assert_eq!(Broker::builder().build().config().protocol, ProtocolVersion::V5);
+    /// let for_014 = Broker::builder().protocol(ProtocolVersion::V4).build();
+    /// assert_eq!(for_014.config().protocol.as_str(), "4");
+    /// ```
     pub fn protocol(mut self, protocol: ProtocolVersion) -> Self {
         self.config.protocol = protocol;
         self
