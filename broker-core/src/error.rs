@@ -468,8 +468,40 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.0.name, self.0.message)
+        write!(f, "{}: {}", self.0.name, self.0.message)?;
+        if self.0.kind == ErrorKind::Validation {
+            // The message stays Moleculer's generic one on the wire; a reader wants the fields.
+            write_validation_items(f, self.0.data.as_ref())?;
+        }
+        Ok(())
     }
+}
+
+/// Appends ` field "name": The 'name' field is required.` per item of a validation error's
+/// data (fastest-validator's `{field, message, type}` list), the first few only.
+fn write_validation_items(f: &mut fmt::Formatter<'_>, data: Option<&Value>) -> fmt::Result {
+    const SHOWN: usize = 5;
+    let Some(Value::Array(items)) = data else {
+        return Ok(());
+    };
+    for (i, item) in items.iter().take(SHOWN).enumerate() {
+        let field = item.get("field").and_then(Value::as_str).unwrap_or("");
+        let problem = item
+            .get("message")
+            .and_then(Value::as_str)
+            .or_else(|| item.get("type").and_then(Value::as_str))
+            .unwrap_or("invalid");
+        f.write_str(if i == 0 { " " } else { "; " })?;
+        if field.is_empty() {
+            f.write_str(problem)?;
+        } else {
+            write!(f, "field \"{field}\": {problem}")?;
+        }
+    }
+    if items.len() > SHOWN {
+        write!(f, "; and {} more", items.len() - SHOWN)?;
+    }
+    Ok(())
 }
 
 impl std::error::Error for Error {}
