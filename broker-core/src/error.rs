@@ -208,6 +208,35 @@ impl Error {
         .with_data(action_data(action, node_id))
     }
 
+    /// The error of a call made on a stopped broker: a `ServiceNotAvailableError`, as a
+    /// stopping Moleculer.js node answers a request, saying why. Not retryable: this broker
+    /// will not serve again.
+    pub fn broker_stopped_call(action: &str, node_id: &str) -> Error {
+        Error::of(
+            ErrorKind::ServiceNotAvailable,
+            format!(
+                "Service '{action}' is not available on '{node_id}' node: the broker is stopped."
+            ),
+            404,
+            "SERVICE_NOT_AVAILABLE",
+        )
+        .with_data(action_data(action, Some(node_id)))
+        .with_retryable(false)
+    }
+
+    /// The error of an emit or broadcast on a stopped broker: a `BrokerDisconnectedError`
+    /// (nothing can be sent), saying why. Not retryable.
+    pub fn broker_stopped_emit(event: &str, node_id: &str) -> Error {
+        Error::of(
+            ErrorKind::BrokerDisconnected,
+            format!("Event '{event}' is not sent from '{node_id}' node: the broker is stopped."),
+            502,
+            "BAD_GATEWAY",
+        )
+        .with_data(json!({"event": event, "nodeID": node_id}))
+        .with_retryable(false)
+    }
+
     /// `RequestTimeoutError` for a call of `action` on `node_id`.
     pub fn request_timeout(action: &str, node_id: &str) -> Error {
         let message =

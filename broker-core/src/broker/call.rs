@@ -100,6 +100,9 @@ impl Broker {
         options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Payload, Error> {
+        if self.refuses_work(parent.is_some()) {
+            return Err(Error::broker_stopped_call(action, self.node_id()));
+        }
         if self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none() {
             return self.call_once(action, params, options, parent).await;
         }

@@ -37,6 +37,9 @@ impl Broker {
         kind: EventType,
         parent: Option<&Context>,
     ) -> Result<(), Error> {
+        if self.refuses_work(parent.is_some()) {
+            return Err(Error::broker_stopped_emit(event, self.node_id()));
+        }
         let mut meta = parent.map(Context::meta).unwrap_or_default();
         if let Some(extra) = options.meta {
             meta.extend(extra);

@@ -7,9 +7,11 @@ mod events;
 mod incoming;
 mod lifecycle;
 mod mcall;
+mod signal;
 
 pub use builder::{BrokerBuilder, BrokerConfig, RetryPolicy};
 pub use mcall::McallItem;
+pub use signal::StopSignal;
 
 use crate::circuit_breaker::Breakers;
 use crate::context::{CallOptions, EmitOptions, EventType};
@@ -222,6 +224,17 @@ impl Broker {
 
     pub(crate) fn set_state(&self, state: State) {
         self.inner.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Whether a call or emit must be refused: always once stopped; while stopping, from the
+    /// moment the stop refuses new work, unless it comes from a handler still in flight
+    /// (`nested`), which may need it to finish.
+    pub(crate) fn refuses_work(&self, nested: bool) -> bool {
+        match self.state() {
+            State::Stopped => true,
+            State::Stopping => !nested && !self.inner.accepting.load(Ordering::Acquire),
+            State::Created | State::Starting | State::Started => false,
+        }
     }
 
     /// Whether `start` has completed and `stop` has not begun.
