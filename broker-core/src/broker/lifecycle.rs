@@ -6,7 +6,7 @@ use crate::middleware::{self, ActionSpec, Bulkhead, EventSpec, Hooks, Middleware
 use crate::packet::{BarePacket, HeartbeatPacket, InfoPacket, JsonMap, Packet, ServiceInfo};
 use crate::registry::{LocalAction, LocalEvent};
 use crate::service::{ActionHandler, EventHandler, Service, ServiceSchema, Visibility};
-use crate::transporter::{Topic, TransportSetup};
+use crate::transporter::TransportSetup;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -94,11 +94,7 @@ impl Broker {
             namespace: self.inner.config.namespace.clone(),
             node_id: self.node_id().to_owned(),
         };
-        let events = transit.transporter.connect(&setup).await?;
-        transit
-            .transporter
-            .subscribe(&Topic::node_subscriptions(self.node_id()))
-            .await?;
+        let events = self.connect_with_retry(&setup).await?;
         let handle = tokio::spawn(super::incoming::run(Arc::downgrade(&self.inner), events));
         lock(&self.inner.tasks).push(handle);
         let discover = Packet::Discover(BarePacket {
@@ -328,6 +324,9 @@ impl Broker {
     /// stop delay, waits (bounded) for handlers in flight, runs `stopped` hooks, sends
     /// DISCONNECT and closes the transporter.
     pub async fn stop(&self) -> Result<(), Error> {
+        // A start still waiting for the transporter gives up and releases the lifecycle lock.
+        self.inner.stop_requested.store(true, Ordering::Release);
+        self.inner.stop_notify.notify_waiters();
         let _guard = self.inner.lifecycle.lock().await;
         match self.state() {
             State::Started | State::Starting => {}

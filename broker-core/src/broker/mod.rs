@@ -3,6 +3,7 @@
 
 mod builder;
 mod call;
+mod connect;
 mod events;
 mod incoming;
 mod lifecycle;
@@ -99,6 +100,9 @@ pub(crate) struct BrokerInner {
     pub(crate) services: Mutex<Vec<ServiceRuntime>>,
     pub(crate) in_flight: InFlight,
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Set by `stop`, so that a `start` still retrying the transporter gives up.
+    pub(crate) stop_requested: AtomicBool,
+    pub(crate) stop_notify: Notify,
     /// Serializes start, stop and service registration.
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
     pub(crate) breakers: Breakers,
@@ -189,6 +193,8 @@ impl Broker {
                 transit,
                 state: AtomicU8::new(State::Created as u8),
                 accepting: AtomicBool::new(true),
+                stop_requested: AtomicBool::new(false),
+                stop_notify: Notify::new(),
                 services: Mutex::new(Vec::new()),
                 in_flight: InFlight::default(),
                 tasks: Mutex::new(Vec::new()),
