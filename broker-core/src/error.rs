@@ -345,6 +345,12 @@ impl Error {
         .with_data(json!({"nodeID": node_id, "actual": actual, "received": received}))
     }
 
+    /// Replaces the message (the class, code, type and data stay).
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Error {
+        self.0.message = message.into();
+        self
+    }
+
     /// Sets the code.
     pub fn with_code(mut self, code: i64) -> Error {
         self.0.code = code;

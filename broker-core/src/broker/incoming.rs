@@ -65,7 +65,8 @@ impl Broker {
             return;
         };
         if !self.inner.config.disable_version_check && packet.ver() != transit.protocol.as_str() {
-            transit.warn_version(packet.sender(), packet.ver());
+            let leaving = matches!(packet, Packet::Disconnect(_));
+            transit.other_version_seen(packet.sender(), packet.ver(), leaving);
             return;
         }
         let sender = packet.sender();

@@ -395,6 +395,16 @@ impl Broker {
         }
     }
 
+    /// The nodes heard on the bus within the heartbeat timeout that speak another protocol
+    /// version, as `(node ID, version)` sorted by node ID. Their packets are dropped (unless
+    /// [`BrokerBuilder::disable_version_check`]): they and this node do not see each other.
+    pub fn other_protocol_nodes(&self) -> Vec<(String, String)> {
+        match &self.inner.transit {
+            Some(transit) => transit.other_version_nodes(self.inner.config.heartbeat_timeout),
+            None => Vec::new(),
+        }
+    }
+
     /// The registry as `$node.list` shows it.
     pub fn node_list(&self, with_services: bool, only_available: bool) -> Vec<Value> {
         let state = self.inner.registry.read();
