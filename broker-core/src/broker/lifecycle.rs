@@ -82,7 +82,22 @@ impl Broker {
             self.announce();
             self.spawn_timers();
         }
-        tracing::info!(node_id = %self.node_id(), "broker started");
+        let config = &self.inner.config;
+        match &self.inner.transit {
+            Some(transit) => tracing::info!(
+                node_id = %self.node_id(),
+                namespace = %config.namespace,
+                protocol = %transit.protocol,
+                "broker started (node '{}', protocol {})",
+                self.node_id(),
+                transit.protocol
+            ),
+            None => tracing::info!(
+                node_id = %self.node_id(),
+                "broker started (node '{}', local only)",
+                self.node_id()
+            ),
+        }
         Ok(())
     }
 
@@ -352,8 +367,8 @@ impl Broker {
             .await
         {
             tracing::warn!(
-                "handlers still running after the shutdown timeout of {:?}; stopping anyway",
-                self.inner.config.shutdown_timeout
+                "handlers still running after the shutdown timeout of {:.1} s; stopping anyway",
+                self.inner.config.shutdown_timeout.as_secs_f64()
             );
         }
         let hooks: Vec<(String, ServiceSchema)> = lock(&self.inner.services)
@@ -472,7 +487,6 @@ async fn offline_check_loop(weak: Weak<BrokerInner>) {
         let Some(inner) = weak.upgrade() else { return };
         let broker = Broker { inner };
         for node_id in broker.inner.registry.overdue_nodes(timeout) {
-            tracing::warn!(node = %node_id, "node is not reachable (heartbeat timeout)");
             broker.node_gone(&node_id, true).await;
         }
         broker.inner.registry.remove_stale_nodes(cleanup);
