@@ -208,6 +208,35 @@ impl Error {
         .with_data(action_data(action, node_id))
     }
 
+    /// The error of a call made on a stopped broker: a `ServiceNotAvailableError`, as a
+    /// stopping Moleculer.js node answers a request, saying why. Not retryable: this broker
+    /// will not serve again.
+    pub fn broker_stopped_call(action: &str, node_id: &str) -> Error {
+        Error::of(
+            ErrorKind::ServiceNotAvailable,
+            format!(
+                "Service '{action}' is not available on '{node_id}' node: the broker is stopped."
+            ),
+            404,
+            "SERVICE_NOT_AVAILABLE",
+        )
+        .with_data(action_data(action, Some(node_id)))
+        .with_retryable(false)
+    }
+
+    /// The error of an emit or broadcast on a stopped broker: a `BrokerDisconnectedError`
+    /// (nothing can be sent), saying why. Not retryable.
+    pub fn broker_stopped_emit(event: &str, node_id: &str) -> Error {
+        Error::of(
+            ErrorKind::BrokerDisconnected,
+            format!("Event '{event}' is not sent from '{node_id}' node: the broker is stopped."),
+            502,
+            "BAD_GATEWAY",
+        )
+        .with_data(json!({"event": event, "nodeID": node_id}))
+        .with_retryable(false)
+    }
+
     /// `RequestTimeoutError` for a call of `action` on `node_id`.
     pub fn request_timeout(action: &str, node_id: &str) -> Error {
         let message =
@@ -314,6 +343,12 @@ impl Error {
             "PROTOCOL_VERSION_MISMATCH",
         )
         .with_data(json!({"nodeID": node_id, "actual": actual, "received": received}))
+    }
+
+    /// Replaces the message (the class, code, type and data stay).
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Error {
+        self.0.message = message.into();
+        self
     }
 
     /// Sets the code.
@@ -468,8 +503,40 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.0.name, self.0.message)
+        write!(f, "{}: {}", self.0.name, self.0.message)?;
+        if self.0.kind == ErrorKind::Validation {
+            // The message stays Moleculer's generic one on the wire; a reader wants the fields.
+            write_validation_items(f, self.0.data.as_ref())?;
+        }
+        Ok(())
     }
+}
+
+/// Appends ` field "name": The 'name' field is required.` per item of a validation error's
+/// data (fastest-validator's `{field, message, type}` list), the first few only.
+fn write_validation_items(f: &mut fmt::Formatter<'_>, data: Option<&Value>) -> fmt::Result {
+    const SHOWN: usize = 5;
+    let Some(Value::Array(items)) = data else {
+        return Ok(());
+    };
+    for (i, item) in items.iter().take(SHOWN).enumerate() {
+        let field = item.get("field").and_then(Value::as_str).unwrap_or("");
+        let problem = item
+            .get("message")
+            .and_then(Value::as_str)
+            .or_else(|| item.get("type").and_then(Value::as_str))
+            .unwrap_or("invalid");
+        f.write_str(if i == 0 { " " } else { "; " })?;
+        if field.is_empty() {
+            f.write_str(problem)?;
+        } else {
+            write!(f, "field \"{field}\": {problem}")?;
+        }
+    }
+    if items.len() > SHOWN {
+        write!(f, "; and {} more", items.len() - SHOWN)?;
+    }
+    Ok(())
 }
 
 impl std::error::Error for Error {}

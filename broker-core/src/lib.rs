@@ -59,7 +59,9 @@ pub mod transporter;
 mod util;
 mod validation;
 
-pub use broker::{Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, VERSION};
+pub use broker::{
+    Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, StopSignal, VERSION,
+};
 pub use broker_macros::{action, event, service};
 pub use circuit_breaker::CircuitBreakerOptions;
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};

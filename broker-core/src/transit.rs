@@ -26,6 +26,8 @@ pub(crate) struct Transit {
     pending: Mutex<HashMap<String, Pending>>,
     pings: Mutex<HashMap<String, oneshot::Sender<PongPacket>>>,
     version_warnings: Mutex<HashMap<String, Instant>>,
+    /// Nodes whose packets carried another protocol version: node ID → (version, last seen).
+    other_versions: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,6 +45,7 @@ impl Transit {
             pending: Mutex::new(HashMap::new()),
             pings: Mutex::new(HashMap::new()),
             version_warnings: Mutex::new(HashMap::new()),
+            other_versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -146,8 +149,22 @@ impl Transit {
         }
     }
 
-    /// Logs a version mismatch once a minute per peer, naming the setting to change.
-    pub(crate) fn warn_version(&self, sender: &str, received: &str) {
+    /// A packet of another protocol version arrived (and is dropped): remembers the sender,
+    /// and warns once a minute per sender, naming the setting to change.
+    pub(crate) fn other_version_seen(&self, sender: &str, received: &str, leaving: bool) {
+        {
+            let mut seen = lock(&self.other_versions);
+            if leaving {
+                seen.remove(sender);
+            } else {
+                match seen.get_mut(sender) {
+                    Some(entry) if entry.0 == received => entry.1 = Instant::now(),
+                    _ => {
+                        seen.insert(sender.to_owned(), (received.to_owned(), Instant::now()));
+                    }
+                }
+            }
+        }
         let mut warned = lock(&self.version_warnings);
         let now = Instant::now();
         let due = warned
@@ -159,12 +176,40 @@ impl Transit {
                 peer = %sender,
                 peer_version = %received,
                 our_version = %self.protocol,
-                "dropping packets from node '{sender}': it speaks Moleculer protocol \"{received}\" \
-                 but this broker speaks \"{}\"; set the broker's protocol to match \
-                 (BrokerBuilder::protocol: ProtocolVersion::V4 for Moleculer 0.14, V5 for 0.15) \
-                 or disable_version_check(true)",
-                self.protocol
+                "ignoring node '{sender}': it speaks Moleculer protocol \"{received}\" but this \
+                 broker speaks \"{}\"; {}",
+                self.protocol,
+                setting_for(received)
             );
         }
+    }
+
+    /// The nodes of other protocol versions heard from within `window`, sorted by node ID.
+    pub(crate) fn other_version_nodes(&self, window: Duration) -> Vec<(String, String)> {
+        let now = Instant::now();
+        let mut seen = lock(&self.other_versions);
+        seen.retain(|_, (_, last)| now.duration_since(*last) <= window);
+        let mut nodes: Vec<(String, String)> = seen
+            .iter()
+            .map(|(node, (ver, _))| (node.clone(), ver.clone()))
+            .collect();
+        nodes.sort();
+        nodes
+    }
+}
+
+/// What to change to talk to nodes of protocol `version`.
+pub(crate) fn setting_for(version: &str) -> String {
+    match ProtocolVersion::parse(version) {
+        Some(v) => format!(
+            "set `.protocol(ProtocolVersion::{v:?})` on the broker builder to talk to them \
+             (Moleculer.js {})",
+            if v == ProtocolVersion::V4 {
+                "0.14"
+            } else {
+                "0.15"
+            }
+        ),
+        None => "this broker speaks only protocols \"4\" and \"5\"".to_owned(),
     }
 }

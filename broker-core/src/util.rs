@@ -50,13 +50,16 @@ impl<T: Send + 'static> CatchPanic<T> {
     }
 }
 
+/// The `type` of the error a panicking handler gives.
+pub(crate) const PANIC_TYPE: &str = "HANDLER_PANIC";
+
 fn panic_error(what: &str, payload: &(dyn std::any::Any + Send)) -> Error {
     let reason = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned());
-    Error::server(format!("{what} panicked: {reason}"), 500, "HANDLER_PANIC").with_retryable(false)
+    Error::server(format!("{what} panicked: {reason}"), 500, PANIC_TYPE).with_retryable(false)
 }
 
 impl<T> Future for CatchPanic<T> {

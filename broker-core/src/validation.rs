@@ -208,6 +208,25 @@ mod tests {
     }
 
     #[test]
+    fn display_names_the_field_and_the_problem_but_the_wire_message_stays_moleculers() {
+        let err = deserialize_params::<Hello>(&json!({}), Some("greeter.hello"), "n1")
+            .expect_err("must fail");
+        assert_eq!(
+            err.to_string(),
+            "ValidationError: Parameters validation error! field \"name\": The 'name' field is required."
+        );
+        assert_eq!(err.message(), "Parameters validation error!");
+        assert_eq!(err.to_wire("n1").message, "Parameters validation error!");
+        let err =
+            deserialize_params::<Hello>(&json!({"name": 5}), None, "n1").expect_err("must fail");
+        assert!(
+            err.to_string()
+                .ends_with("field \"name\": The 'name' field must be a string."),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn valid_params_pass() {
         let h: Hello = deserialize_params(&json!({"name": "Ann"}), None, "n").expect("valid");
         assert_eq!(h.name, "Ann");

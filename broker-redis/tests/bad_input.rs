@@ -34,7 +34,7 @@ async fn garbage_huge_storms_impostors_and_wrong_versions_are_survived() {
     let req = format!("{p}.REQ.victim");
     // 20 MiB, above the broker's default 16 MiB packet limit; a valid REQ apart from its size.
     let huge = format!(
-        r#"{{"id":"huge","action":"math.add","params":{{"a":1,"b":1,"pad":"{}"}},"meta":{{}},"level":1,"ver":"4","sender":"caller"}}"#,
+        r#"{{"id":"huge","action":"math.add","params":{{"a":1,"b":1,"pad":"{}"}},"meta":{{}},"level":1,"ver":"5","sender":"caller"}}"#,
         "x".repeat(20 * 1024 * 1024)
     );
     let bad: Vec<(String, Vec<u8>)> = vec![
@@ -43,56 +43,56 @@ async fn garbage_huge_storms_impostors_and_wrong_versions_are_survived() {
         (req.clone(), Vec::new()),
         (req.clone(), b"[1,2,3]".to_vec()),
         (req.clone(), br#"{"id":5,"action":[]}"#.to_vec()),
-        (req.clone(), br#"{"id":"x","action":"math.add","ver":"4"}"#.to_vec()),
+        (req.clone(), br#"{"id":"x","action":"math.add","ver":"5"}"#.to_vec()),
         (req.clone(), huge.into_bytes()),
         (
             format!("{p}.INFO"),
-            br#"{"services":"nope","ver":"4","sender":"x"}"#.to_vec(),
+            br#"{"services":"nope","ver":"5","sender":"x"}"#.to_vec(),
         ),
         (
             format!("{p}.INFO"),
-            br#"{"services":[{"name":5}],"ver":"4","sender":"y"}"#.to_vec(),
+            br#"{"services":[{"name":5}],"ver":"5","sender":"y"}"#.to_vec(),
         ),
         (
             format!("{p}.HEARTBEAT"),
-            br#"{"cpu":"hot","ver":"4","sender":"z"}"#.to_vec(),
+            br#"{"cpu":"hot","ver":"5","sender":"z"}"#.to_vec(),
         ),
         (
             format!("{p}.EVENT.victim"),
-            br#"{"id":"e","event":null,"ver":"4","sender":"z"}"#.to_vec(),
+            br#"{"id":"e","event":null,"ver":"5","sender":"z"}"#.to_vec(),
         ),
         (
             format!("{p}.RES.victim"),
-            br#"{"id":"unknown","success":true,"ver":"4","sender":"z"}"#.to_vec(),
+            br#"{"id":"unknown","success":true,"ver":"5","sender":"z"}"#.to_vec(),
         ),
         (
             format!("{p}.PONG.victim"),
-            br#"{"id":"nobody","ver":"4","sender":"z"}"#.to_vec(),
+            br#"{"id":"nobody","ver":"5","sender":"z"}"#.to_vec(),
         ),
         // The wrong protocol version: a REQ that would otherwise run the handler.
         (
             req.clone(),
-            br#"{"id":"v","action":"math.add","params":{"a":1,"b":1},"meta":{},"level":1,"ver":"5","sender":"caller"}"#
+            br#"{"id":"v","action":"math.add","params":{"a":1,"b":1},"meta":{},"level":1,"ver":"4","sender":"caller"}"#
                 .to_vec(),
         ),
         // Packets claiming the victim's own node ID from another instance.
         (
             format!("{p}.INFO.victim"),
-            br#"{"services":[],"instanceID":"impostor","ver":"4","sender":"victim"}"#.to_vec(),
+            br#"{"services":[],"instanceID":"impostor","ver":"5","sender":"victim"}"#.to_vec(),
         ),
         (
             format!("{p}.DISCOVER.victim"),
-            br#"{"ver":"4","sender":"victim"}"#.to_vec(),
+            br#"{"ver":"5","sender":"victim"}"#.to_vec(),
         ),
         (
             format!("{p}.HEARTBEAT"),
-            br#"{"cpu":1,"ver":"4","sender":"victim"}"#.to_vec(),
+            br#"{"cpu":1,"ver":"5","sender":"victim"}"#.to_vec(),
         ),
         // A known node (the caller) with another instance ID, broadcast to the victim only
         // through its targeted channel: handled as a restart of that node, nothing worse.
         (
             format!("{p}.INFO.victim"),
-            br#"{"services":[],"instanceID":"reborn","seq":1,"ver":"4","sender":"caller"}"#
+            br#"{"services":[],"instanceID":"reborn","seq":1,"ver":"5","sender":"caller"}"#
                 .to_vec(),
         ),
         // Channels nobody subscribes to (an unknown type, another namespace's look-alike).
@@ -102,7 +102,7 @@ async fn garbage_huge_storms_impostors_and_wrong_versions_are_survived() {
     for (channel, body) in &bad {
         publish_raw(&mut conn, channel, body).await;
     }
-    let storm = br#"{"ver":"4","sender":"storm"}"#;
+    let storm = br#"{"ver":"5","sender":"storm"}"#;
     let mut pipe = redis::pipe();
     for _ in 0..1000 {
         pipe.cmd("PUBLISH")

@@ -34,7 +34,7 @@ async fn garbage_wrong_shapes_versions_and_impostors_are_dropped() {
 
     let req = "MOL-test.REQ.victim";
     let huge = format!(
-        r#"{{"id":"h","action":"math.add","params":{{"pad":"{}"}},"meta":{{}},"level":1,"ver":"4","sender":"caller"}}"#,
+        r#"{{"id":"h","action":"math.add","params":{{"pad":"{}"}},"meta":{{}},"level":1,"ver":"5","sender":"caller"}}"#,
         "x".repeat(100 * 1024)
     );
     let bad: Vec<(&str, String)> = vec![
@@ -44,52 +44,52 @@ async fn garbage_wrong_shapes_versions_and_impostors_are_dropped() {
         (req, r#"{"id":5,"action":[]}"#.to_owned()),
         (
             req,
-            r#"{"id":"x","action":"math.add","ver":"4"}"#.to_owned(),
+            r#"{"id":"x","action":"math.add","ver":"5"}"#.to_owned(),
         ),
         (req, huge),
         (
             "MOL-test.INFO",
-            r#"{"services":"nope","ver":"4","sender":"x"}"#.to_owned(),
+            r#"{"services":"nope","ver":"5","sender":"x"}"#.to_owned(),
         ),
         (
             "MOL-test.INFO",
-            r#"{"services":[{"name":5}],"ver":"4","sender":"y"}"#.to_owned(),
+            r#"{"services":[{"name":5}],"ver":"5","sender":"y"}"#.to_owned(),
         ),
         (
             "MOL-test.HEARTBEAT",
-            r#"{"cpu":"hot","ver":"4","sender":"z"}"#.to_owned(),
+            r#"{"cpu":"hot","ver":"5","sender":"z"}"#.to_owned(),
         ),
         (
             "MOL-test.EVENT.victim",
-            r#"{"id":"e","event":null,"ver":"4","sender":"z"}"#.to_owned(),
+            r#"{"id":"e","event":null,"ver":"5","sender":"z"}"#.to_owned(),
         ),
         (
             "MOL-test.RES.victim",
-            r#"{"id":"unknown","success":true,"ver":"4","sender":"z"}"#.to_owned(),
+            r#"{"id":"unknown","success":true,"ver":"5","sender":"z"}"#.to_owned(),
         ),
         (
             "MOL-test.PONG.victim",
-            r#"{"id":"nobody","ver":"4","sender":"z"}"#.to_owned(),
+            r#"{"id":"nobody","ver":"5","sender":"z"}"#.to_owned(),
         ),
         // Another protocol version.
         (
             req,
-            r#"{"id":"v","action":"math.add","params":{},"ver":"5","sender":"caller"}"#.to_owned(),
+            r#"{"id":"v","action":"math.add","params":{},"ver":"4","sender":"caller"}"#.to_owned(),
         ),
         // Our own node ID from another instance (aimed at the victim only: to everyone else
         // such a packet is indistinguishable from the real node restarting).
         (
             "MOL-test.INFO.victim",
-            r#"{"services":[],"instanceID":"impostor","ver":"4","sender":"victim"}"#.to_owned(),
+            r#"{"services":[],"instanceID":"impostor","ver":"5","sender":"victim"}"#.to_owned(),
         ),
         (
             "MOL-test.DISCOVER.victim",
-            r#"{"ver":"4","sender":"victim"}"#.to_owned(),
+            r#"{"ver":"5","sender":"victim"}"#.to_owned(),
         ),
         // A node we know, with another instance ID and no services: a restart, handled as one.
         (
             "MOL-test.INFO",
-            r#"{"services":[],"instanceID":"reborn","seq":1,"ver":"4","sender":"ghost"}"#
+            r#"{"services":[],"instanceID":"reborn","seq":1,"ver":"5","sender":"ghost"}"#
                 .to_owned(),
         ),
     ];
@@ -99,7 +99,7 @@ async fn garbage_wrong_shapes_versions_and_impostors_are_dropped() {
     for _ in 0..500 {
         bus.publish_raw(
             "MOL-test.DISCOVER",
-            payload(r#"{"ver":"4","sender":"storm"}"#),
+            payload(r#"{"ver":"5","sender":"storm"}"#),
         );
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -139,7 +139,7 @@ async fn cpu_usage_prefers_the_idle_node() {
     // figures) may still be in flight, so repeat ours until the caller's registry shows them.
     common::eventually("CPU figures registered", || {
         for (id, cpu) in [("busy", 95), ("idle", 7)] {
-            let hb = format!(r#"{{"cpu":{cpu},"ver":"4","sender":"{id}"}}"#);
+            let hb = format!(r#"{{"cpu":{cpu},"ver":"5","sender":"{id}"}}"#);
             bus.publish_raw("MOL-test.HEARTBEAT", Bytes::from(hb));
         }
         let c = c.clone();

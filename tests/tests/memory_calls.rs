@@ -398,7 +398,7 @@ async fn protocol_5_carries_headers_and_mismatched_versions_do_not_talk() {
 
     // A protocol-4 node on the same bus and namespace never sees them.
     let (b, _) = node(&bus, "v4-node");
-    let old = b.build();
+    let old = b.protocol(ProtocolVersion::V4).build();
     old.start().await.expect("start");
     let err = old
         .wait_for_services(&["math"], Duration::from_millis(300))
@@ -408,4 +408,47 @@ async fn protocol_5_carries_headers_and_mismatched_versions_do_not_talk() {
     for b in [old, client, server] {
         b.stop().await.expect("stop");
     }
+}
+
+#[tokio::test]
+async fn calls_and_emits_on_a_stopped_broker_fail_clearly() {
+    let bus = MemoryBus::new();
+    let (server, client, counter) = pair(&bus).await;
+    server.stop().await.expect("stop");
+    // A local call after stop (it used to run the handler).
+    let err = server
+        .call::<Value>("math.add", json!({"a": 1, "b": 2}))
+        .await
+        .expect_err("a stopped broker serves nothing");
+    assert_eq!(err.kind(), ErrorKind::ServiceNotAvailable, "{err}");
+    assert_eq!(err.name(), "ServiceNotAvailableError");
+    assert_eq!(err.code(), 404);
+    assert!(err.to_string().contains("the broker is stopped"), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(counter.load(Ordering::SeqCst), 0, "the handler never ran");
+    // A remote call from it, an emit and a broadcast.
+    let err = server
+        .call::<Value>("$node.list", json!({}))
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("the broker is stopped"), "{err}");
+    for result in [
+        server.emit("math.done", json!({})).await,
+        server.broadcast("math.done", json!({})).await,
+        server.broadcast_local("math.done", json!({})).await,
+    ] {
+        let err = result.expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::BrokerDisconnected, "{err}");
+        assert!(err.to_string().contains("the broker is stopped"), "{err}");
+    }
+    // A broker stopped before it ever started refuses too.
+    let (b, _) = node(&bus, "never-started");
+    let idle = b.build();
+    idle.stop().await.expect("stop");
+    let err = idle
+        .call::<Value>("$node.health", json!({}))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::ServiceNotAvailable, "{err}");
+    client.stop().await.expect("stop");
 }

@@ -28,8 +28,11 @@ pub struct BrokerConfig {
     pub heartbeat_timeout: Duration,
     /// How long an offline node is remembered (default 10 min).
     pub offline_cleanup_timeout: Duration,
-    /// Protocol version spoken (default "4", Moleculer 0.14; "5" for 0.15).
+    /// Protocol version spoken (default "5", Moleculer 0.15; "4" for 0.14 clusters).
     pub protocol: ProtocolVersion,
+    /// How long `start` keeps retrying a transporter that cannot connect (`None`, the
+    /// default: until it connects, as Moleculer).
+    pub connect_timeout: Option<Duration>,
     /// Accept packets of another protocol version instead of dropping them.
     pub disable_version_check: bool,
     /// Maximum call depth; 0 means unlimited.
@@ -122,6 +125,7 @@ impl fmt::Debug for BrokerConfig {
             .field("request_timeout", &self.request_timeout)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .field("connect_timeout", &self.connect_timeout)
             .field("protocol", &self.protocol)
             .field("max_call_level", &self.max_call_level)
             .field("prefer_local", &self.prefer_local)
@@ -223,7 +227,8 @@ impl BrokerBuilder {
                 heartbeat_interval: Duration::from_secs(10),
                 heartbeat_timeout: Duration::from_secs(30),
                 offline_cleanup_timeout: Duration::from_secs(600),
-                protocol: ProtocolVersion::V4,
+                protocol: ProtocolVersion::V5,
+                connect_timeout: None,
                 disable_version_check: false,
                 max_call_level: 0,
                 metadata: JsonMap::new(),
@@ -283,9 +288,29 @@ impl BrokerBuilder {
         self.config.offline_cleanup_timeout = timeout;
         self
     }
-    /// Sets the protocol version.
+    /// Sets the protocol version. The default, [`ProtocolVersion::V5`], is what Moleculer.js
+    /// 0.15 speaks; set [`ProtocolVersion::V4`] to join a Moleculer.js 0.14 cluster. Nodes of
+    /// different versions do not see each other (packets of the other version are dropped,
+    /// with a warning naming the sender).
+    ///
+    /// ```
+    /// use broker_core::{Broker, ProtocolVersion};
+    ///
+    /// assert_eq!(Broker::builder().build().config().protocol, ProtocolVersion::V5);
+    /// let for_014 = Broker::builder().protocol(ProtocolVersion::V4).build();
+    /// assert_eq!(for_014.config().protocol.as_str(), "4");
+    /// ```
     pub fn protocol(mut self, protocol: ProtocolVersion) -> Self {
         self.config.protocol = protocol;
+        self
+    }
+    /// Bounds how long [`Broker::start`] waits for the transporter. A bus that cannot be
+    /// reached (Redis down or still starting) is retried, 0.5 s after the first failure and
+    /// then less often, up to every 5 s (each failure logged once at `warn`); by default for
+    /// as long as it takes, as Moleculer does. With a timeout, `start` fails with the last
+    /// connection error once it has passed. Configuration errors (a bad URL) fail at once.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = Some(timeout);
         self
     }
     /// Accepts packets of other protocol versions.

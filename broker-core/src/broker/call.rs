@@ -100,6 +100,9 @@ impl Broker {
         options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Payload, Error> {
+        if self.refuses_work(parent.is_some()) {
+            return Err(Error::broker_stopped_call(action, self.node_id()));
+        }
         if self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none() {
             return self.call_once(action, params, options, parent).await;
         }
@@ -181,14 +184,18 @@ impl Broker {
         };
         let breakers = &self.inner.breakers;
         let admits = |node: &str| breakers.admits(node, action);
-        let target = self.inner.registry.select_action(
-            action,
-            options.node_id.as_deref(),
-            &request,
-            breakers
-                .enabled()
-                .then_some(&admits as &dyn Fn(&str) -> bool),
-        )?;
+        let target = self
+            .inner
+            .registry
+            .select_action(
+                action,
+                options.node_id.as_deref(),
+                &request,
+                breakers
+                    .enabled()
+                    .then_some(&admits as &dyn Fn(&str) -> bool),
+            )
+            .map_err(|err| self.explain_not_found(err))?;
         let endpoint_timeout = match &target {
             Target::Local(a) => a.timeout,
             Target::Remote { timeout, .. } => *timeout,
@@ -244,6 +251,38 @@ impl Broker {
             breaker_node,
             merge_back: parent.is_some(),
         })
+    }
+
+    /// A `ServiceNotFoundError` while nodes of another protocol version are on the bus: the
+    /// service may well be there, on a node this one cannot hear. Say so in the message.
+    fn explain_not_found(&self, err: Error) -> Error {
+        if err.kind() != crate::ErrorKind::ServiceNotFound {
+            return err;
+        }
+        let others = self.other_protocol_nodes();
+        if others.is_empty() {
+            return err;
+        }
+        let mut versions: Vec<&str> = others.iter().map(|(_, v)| v.as_str()).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        let hints: Vec<String> = versions
+            .iter()
+            .map(|ver| {
+                let nodes: Vec<&str> = others
+                    .iter()
+                    .filter(|(_, v)| v == ver)
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                format!(
+                    "nodes speaking protocol {ver} were seen on the bus: {}; {}",
+                    nodes.join(", "),
+                    crate::transit::setting_for(ver)
+                )
+            })
+            .collect();
+        let message = format!("{} ({})", err.message(), hints.join("; "));
+        err.with_message(message)
     }
 
     /// Broadcasts circuit breaker state changes, as Moleculer does.

@@ -37,6 +37,9 @@ impl Broker {
         kind: EventType,
         parent: Option<&Context>,
     ) -> Result<(), Error> {
+        if self.refuses_work(parent.is_some()) {
+            return Err(Error::broker_stopped_emit(event, self.node_id()));
+        }
         let mut meta = parent.map(Context::meta).unwrap_or_default();
         if let Some(extra) = options.meta {
             meta.extend(extra);
@@ -182,9 +185,22 @@ impl Broker {
     }
 }
 
+/// Events have no caller to return an error to, so the log is where a failure shows: the
+/// event, the service, the node that sent it and the error, at `warn` (`error` for a panic).
 fn log_failure(ctx: &Context, handler: &LocalEvent, result: Result<(), Error>) {
-    if let Err(err) = result {
-        let event = ctx.event_name().unwrap_or_default();
-        tracing::warn!(%event, service = %handler.service, %err, "event handler failed");
+    let Err(err) = result else { return };
+    let event = ctx.event_name().unwrap_or_default();
+    let sender = ctx.node_id();
+    let service = &handler.service;
+    if err.error_type() == Some(crate::util::PANIC_TYPE) {
+        tracing::error!(
+            %event, %service, %sender,
+            "handler of event '{event}' in service '{service}' (sent by '{sender}') failed: {err}"
+        );
+    } else {
+        tracing::warn!(
+            %event, %service, %sender,
+            "handler of event '{event}' in service '{service}' (sent by '{sender}') failed: {err}"
+        );
     }
 }

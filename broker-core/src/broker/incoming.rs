@@ -65,7 +65,8 @@ impl Broker {
             return;
         };
         if !self.inner.config.disable_version_check && packet.ver() != transit.protocol.as_str() {
-            transit.warn_version(packet.sender(), packet.ver());
+            let leaving = matches!(packet, Packet::Disconnect(_));
+            transit.other_version_seen(packet.sender(), packet.ver(), leaving);
             return;
         }
         let sender = packet.sender();
@@ -147,14 +148,14 @@ impl Broker {
         tokio::spawn(async move {
             let (event, payload) = match outcome {
                 InfoOutcome::Connected => {
-                    tracing::info!(node = %sender, "node connected");
+                    tracing::info!(node = %sender, "node '{sender}' joined");
                     (
                         "$node.connected",
                         json!({"node": node, "reconnected": false}),
                     )
                 }
                 InfoOutcome::Reconnected => {
-                    tracing::info!(node = %sender, "node reconnected");
+                    tracing::info!(node = %sender, "node '{sender}' is back");
                     (
                         "$node.connected",
                         json!({"node": node, "reconnected": true}),
@@ -178,7 +179,15 @@ impl Broker {
         if let Some(transit) = &self.inner.transit {
             transit.reject_node(node_id);
         }
-        tracing::info!(node = %node_id, unexpected, "node disconnected");
+        if unexpected {
+            tracing::warn!(
+                node = %node_id,
+                "node '{node_id}' lost: no heartbeat for {:.1} s",
+                self.inner.config.heartbeat_timeout.as_secs_f64()
+            );
+        } else {
+            tracing::info!(node = %node_id, "node '{node_id}' left (DISCONNECT)");
+        }
         let payload = json!({"node": node.to_list_entry(false), "unexpected": unexpected});
         let _ = self.broadcast_local("$node.disconnected", payload).await;
         let _ = self

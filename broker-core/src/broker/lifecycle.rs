@@ -6,7 +6,7 @@ use crate::middleware::{self, ActionSpec, Bulkhead, EventSpec, Hooks, Middleware
 use crate::packet::{BarePacket, HeartbeatPacket, InfoPacket, JsonMap, Packet, ServiceInfo};
 use crate::registry::{LocalAction, LocalEvent};
 use crate::service::{ActionHandler, EventHandler, Service, ServiceSchema, Visibility};
-use crate::transporter::{Topic, TransportSetup};
+use crate::transporter::TransportSetup;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -82,7 +82,22 @@ impl Broker {
             self.announce();
             self.spawn_timers();
         }
-        tracing::info!(node_id = %self.node_id(), "broker started");
+        let config = &self.inner.config;
+        match &self.inner.transit {
+            Some(transit) => tracing::info!(
+                node_id = %self.node_id(),
+                namespace = %config.namespace,
+                protocol = %transit.protocol,
+                "broker started (node '{}', protocol {})",
+                self.node_id(),
+                transit.protocol
+            ),
+            None => tracing::info!(
+                node_id = %self.node_id(),
+                "broker started (node '{}', local only)",
+                self.node_id()
+            ),
+        }
         Ok(())
     }
 
@@ -94,11 +109,7 @@ impl Broker {
             namespace: self.inner.config.namespace.clone(),
             node_id: self.node_id().to_owned(),
         };
-        let events = transit.transporter.connect(&setup).await?;
-        transit
-            .transporter
-            .subscribe(&Topic::node_subscriptions(self.node_id()))
-            .await?;
+        let events = self.connect_with_retry(&setup).await?;
         let handle = tokio::spawn(super::incoming::run(Arc::downgrade(&self.inner), events));
         lock(&self.inner.tasks).push(handle);
         let discover = Packet::Discover(BarePacket {
@@ -328,6 +339,9 @@ impl Broker {
     /// stop delay, waits (bounded) for handlers in flight, runs `stopped` hooks, sends
     /// DISCONNECT and closes the transporter.
     pub async fn stop(&self) -> Result<(), Error> {
+        // A start still waiting for the transporter gives up and releases the lifecycle lock.
+        self.inner.stop_requested.store(true, Ordering::Release);
+        self.inner.stop_notify.notify_waiters();
         let _guard = self.inner.lifecycle.lock().await;
         match self.state() {
             State::Started | State::Starting => {}
@@ -353,8 +367,8 @@ impl Broker {
             .await
         {
             tracing::warn!(
-                "handlers still running after the shutdown timeout of {:?}; stopping anyway",
-                self.inner.config.shutdown_timeout
+                "handlers still running after the shutdown timeout of {:.1} s; stopping anyway",
+                self.inner.config.shutdown_timeout.as_secs_f64()
             );
         }
         let hooks: Vec<(String, ServiceSchema)> = lock(&self.inner.services)
@@ -473,7 +487,6 @@ async fn offline_check_loop(weak: Weak<BrokerInner>) {
         let Some(inner) = weak.upgrade() else { return };
         let broker = Broker { inner };
         for node_id in broker.inner.registry.overdue_nodes(timeout) {
-            tracing::warn!(node = %node_id, "node is not reachable (heartbeat timeout)");
             broker.node_gone(&node_id, true).await;
         }
         broker.inner.registry.remove_stale_nodes(cleanup);

@@ -3,13 +3,16 @@
 
 mod builder;
 mod call;
+mod connect;
 mod events;
 mod incoming;
 mod lifecycle;
 mod mcall;
+mod signal;
 
 pub use builder::{BrokerBuilder, BrokerConfig, RetryPolicy};
 pub use mcall::McallItem;
+pub use signal::StopSignal;
 
 use crate::circuit_breaker::Breakers;
 use crate::context::{CallOptions, EmitOptions, EventType};
@@ -97,6 +100,9 @@ pub(crate) struct BrokerInner {
     pub(crate) services: Mutex<Vec<ServiceRuntime>>,
     pub(crate) in_flight: InFlight,
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Set by `stop`, so that a `start` still retrying the transporter gives up.
+    pub(crate) stop_requested: AtomicBool,
+    pub(crate) stop_notify: Notify,
     /// Serializes start, stop and service registration.
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
     pub(crate) breakers: Breakers,
@@ -187,6 +193,8 @@ impl Broker {
                 transit,
                 state: AtomicU8::new(State::Created as u8),
                 accepting: AtomicBool::new(true),
+                stop_requested: AtomicBool::new(false),
+                stop_notify: Notify::new(),
                 services: Mutex::new(Vec::new()),
                 in_flight: InFlight::default(),
                 tasks: Mutex::new(Vec::new()),
@@ -222,6 +230,17 @@ impl Broker {
 
     pub(crate) fn set_state(&self, state: State) {
         self.inner.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Whether a call or emit must be refused: always once stopped; while stopping, from the
+    /// moment the stop refuses new work, unless it comes from a handler still in flight
+    /// (`nested`), which may need it to finish.
+    pub(crate) fn refuses_work(&self, nested: bool) -> bool {
+        match self.state() {
+            State::Stopped => true,
+            State::Stopping => !nested && !self.inner.accepting.load(Ordering::Acquire),
+            State::Created | State::Starting | State::Started => false,
+        }
     }
 
     /// Whether `start` has completed and `stop` has not begun.
@@ -373,6 +392,16 @@ impl Broker {
                 transit.remove_ping(&id);
                 Ok(None)
             }
+        }
+    }
+
+    /// The nodes heard on the bus within the heartbeat timeout that speak another protocol
+    /// version, as `(node ID, version)` sorted by node ID. Their packets are dropped (unless
+    /// [`BrokerBuilder::disable_version_check`]): they and this node do not see each other.
+    pub fn other_protocol_nodes(&self) -> Vec<(String, String)> {
+        match &self.inner.transit {
+            Some(transit) => transit.other_version_nodes(self.inner.config.heartbeat_timeout),
+            None => Vec::new(),
         }
     }
 

@@ -20,9 +20,9 @@ pub type JsonMap = Map<String, Value>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ProtocolVersion {
     /// `"4"`, as Moleculer.js 0.14 speaks it.
-    #[default]
     V4,
-    /// `"5"`, as Moleculer.js 0.15 speaks it (adds `headers`).
+    /// `"5"`, as Moleculer.js 0.15 (the current release) speaks it (adds `headers`); the default.
+    #[default]
     V5,
 }
 

@@ -110,6 +110,7 @@ pub struct MemoryTransporter {
     id: u64,
     connection: Mutex<Option<Connection>>,
     connected: AtomicBool,
+    refusing: AtomicBool,
 }
 
 impl fmt::Debug for MemoryTransporter {
@@ -141,6 +142,7 @@ impl MemoryTransporter {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             connection: Mutex::new(None),
             connected: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
         }
     }
 
@@ -169,6 +171,12 @@ impl MemoryTransporter {
         }
     }
 
+    /// Simulates a bus that is down (or not up yet): while `refuse` is set, `connect` fails
+    /// with a retryable `BrokerDisconnectedError`, as a Redis that does not listen would.
+    pub fn refuse_connections(&self, refuse: bool) {
+        self.refusing.store(refuse, Ordering::SeqCst);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
         match self.connection.lock() {
             Ok(guard) => guard,
@@ -183,6 +191,15 @@ impl Transporter for MemoryTransporter {
         setup: &'a TransportSetup,
     ) -> BoxFuture<'a, Result<TransportEvents, Error>> {
         Box::pin(async move {
+            if self.refusing.load(Ordering::SeqCst) {
+                return Err(Error::new(
+                    "BrokerDisconnectedError",
+                    "the memory bus refuses connections (MemoryTransporter::refuse_connections)",
+                )
+                .with_code(502)
+                .with_type("BAD_GATEWAY")
+                .with_retryable(true));
+            }
             let (tx, rx) = mpsc::unbounded_channel();
             *self.lock() = Some(Connection {
                 prefix: channel_prefix(&setup.namespace),

@@ -48,6 +48,14 @@ impl PrivateRedis {
         r
     }
 
+    /// A free port with no server on it yet (`up` starts one): a Redis that is not there.
+    pub fn not_started() -> PrivateRedis {
+        PrivateRedis {
+            port: free_port(),
+            child: None,
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
