@@ -2,6 +2,7 @@
 //! lists of `#[service(...)]`, `#[action(...)]` and `#[event(...)]` (whose values may also be
 //! nested lists, `bulkhead(...)`), and the typed values those keys accept.
 
+use crate::suggest;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::Parser;
@@ -173,19 +174,38 @@ fn key_name(valid: &str) -> &str {
     valid.strip_suffix("(...)").unwrap_or(valid)
 }
 
-/// Parses `key = value, ...` (and `key(...)`), reporting unknown keys (with the list of valid
-/// ones), duplicate keys and entries of neither form. `what` names the list in messages, as in
-/// `` `#[action(...)]` ``; `valid` lists the keys, those taking a nested list written
-/// `key(...)`. Only the well-formed, known, first-seen pairs are returned; `None` when the list
-/// does not even parse.
+/// The arguments of one list, as [`parse_args`] returns them.
+pub(crate) struct Args {
+    /// The well-formed, known, first-seen pairs, in source order.
+    pub(crate) list: Vec<Arg>,
+    /// The known keys that unknown ones were reported as likely typos of (`nmae` → `name`).
+    suggested: Vec<String>,
+}
+
+impl Args {
+    /// Whether `key` was given, or reported as misspelled: a check for a required key skips
+    /// it then, as the typo's error already says what to write.
+    pub(crate) fn given(&self, key: &str) -> bool {
+        self.list.iter().any(|a| a.key == key) || self.suggested.iter().any(|s| s == key)
+    }
+}
+
+/// Parses `key = value, ...` (and `key(...)`), reporting unknown keys (with the closest valid
+/// one when it looks like a typo, the list of valid ones otherwise), duplicate keys and
+/// entries of neither form. `what` names the list in messages, as in `` `#[action(...)]` ``;
+/// `valid` lists the keys, those taking a nested list written `key(...)`. Only the
+/// well-formed, known, first-seen pairs are kept; `None` when the list does not even parse.
 pub(crate) fn parse_args(
     tokens: TokenStream,
     what: &str,
     valid: &[&str],
     errors: &mut Errors,
-) -> Option<Vec<Arg>> {
+) -> Option<Args> {
     let metas = errors.ok(Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens))?;
-    let mut args: Vec<Arg> = Vec::new();
+    let mut args = Args {
+        list: Vec::new(),
+        suggested: Vec::new(),
+    };
     for meta in metas {
         let (path, value) = match meta {
             Meta::NameValue(pair) => (pair.path, ArgValue::Expr(pair.value)),
@@ -210,17 +230,21 @@ pub(crate) fn parse_args(
         };
         let name = key.to_string();
         if !valid.iter().any(|v| key_name(v) == name) {
-            errors.at(
-                key,
-                format!(
+            let message = match suggest::closest(&name, valid.iter().map(|v| key_name(v))) {
+                Some(known) => {
+                    args.suggested.push(known.to_owned());
+                    format!("unknown key `{name}` in `{what}`; did you mean `{known}`?")
+                }
+                None => format!(
                     "unknown key `{name}` in `{what}`; valid keys: {}",
                     list(valid)
                 ),
-            );
-        } else if args.iter().any(|a| a.key == name) {
+            };
+            errors.at(key, message);
+        } else if args.list.iter().any(|a| a.key == name) {
             errors.at(key, format!("duplicate key `{name}`"));
         } else {
-            args.push(Arg {
+            args.list.push(Arg {
                 key: key.clone(),
                 value,
             });

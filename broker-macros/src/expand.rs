@@ -87,6 +87,7 @@ impl Generator<'_> {
         let (impl_generics, _, where_clause) = self.item.generics.split_for_impl();
         let self_ty = &self.item.self_ty;
         let head = self.schema_head();
+        let send_check = self.send_check();
         let providers = self.providers();
         let actions = self.model.actions.iter().map(|a| self.action(a));
         let events = self.model.events.iter().map(|e| self.event(e));
@@ -101,6 +102,7 @@ impl Generator<'_> {
                 fn schema(
                     self: ::broker_core::__private::Arc<Self>,
                 ) -> ::broker_core::__private::ServiceSchema {
+                    #send_check
                     #head
                     #providers
                     #(#actions)*
@@ -178,13 +180,31 @@ impl Generator<'_> {
         quote!(#(#cfgs)*)
     }
 
+    /// The function [`send_method_call`] checks the async methods' futures with, defined once
+    /// in `schema` for a short path in the compiler's "required by a bound in" note. (The
+    /// compiler does not report it as unused when every method is compiled out.)
+    fn send_check(&self) -> TokenStream {
+        let model = self.model;
+        if model.actions.is_empty()
+            && model.events.is_empty()
+            && model.hooks.is_empty()
+            && model.service_hooks.is_empty()
+        {
+            return TokenStream::new();
+        }
+        quote! {
+            fn __broker_future_must_be_send<F: ::core::marker::Send>(future: F) -> F {
+                future
+            }
+        }
+    }
+
     /// `.action(ActionDef::new(name, handler).visibility(..).timeout(..).bulkhead(..)
     /// .strategy(..))`.
     fn action(&self, action: &Action) -> TokenStream {
         let name = &action.name;
         let handler = self.handler(&action.handler, Convert::Action);
-        // Spanned on the method's name, as this call is what a future that is not `Send` is
-        // blamed on.
+        // Spanned on the method's name: a bound of this call that fails is reported there.
         let new = quote_spanned! {action.handler.ident.span()=>
             ::broker_core::__private::ActionDef::from_payload(#name, #handler)
         };
@@ -236,10 +256,11 @@ impl Generator<'_> {
         };
         let setter = Ident::new(setter, ident.span());
         let convert = Convert::Hook.call(&hook.output, quote!(__broker_out));
+        let call = send_method_call(ident, quote!(&*__broker_this));
         let future = async_block(
             ident,
             quote! {
-                let __broker_out = Self::#ident(&*__broker_this).await;
+                let __broker_out = #call.await;
                 #convert
             },
         );
@@ -247,8 +268,7 @@ impl Generator<'_> {
             let __broker_this = ::core::clone::Clone::clone(&__broker_this);
             #future
         };
-        // Spanned on the method's name, as this call is what a future that is not `Send` is
-        // blamed on.
+        // Spanned on the method's name: a bound of this call that fails is reported there.
         let schema = quote!(__broker_schema);
         let call = quote_spanned! {ident.span()=>
             ::broker_core::__private::ServiceSchema::#setter(#schema, move || { #body })
@@ -280,11 +300,12 @@ impl Generator<'_> {
             quote!(_)
         };
         let convert = convert.call(&handler.output, quote!(__broker_out));
+        let call = send_method_call(ident, quote!(&*__broker_this, #ctx #params));
         let future = async_block(
             ident,
             quote! {
                 #deserialize
-                let __broker_out = Self::#ident(&*__broker_this, #ctx #params).await;
+                let __broker_out = #call.await;
                 #convert
             },
         );
@@ -302,6 +323,17 @@ impl Generator<'_> {
 /// it, as in `{async block@src/lib.rs:9:14: 9:22}`).
 pub(crate) fn async_block(method: &Ident, body: TokenStream) -> TokenStream {
     quote_spanned!(method.span()=> async move { #body })
+}
+
+/// `Self::method(args)`, checked to return a `Send` future by the function
+/// [`Generator::send_check`] defines. The broker may run a handler on any thread; checking the
+/// method's own future, on its name, makes a future that is not `Send` read "future returned
+/// by `method` is not `Send`" there, instead of blaming the broker-core function the handler is
+/// passed to (whose `Send` bound the compiler then does not report again).
+pub(crate) fn send_method_call(method: &Ident, args: TokenStream) -> TokenStream {
+    quote_spanned! {method.span()=>
+        __broker_future_must_be_send(Self::#method(#args))
+    }
 }
 
 /// Which `__private` trait converts a method's output.

@@ -5,9 +5,10 @@
 //! `ServiceSchema::before`, `after` or `error`.
 
 use crate::attr::{Errors, MethodAttr};
-use crate::expand::{async_block, Convert};
+use crate::expand::{async_block, send_method_call, Convert};
 use crate::model::Action;
 use crate::signature::{self, HookSig};
+use crate::suggest;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
@@ -166,37 +167,14 @@ pub(crate) fn check_names(hooks: &[ServiceHook], actions: &[Action], errors: &mu
 
 /// "did you mean `x`?", or the list of actions.
 fn suggestion(unknown: &str, names: &[String]) -> String {
-    let closest = names
-        .iter()
-        .map(|n| (distance(unknown, n), n))
-        .min_by_key(|(d, _)| *d)
-        .filter(|(d, _)| *d <= (unknown.chars().count() / 3).max(1));
-    match closest {
-        Some((_, name)) => format!("did you mean `{name}`?"),
+    match suggest::closest(unknown, names.iter().map(String::as_str)) {
+        Some(name) => format!("did you mean `{name}`?"),
         None if names.is_empty() => "it has no actions".to_owned(),
         None => {
             let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
             format!("its actions are {}", list.join(", "))
         }
     }
-}
-
-/// The Levenshtein distance, in characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = i;
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 impl ServiceHook {
@@ -261,11 +239,12 @@ impl ServiceHook {
         });
         let input = read.as_ref().map(|_| quote!(__broker_input));
         let convert = convert.call(&self.sig.output, quote!(__broker_out));
+        let call = send_method_call(ident, quote!(&*__broker_this, #ctx #input));
         let future = async_block(
             ident,
             quote! {
                 #read
-                let __broker_out = Self::#ident(&*__broker_this, #ctx #input).await;
+                let __broker_out = #call.await;
                 #convert
             },
         );
@@ -274,8 +253,7 @@ impl ServiceHook {
             #future
         };
         let pattern = &self.pattern;
-        // Spanned on the method's name, as this call is what a future that is not `Send` is
-        // blamed on.
+        // Spanned on the method's name: a bound of this call that fails is reported there.
         let call = quote_spanned! {ident.span()=>
             #private::ServiceSchema::#setter(
                 __broker_schema,
@@ -295,15 +273,7 @@ impl ServiceHook {
 
 #[cfg(test)]
 mod tests {
-    use super::{distance, suggestion};
-
-    #[test]
-    fn levenshtein() {
-        assert_eq!(distance("crate", "create"), 1);
-        assert_eq!(distance("", "abc"), 3);
-        assert_eq!(distance("kitten", "sitting"), 3);
-        assert_eq!(distance("same", "same"), 0);
-    }
+    use super::suggestion;
 
     #[test]
     fn suggestions() {

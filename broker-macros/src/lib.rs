@@ -138,11 +138,14 @@
 //! The path forms `#[broker_core::action]` and `#[broker_core::event]` are accepted too.
 //! Outside a `#[service]` block, `#[action]` and `#[event]` are compile errors.
 //!
-//! Every mistake is reported at compile time on the offending token, all at once: unknown or
-//! duplicate keys, bad values (an unknown strategy, a `shard_key` without `"Shard"`, a zero
-//! `concurrency`, a malformed hook pattern), a missing name, a duplicate action name, a hook
-//! naming no action of the service, a method that is not `async` or does not take `&self`,
-//! unsupported parameters, and return types the broker cannot use.
+//! Every mistake is reported at compile time on the offending token, all at once: unknown keys
+//! (with the known key a typo is closest to: "did you mean `timeout`?") or duplicate ones, bad
+//! values (an unknown strategy, a `shard_key` without `"Shard"`, a zero `concurrency`, a
+//! malformed hook pattern), a missing name, a duplicate action or event name (on both
+//! definitions), a hook naming no action of the service, a method that is not `async` or does
+//! not take `&self`, unsupported parameters, return types the broker cannot use, and a method
+//! whose future is not `Send` ("future returned by `hello` is not `Send`", with the value held
+//! across an `.await`).
 
 mod attr;
 mod expand;
@@ -150,6 +153,7 @@ mod hooks;
 mod model;
 mod options;
 mod signature;
+mod suggest;
 mod timeout;
 
 use proc_macro::TokenStream;

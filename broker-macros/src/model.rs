@@ -150,13 +150,13 @@ fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
     let mut version = None;
     let mut dependencies = Vec::new();
     let args = attr::parse_args(args, "#[service(...)]", SERVICE_KEYS, errors)?;
-    if !args.iter().any(|a| a.key == "name") {
+    if !args.given("name") {
         errors.at_span(
             Span::call_site(),
             "missing service name: write `#[service(name = \"...\")]`",
         );
     }
-    for arg in args {
+    for arg in args.list {
         match arg.key.to_string().as_str() {
             "name" => name = errors.ok(attr::string(&arg)),
             "version" => version = errors.ok(attr::int_or_string(&arg)),
@@ -206,19 +206,8 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
             let args = attr::attr_args(&a, errors);
             let handler = signature::handler(sig, kind, errors);
             if let Some(action) = action_args(&sig.ident, handler, args, errors) {
-                if model
-                    .actions
-                    .iter()
-                    .any(|x| x.name.value() == action.name.value())
-                {
-                    errors.at(
-                        &action.name,
-                        format!(
-                            "duplicate action name \"{}\" in this service",
-                            action.name.value()
-                        ),
-                    );
-                }
+                let names = model.actions.iter().map(|x| &x.name);
+                duplicate("action", names, &action.name, errors);
                 model.actions.push(action);
             } else {
                 model.actions_incomplete = true;
@@ -229,6 +218,10 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
             let handler = signature::handler(sig, kind, errors);
             if let Some(args) = args {
                 if let Some(event) = event_args(handler, args, &a, errors) {
+                    // The registry keys a service's events by name: a second handler would
+                    // replace the first in INFO and share its emits locally.
+                    let names = model.events.iter().map(|x| &x.name);
+                    duplicate("event", names, &event.name, errors);
                     model.events.push(event);
                 }
             }
@@ -277,6 +270,24 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
     }
 }
 
+/// Reports `name` if one of `earlier` has its value: on `name`, and on the first definition,
+/// so that both are shown.
+fn duplicate<'a>(
+    noun: &str,
+    mut earlier: impl Iterator<Item = &'a LitStr>,
+    name: &LitStr,
+    errors: &mut Errors,
+) {
+    let value = name.value();
+    if let Some(first) = earlier.find(|x| x.value() == value) {
+        errors.at(
+            name,
+            format!("duplicate {noun} name \"{value}\" in this service"),
+        );
+        errors.at(first, format!("{noun} \"{value}\" first defined here"));
+    }
+}
+
 /// Hooks, `#[settings]` and `#[metadata]` take no arguments.
 fn no_args(a: &syn::Attribute, kind: MethodAttr, errors: &mut Errors) {
     if !matches!(a.meta, syn::Meta::Path(_)) {
@@ -297,7 +308,7 @@ fn action_args(
     let mut bulkhead = None;
     let (mut strategy, mut shard_key) = (None, None);
     let args = attr::parse_args(args?, "#[action(...)]", ACTION_KEYS, errors)?;
-    for arg in &args {
+    for arg in &args.list {
         match arg.key.to_string().as_str() {
             "name" => {
                 if let Some(lit) = errors.ok(attr::string(arg)) {
@@ -347,14 +358,15 @@ fn event_args(
     let mut name = None;
     let mut group = None;
     let mut bulkhead = None;
-    for arg in attr::parse_args(args, "#[event(...)]", EVENT_KEYS, errors)? {
+    let args = attr::parse_args(args, "#[event(...)]", EVENT_KEYS, errors)?;
+    for arg in &args.list {
         match arg.key.to_string().as_str() {
-            "name" => name = Some(errors.ok(attr::string(&arg))),
-            "group" => group = errors.ok(attr::string(&arg)),
-            _ => bulkhead = options::bulkhead(&arg, errors),
+            "name" => name = Some(errors.ok(attr::string(arg))),
+            "group" => group = errors.ok(attr::string(arg)),
+            _ => bulkhead = options::bulkhead(arg, errors),
         }
     }
-    if name.is_none() {
+    if !args.given("name") {
         errors.at(
             a,
             "missing event name: write `#[event(name = \"user.created\")]` (patterns such as \

@@ -32,7 +32,8 @@ pub(crate) fn bulkhead(arg: &Arg, errors: &mut Errors) -> Option<Bulkhead> {
     };
     let before = errors.count();
     let mut out = Bulkhead::default();
-    for arg in attr::parse_args(list.tokens.clone(), "bulkhead(...)", BULKHEAD_KEYS, errors)? {
+    let args = attr::parse_args(list.tokens.clone(), "bulkhead(...)", BULKHEAD_KEYS, errors)?;
+    for arg in args.list {
         let Some((n, span)) = errors.ok(attr::int(&arg)) else {
             continue;
         };

@@ -1,4 +1,6 @@
-// `#[cfg]` on a method also gates its registration.
+// `#[cfg]` on a method also gates its registration, and what the expansion defines for it.
+#![deny(unused)]
+
 use broker_core::{service, Error, Service};
 use std::sync::Arc;
 
@@ -32,7 +34,27 @@ impl Gated {
     }
 }
 
+/// Every handler compiled out: nothing generated for them is left unused.
+struct AllGated;
+
+#[service(name = "all-gated")]
+impl AllGated {
+    #[cfg(any())]
+    #[action]
+    async fn never(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[cfg(any())]
+    #[cfg(test)]
+    #[before]
+    async fn never_before(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 fn main() {
+    assert!(Arc::new(AllGated).schema().actions.is_empty());
     let schema = Arc::new(Gated).schema();
     assert_eq!(schema.actions.len(), 1);
     assert!(schema.events.is_empty());
