@@ -7,6 +7,7 @@ mod events;
 mod incoming;
 mod lifecycle;
 mod mcall;
+mod undelivered;
 
 pub use builder::{BrokerBuilder, BrokerConfig, RetryPolicy};
 pub use mcall::McallItem;
