@@ -5,7 +5,7 @@
 
 use crate::backoff::Backoff;
 use crate::transporter::Options;
-use crate::writer::{describe, Outgoing, Queue, Writer, WriterEnd};
+use crate::writer::{describe, Outgoing, Queue, Reporter, Writer, WriterEnd};
 use broker_core::packet::PacketType;
 use broker_core::transporter::{packet_type_of_channel, TransportEvent};
 use broker_core::Error;
@@ -154,8 +154,16 @@ impl Supervisor {
             self.queue.clone(),
             self.shutdown.clone(),
             self.options.health_check_interval,
+            self.reporter(),
             std::mem::take(&mut self.carry),
         )
+    }
+
+    fn reporter(&self) -> Reporter {
+        Reporter {
+            events: self.events.clone(),
+            prefix: self.prefix.clone(),
+        }
     }
 
     /// Accounts for a writer that ended: of the pipeline it could not finish, what is safe to
@@ -185,13 +193,9 @@ impl Supervisor {
              reported to the broker, the rest is sent again after the reconnect"
         );
         self.carry.extend(repeat);
+        let reporter = self.reporter();
         for item in undelivered {
-            let target = target_of_channel(&self.prefix, &item.channel).map(str::to_owned);
-            let _ = self.events.send(TransportEvent::Undelivered {
-                packet_type: item.packet_type,
-                target,
-                payload: item.payload,
-            });
+            reporter.undelivered(item);
         }
     }
 
@@ -443,26 +447,9 @@ fn safe_to_repeat(packet_type: PacketType) -> bool {
     )
 }
 
-/// The node a channel is aimed at (`MOL-dev.REQ.node-1` → `node-1`), `None` for a broadcast.
-fn target_of_channel<'a>(prefix: &str, channel: &'a str) -> Option<&'a str> {
-    let rest = channel.strip_prefix(prefix)?.strip_prefix('.')?;
-    rest.split_once('.').map(|(_, node)| node)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_come_from_the_channel_name() {
-        assert_eq!(
-            target_of_channel("MOL-dev", "MOL-dev.REQ.node-1"),
-            Some("node-1")
-        );
-        assert_eq!(target_of_channel("MOL-dev", "MOL-dev.REQ.a.b"), Some("a.b"));
-        assert_eq!(target_of_channel("MOL-dev", "MOL-dev.EVENT"), None);
-        assert_eq!(target_of_channel("MOL", "MOL-dev.INFO.x"), None);
-    }
 
     #[test]
     fn only_control_packets_are_sent_twice() {

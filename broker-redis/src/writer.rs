@@ -3,9 +3,10 @@
 
 use crate::supervisor::{bounded, is_connection_error, shutdown_signal};
 use broker_core::packet::PacketType;
+use broker_core::transporter::TransportEvent;
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
-use redis::{RedisError, Value};
+use redis::{RedisError, RedisResult, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
@@ -29,6 +30,24 @@ pub(crate) struct Outgoing {
 /// The queue every writer generation drains in turn. The mutex only hands the receiver from a
 /// dead writer to the next one (it is never contended); it also survives a writer that panics.
 pub(crate) type Queue = Arc<Mutex<mpsc::UnboundedReceiver<Outgoing>>>;
+
+/// Tells the broker about packets that did not reach anyone ([`TransportEvent::Undelivered`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Reporter {
+    pub(crate) events: mpsc::UnboundedSender<TransportEvent>,
+    pub(crate) prefix: String,
+}
+
+impl Reporter {
+    pub(crate) fn undelivered(&self, item: Outgoing) {
+        let target = target_of_channel(&self.prefix, &item.channel).map(str::to_owned);
+        let _ = self.events.send(TransportEvent::Undelivered {
+            packet_type: item.packet_type,
+            target,
+            payload: item.payload,
+        });
+    }
+}
 
 /// Why a writer stopped.
 #[derive(Debug)]
@@ -60,6 +79,7 @@ impl Writer {
         queue: Queue,
         shutdown: watch::Receiver<bool>,
         health_check: Duration,
+        reporter: Reporter,
         carry: Vec<Outgoing>,
     ) -> Writer {
         let (stop, stop_rx) = oneshot::channel();
@@ -69,6 +89,7 @@ impl Writer {
             shutdown,
             stop_rx,
             health_check,
+            reporter,
             carry,
         ));
         Writer {
@@ -126,12 +147,13 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
     mut stop: oneshot::Receiver<()>,
     health_check: Duration,
+    reporter: Reporter,
     carry: Vec<Outgoing>,
 ) -> WriterEnd {
     let mut rx = queue.lock().await;
     let mut batch = carry;
     if !batch.is_empty() {
-        if let Err(err) = send(&mut conn, &mut batch).await {
+        if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
             return WriterEnd::Lost { err, unsent: batch };
         }
     }
@@ -143,7 +165,7 @@ async fn run(
                 let Some(first) = first else { return WriterEnd::Closed };
                 batch.push(first);
                 fill(&mut rx, &mut batch);
-                if let Err(err) = send(&mut conn, &mut batch).await {
+                if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
                     return WriterEnd::Lost { err, unsent: batch };
                 }
             }
@@ -152,7 +174,7 @@ async fn run(
                 while let Ok(item) = rx.try_recv() {
                     batch.push(item);
                     fill(&mut rx, &mut batch);
-                    if let Err(err) = send(&mut conn, &mut batch).await {
+                    if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
                         while let Ok(item) = rx.try_recv() {
                             batch.push(item);
                         }
@@ -193,24 +215,58 @@ fn fill(rx: &mut mpsc::UnboundedReceiver<Outgoing>, batch: &mut Vec<Outgoing>) {
 /// failed the batch is left as it was, for the caller to hand back: part of it may have gone
 /// out. A command Redis refuses (an ACL without that channel) is logged; the rest of the batch
 /// is still delivered, since Redis runs each `PUBLISH` of a pipeline on its own.
+///
+/// `PUBLISH` answers how many subscribers got the message: a `REQ`, `EVENT` or `RES` aimed at
+/// one node that nobody received (that node's subscriber is down, or it is gone) is reported
+/// as undelivered, so that a call fails now rather than at its timeout.
 async fn send(
     conn: &mut MultiplexedConnection,
     batch: &mut Vec<Outgoing>,
+    reporter: &Reporter,
 ) -> Result<(), RedisError> {
     let mut pipe = redis::pipe();
     for item in batch.iter() {
         pipe.cmd("PUBLISH")
             .arg(item.channel.as_str())
-            .arg(&item.payload[..])
-            .ignore();
+            .arg(&item.payload[..]);
     }
-    match pipe.exec_async(conn).await {
-        Ok(()) => {}
+    let replies: Vec<RedisResult<i64>> = match pipe.ignore_errors().query_async(conn).await {
+        Ok(replies) => replies,
         Err(err) if is_connection_error(&err) => return Err(err),
-        Err(err) => tracing::warn!(%err, "Redis refused a PUBLISH"),
+        Err(err) => {
+            tracing::warn!(%err, "Redis refused a pipeline of PUBLISH");
+            batch.clear();
+            return Ok(());
+        }
+    };
+    let mut refused = None;
+    for (item, reply) in batch.drain(..).zip(replies) {
+        match reply {
+            Ok(0) if must_be_heard(&item, &reporter.prefix) => reporter.undelivered(item),
+            Ok(_) => {}
+            Err(err) => {
+                refused.get_or_insert((err, 0)).1 += 1;
+            }
+        }
     }
-    batch.clear();
+    if let Some((err, count)) = refused {
+        tracing::warn!(%err, count, "Redis refused a PUBLISH");
+    }
     Ok(())
+}
+
+/// A packet whose loss the broker must hear of: a `REQ`, `EVENT` or `RES` aimed at one node.
+fn must_be_heard(item: &Outgoing, prefix: &str) -> bool {
+    matches!(
+        item.packet_type,
+        PacketType::Request | PacketType::Event | PacketType::Response
+    ) && target_of_channel(prefix, &item.channel).is_some()
+}
+
+/// The node a channel is aimed at (`MOL-dev.REQ.node-1` → `node-1`), `None` for a broadcast.
+pub(crate) fn target_of_channel<'a>(prefix: &str, channel: &'a str) -> Option<&'a str> {
+    let rest = channel.strip_prefix(prefix)?.strip_prefix('.')?;
+    rest.split_once('.').map(|(_, node)| node)
 }
 
 /// `3 REQ, 1 INFO`: how many packets of each type, for logs.
@@ -224,4 +280,36 @@ pub(crate) fn describe(items: &[Outgoing]) -> String {
     }
     let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_come_from_the_channel_name() {
+        assert_eq!(
+            target_of_channel("MOL-dev", "MOL-dev.REQ.node-1"),
+            Some("node-1")
+        );
+        assert_eq!(target_of_channel("MOL-dev", "MOL-dev.REQ.a.b"), Some("a.b"));
+        assert_eq!(target_of_channel("MOL-dev", "MOL-dev.EVENT"), None);
+        assert_eq!(target_of_channel("MOL", "MOL-dev.INFO.x"), None);
+    }
+
+    #[test]
+    fn describe_counts_by_type() {
+        let item = |packet_type| Outgoing {
+            packet_type,
+            channel: String::new(),
+            payload: Bytes::new(),
+        };
+        let items = [
+            item(PacketType::Request),
+            item(PacketType::Info),
+            item(PacketType::Request),
+        ];
+        assert_eq!(describe(&items), "2 REQ, 1 INFO");
+        assert_eq!(describe(&[]), "");
+    }
 }
