@@ -5,7 +5,8 @@
 
 use crate::backoff::Backoff;
 use crate::transporter::Options;
-use crate::writer::{self, Queue, WriterEnd};
+use crate::writer::{describe, Outgoing, Queue, Reporter, Writer, WriterEnd};
+use broker_core::packet::PacketType;
 use broker_core::transporter::{packet_type_of_channel, TransportEvent};
 use broker_core::Error;
 use bytes::Bytes;
@@ -18,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 /// A request from `Transporter::subscribe`, answered once Redis confirms.
 #[derive(Debug)]
@@ -43,7 +43,7 @@ pub(crate) async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
 }
 
 /// Runs `fut` for at most `limit`; running out of time counts as a connection failure.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     limit: Duration,
     fut: impl Future<Output = Result<T, RedisError>>,
 ) -> Result<T, RedisError> {
@@ -117,6 +117,9 @@ pub(crate) struct Supervisor {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Every channel confirmed so far: what a new subscriber connection subscribes to.
     pub(crate) channels: HashSet<String>,
+    /// Packets of a failed pipeline that are safe to send twice: the next writer sends them
+    /// first.
+    pub(crate) carry: Vec<Outgoing>,
 }
 
 impl Supervisor {
@@ -145,22 +148,64 @@ impl Supervisor {
         self.finish(sub, writer).await;
     }
 
-    fn spawn_writer(&self, conn: MultiplexedConnection) -> JoinHandle<WriterEnd> {
-        tokio::spawn(writer::run(
+    fn spawn_writer(&mut self, conn: MultiplexedConnection) -> Writer {
+        Writer::spawn(
             conn,
             self.queue.clone(),
             self.shutdown.clone(),
             self.options.health_check_interval,
-        ))
+            self.reporter(),
+            std::mem::take(&mut self.carry),
+        )
+    }
+
+    fn reporter(&self) -> Reporter {
+        Reporter {
+            events: self.events.clone(),
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    /// Accounts for a writer that ended: of the pipeline it could not finish, what is safe to
+    /// send twice is kept for the next writer; a `REQ`, `EVENT` or `RES` may have reached Redis
+    /// already, so it is reported to the broker as undelivered rather than sent again.
+    fn writer_ended(&mut self, end: Result<WriterEnd, String>) {
+        let (err, unsent) = match end {
+            Ok(WriterEnd::Closed | WriterEnd::Stopped) => return,
+            Ok(WriterEnd::Lost { err, unsent }) => (err.to_string(), unsent),
+            Err(err) => {
+                tracing::error!(%err, "Redis publisher task failed; the pipeline it was writing is lost");
+                return;
+            }
+        };
+        if unsent.is_empty() {
+            tracing::warn!(%err, "Redis publisher connection failed");
+            return;
+        }
+        let (repeat, undelivered): (Vec<Outgoing>, Vec<Outgoing>) = unsent
+            .into_iter()
+            .partition(|o| safe_to_repeat(o.packet_type));
+        tracing::warn!(
+            %err,
+            undelivered = %describe(&undelivered),
+            resent = %describe(&repeat),
+            "Redis publisher connection failed while publishing; what may have gone out is \
+             reported to the broker, the rest is sent again after the reconnect"
+        );
+        self.carry.extend(repeat);
+        let reporter = self.reporter();
+        for item in undelivered {
+            reporter.undelivered(item);
+        }
     }
 
     /// Serves while both connections are up. Whatever is lost is set to `None`.
     async fn serve(
         &mut self,
         sub: &mut Option<Subscriber>,
-        writer: &mut Option<JoinHandle<WriterEnd>>,
+        writer: &mut Option<Writer>,
     ) -> Outcome {
-        let (Some((mut sink, mut stream)), Some(mut handle)) = (sub.take(), writer.take()) else {
+        let (Some((mut sink, mut stream)), Some(mut w)) = (sub.take(), writer.take()) else {
             return Outcome::Lost;
         };
         let every = self.options.health_check_interval;
@@ -176,29 +221,24 @@ impl Supervisor {
                     }
                     None => {
                         tracing::warn!("Redis subscriber connection closed");
-                        *writer = Some(handle);
+                        *writer = Some(w);
                         return Outcome::Lost;
                     }
                 },
-                end = &mut handle => {
-                    match end {
-                        Ok(WriterEnd::Closed) => {
-                            *sub = Some((sink, stream));
-                            return Outcome::Shutdown;
-                        }
-                        Ok(WriterEnd::Lost(err)) => {
-                            tracing::warn!(%err, "Redis publisher connection failed");
-                        }
-                        Err(err) => tracing::error!(%err, "Redis publisher task failed"),
-                    }
+                end = w.handle() => {
                     *sub = Some((sink, stream));
+                    let end = end.map_err(|err| err.to_string());
+                    if let Ok(WriterEnd::Closed) = end {
+                        return Outcome::Shutdown;
+                    }
+                    self.writer_ended(end);
                     return Outcome::Lost;
                 }
                 request = self.requests.recv() => {
                     let Some(request) = request else { break Outcome::Shutdown };
                     if let Err(err) = self.handle_subscribe(&mut sink, request).await {
                         tracing::warn!(%err, "Redis subscriber connection failed during SUBSCRIBE");
-                        *writer = Some(handle);
+                        *writer = Some(w);
                         return Outcome::Lost;
                     }
                 }
@@ -206,7 +246,7 @@ impl Supervisor {
                     let ping = bounded(self.options.command_timeout, sink.ping::<Value>()).await;
                     if let Err(err) = ping {
                         tracing::warn!(%err, "Redis subscriber connection failed its health check");
-                        *writer = Some(handle);
+                        *writer = Some(w);
                         return Outcome::Lost;
                     }
                 }
@@ -214,7 +254,7 @@ impl Supervisor {
             }
         };
         *sub = Some((sink, stream));
-        *writer = Some(handle);
+        *writer = Some(w);
         outcome
     }
 
@@ -272,29 +312,42 @@ impl Supervisor {
         }
     }
 
-    /// Reopens whatever is missing, waiting a growing delay before each attempt. Returns false
+    /// Reopens whatever is missing, waiting a short jittered delay before each attempt, until
+    /// both connections answer. A connection kept from before the loss is checked with a
+    /// `PING` first: a Redis restart takes both, and a dead publisher kept past `Reconnected`
+    /// would lose the node's re-announcement and start a second reconnect cycle. Returns false
     /// if shutdown came first.
     async fn reconnect(
         &mut self,
         sub: &mut Option<Subscriber>,
-        writer: &mut Option<JoinHandle<WriterEnd>>,
+        writer: &mut Option<Writer>,
     ) -> bool {
         let mut backoff = Backoff::new(self.options.backoff_base, self.options.backoff_cap);
         let mut stop = self.shutdown.clone();
+        let limit = self.options.command_timeout;
         loop {
             if !self.pause(backoff.next_delay()).await {
                 return false;
             }
-            // A publisher that died during the outage (a Redis restart takes both) is reopened
-            // now, rather than reported as a second loss right after `Reconnected`.
-            if let Some(finished) = writer.take_if(|handle| handle.is_finished()) {
-                if let Ok(WriterEnd::Lost(err)) = finished.await {
-                    tracing::warn!(%err, "Redis publisher connection failed");
+            if let Some(w) = writer.as_mut() {
+                // A finished writer says why in its end, handled below.
+                let alive = !w.is_finished()
+                    && match w.ping(limit).await {
+                        Ok(()) => true,
+                        Err(err) => {
+                            tracing::warn!(%err, "Redis publisher connection failed");
+                            false
+                        }
+                    };
+                if !alive {
+                    if let Some(w) = writer.take() {
+                        let end = w.stop(limit).await;
+                        self.writer_ended(end);
+                    }
                 }
             }
-            // Likewise a subscriber kept from before the outage must still answer.
             if let Some((sink, _)) = sub.as_mut() {
-                let ping = bounded(self.options.command_timeout, sink.ping::<Value>()).await;
+                let ping = bounded(limit, sink.ping::<Value>()).await;
                 if let Err(err) = ping {
                     tracing::warn!(%err, "Redis subscriber connection failed");
                     *sub = None;
@@ -309,7 +362,7 @@ impl Supervisor {
                 match result {
                     Ok(subscriber) => *sub = Some(subscriber),
                     Err(err) => {
-                        tracing::warn!(%err, "Redis subscriber reconnect failed");
+                        tracing::debug!(%err, "Redis subscriber reconnect failed");
                         continue;
                     }
                 }
@@ -323,7 +376,7 @@ impl Supervisor {
                 match result {
                     Ok(conn) => *writer = Some(self.spawn_writer(conn)),
                     Err(err) => {
-                        tracing::warn!(%err, "Redis publisher reconnect failed");
+                        tracing::debug!(%err, "Redis publisher reconnect failed");
                         continue;
                     }
                 }
@@ -362,13 +415,14 @@ impl Supervisor {
     }
 
     /// Flushes the writer (bounded), then drops both connections.
-    async fn finish(self, sub: Option<Subscriber>, writer: Option<JoinHandle<WriterEnd>>) {
+    async fn finish(self, sub: Option<Subscriber>, writer: Option<Writer>) {
         self.connected.store(false, Ordering::SeqCst);
-        if let Some(mut handle) = writer {
+        if let Some(mut w) = writer {
+            let handle = w.handle();
             if self.events.is_closed() {
                 // The broker is gone: nobody waits for what is queued.
                 handle.abort();
-            } else if tokio::time::timeout(self.options.command_timeout, &mut handle)
+            } else if tokio::time::timeout(self.options.command_timeout, &mut *handle)
                 .await
                 .is_err()
             {
@@ -376,7 +430,36 @@ impl Supervisor {
                 handle.abort();
             }
         }
+        if !self.carry.is_empty() {
+            tracing::warn!(lost = %describe(&self.carry), "publishes kept across an outage lost when disconnecting");
+        }
         drop(sub);
         tracing::debug!(prefix = %self.prefix, "Redis transporter closed");
+    }
+}
+
+/// Packets that may be delivered twice without harm: announcements, heartbeats and pings.
+/// A `REQ` would run twice, an `EVENT` be handled twice, a `RES` answer a call twice.
+fn safe_to_repeat(packet_type: PacketType) -> bool {
+    !matches!(
+        packet_type,
+        PacketType::Request | PacketType::Event | PacketType::Response
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_control_packets_are_sent_twice() {
+        let repeat: Vec<PacketType> = PacketType::ALL
+            .into_iter()
+            .filter(|t| safe_to_repeat(*t))
+            .collect();
+        assert_eq!(repeat.len(), 6, "{repeat:?}");
+        assert!(!repeat.contains(&PacketType::Request));
+        assert!(!repeat.contains(&PacketType::Event));
+        assert!(!repeat.contains(&PacketType::Response));
     }
 }

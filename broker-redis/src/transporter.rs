@@ -28,7 +28,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             backoff_base: Duration::from_millis(100),
-            backoff_cap: Duration::from_secs(5),
+            backoff_cap: Duration::from_secs(1),
             health_check_interval: Duration::from_secs(5),
             command_timeout: Duration::from_secs(5),
         }
@@ -56,15 +56,23 @@ struct Link {
 /// one writer task drains, sending everything it finds as one pipeline of `PUBLISH` commands.
 ///
 /// When either connection is lost the broker hears [`TransportEvent::Disconnected`] once and
-/// publishes fail fast with `BrokerDisconnectedError`; the transporter reconnects with a
-/// capped exponential backoff (100 ms doubling up to 5 s by default), subscribes every channel
-/// again exactly once on the one new subscriber connection, then reports
-/// [`TransportEvent::Reconnected`]. A health check (`PING` every 5 s by default on both
-/// connections, the publisher only while idle) notices connections that died silently.
+/// publishes fail fast with `BrokerDisconnectedError`. The transporter then retries at short,
+/// jittered intervals (by default the first after 50–100 ms, growing to 0.5–1 s: a node is
+/// back within about a second of Redis, and a fleet does not reconnect in lockstep). A
+/// connection that survived the loss is checked with a `PING` and replaced if dead (a Redis
+/// restart takes both), every channel is subscribed again exactly once on the one new
+/// subscriber connection, and only when both connections answer is
+/// [`TransportEvent::Reconnected`] reported, upon which the broker announces itself again. A
+/// health check (`PING` every 5 s by default on both connections, the publisher only while
+/// idle) notices connections that died silently.
 ///
-/// Delivery is at most once, as with Moleculer.js: a batch being written when the publisher
-/// connection fails is dropped, and what others publish while the subscriber is down is lost;
-/// the broker re-announces itself after `Reconnected` and peers catch up from there.
+/// Delivery is at most once, as with Moleculer.js, but never lost silently: of a pipeline being
+/// written when the publisher connection fails, announcements, heartbeats and pings are sent
+/// again on the new connection, while a `REQ`, `EVENT` or `RES` (which may have reached Redis,
+/// and must not run twice) is reported as [`TransportEvent::Undelivered`]: the broker fails the
+/// call of a lost request at once with `BrokerDisconnectedError` and logs the others. What
+/// others publish while the subscriber is down is lost; peers catch up from the
+/// re-announcement.
 ///
 /// For `rediss://` URLs the server is verified against the system's root certificates, or
 /// against a private CA given with [`RedisTransporter::tls_root_certificate`];
@@ -75,6 +83,7 @@ struct Link {
 ///
 /// [`TransportEvent::Disconnected`]: broker_core::transporter::TransportEvent::Disconnected
 /// [`TransportEvent::Reconnected`]: broker_core::transporter::TransportEvent::Reconnected
+/// [`TransportEvent::Undelivered`]: broker_core::transporter::TransportEvent::Undelivered
 ///
 /// ```no_run
 /// use broker_redis::RedisTransporter;
@@ -172,7 +181,10 @@ impl RedisTransporter {
     }
 
     /// Delays between reconnect attempts: `base` first, doubling each failed attempt, never
-    /// above `cap` (defaults 100 ms and 5 s; `base` is at least 1 ms, `cap` at least `base`).
+    /// above `cap`, each delay jittered down to as little as half of that (defaults 100 ms and
+    /// 1 s, so attempts come after 50–100 ms, then 100–200 ms, …, then every 0.5–1 s while the
+    /// server stays away; `base` is at least 1 ms, `cap` at least `base`). A longer `cap` means
+    /// fewer attempts against a server that is down, and a node back later after it returns.
     pub fn reconnect_backoff(mut self, base: Duration, cap: Duration) -> RedisTransporter {
         self.options.backoff_base = base.max(MIN_INTERVAL);
         self.options.backoff_cap = cap.max(self.options.backoff_base);
@@ -248,6 +260,7 @@ impl RedisTransporter {
             requests: requests_rx,
             shutdown: shutdown_rx,
             channels: HashSet::new(),
+            carry: Vec::new(),
         };
 
         let mut link = self.write();
@@ -341,7 +354,11 @@ impl Transporter for RedisTransporter {
         let link = link.as_ref().ok_or_else(Error::broker_disconnected)?;
         let channel = topic.channel(&link.prefix);
         link.outgoing
-            .send(Outgoing { channel, payload })
+            .send(Outgoing {
+                packet_type: topic.packet_type,
+                channel,
+                payload,
+            })
             .map_err(|_| Error::broker_disconnected())
     }
 

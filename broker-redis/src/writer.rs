@@ -1,13 +1,16 @@
 //! The publisher: one task per publisher connection, draining the outgoing queue and sending
 //! everything it finds as one pipeline of `PUBLISH` commands.
 
-use crate::supervisor::{is_connection_error, shutdown_signal};
+use crate::supervisor::{bounded, is_connection_error, shutdown_signal};
+use broker_core::packet::PacketType;
+use broker_core::transporter::TransportEvent;
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
-use redis::RedisError;
+use redis::{RedisError, RedisResult, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::task::JoinHandle;
 
 /// Most messages sent in one pipeline.
 const MAX_BATCH_MESSAGES: usize = 1024;
@@ -18,6 +21,8 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// One queued `PUBLISH`.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
+    /// What the payload is, so a packet that could not be sent can be reported as such.
+    pub(crate) packet_type: PacketType,
     pub(crate) channel: String,
     pub(crate) payload: Bytes,
 }
@@ -26,35 +31,142 @@ pub(crate) struct Outgoing {
 /// dead writer to the next one (it is never contended); it also survives a writer that panics.
 pub(crate) type Queue = Arc<Mutex<mpsc::UnboundedReceiver<Outgoing>>>;
 
+/// Tells the broker about packets that did not reach anyone ([`TransportEvent::Undelivered`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Reporter {
+    pub(crate) events: mpsc::UnboundedSender<TransportEvent>,
+    pub(crate) prefix: String,
+}
+
+impl Reporter {
+    pub(crate) fn undelivered(&self, item: Outgoing) {
+        let target = target_of_channel(&self.prefix, &item.channel).map(str::to_owned);
+        let _ = self.events.send(TransportEvent::Undelivered {
+            packet_type: item.packet_type,
+            target,
+            payload: item.payload,
+        });
+    }
+}
+
 /// Why a writer stopped.
 #[derive(Debug)]
 pub(crate) enum WriterEnd {
     /// Shutdown or closed queue: everything queued was sent (or failed on a dead connection).
     Closed,
-    /// The connection failed; a new one is needed.
-    Lost(RedisError),
+    /// Asked to stop (its connection failed a check); nothing was taken from the queue unsent.
+    Stopped,
+    /// The connection failed; a new one is needed. `unsent` is the pipeline that was being
+    /// written: part of it may have reached Redis, so it is handed back rather than dropped.
+    Lost {
+        err: RedisError,
+        unsent: Vec<Outgoing>,
+    },
 }
 
-/// Sends queued messages until the connection fails or shutdown is signalled. While idle it
-/// pings the server every `health_check`, so a connection closed under it is noticed without
-/// waiting for the next publish.
-pub(crate) async fn run(
+/// A running writer: its task, a handle on its connection (for checking it from outside), and
+/// the way to stop it without losing the pipeline it may be writing.
+pub(crate) struct Writer {
+    handle: JoinHandle<WriterEnd>,
+    conn: MultiplexedConnection,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Writer {
+    /// Starts a writer on `conn`. `carry` (packets kept from a failed pipeline) goes out first.
+    pub(crate) fn spawn(
+        conn: MultiplexedConnection,
+        queue: Queue,
+        shutdown: watch::Receiver<bool>,
+        health_check: Duration,
+        reporter: Reporter,
+        carry: Vec<Outgoing>,
+    ) -> Writer {
+        let (stop, stop_rx) = oneshot::channel();
+        let handle = tokio::spawn(run(
+            conn.clone(),
+            queue,
+            shutdown,
+            stop_rx,
+            health_check,
+            reporter,
+            carry,
+        ));
+        Writer {
+            handle,
+            conn,
+            stop: Some(stop),
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// The task, to await its end.
+    pub(crate) fn handle(&mut self) -> &mut JoinHandle<WriterEnd> {
+        &mut self.handle
+    }
+
+    /// Whether the connection still answers a `PING` within `limit`.
+    pub(crate) async fn ping(&mut self, limit: Duration) -> Result<(), RedisError> {
+        bounded(
+            limit,
+            redis::cmd("PING").query_async::<Value>(&mut self.conn),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Stops the writer and returns how it ended (a pipeline in progress finishes or fails
+    /// first). Aborted after `limit`, reported as a panic would be.
+    pub(crate) async fn stop(mut self, limit: Duration) -> Result<WriterEnd, String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(limit, &mut self.handle).await {
+            Ok(Ok(end)) => Ok(end),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => {
+                self.handle.abort();
+                Err(format!(
+                    "the publisher did not stop within {} ms",
+                    limit.as_millis()
+                ))
+            }
+        }
+    }
+}
+
+/// Sends queued messages until the connection fails, shutdown is signalled or `stop` fires.
+/// While idle it pings the server every `health_check`, so a connection closed under it is
+/// noticed without waiting for the next publish.
+async fn run(
     mut conn: MultiplexedConnection,
     queue: Queue,
     mut shutdown: watch::Receiver<bool>,
+    mut stop: oneshot::Receiver<()>,
     health_check: Duration,
+    reporter: Reporter,
+    carry: Vec<Outgoing>,
 ) -> WriterEnd {
     let mut rx = queue.lock().await;
-    let mut batch = Vec::with_capacity(64);
+    let mut batch = carry;
+    if !batch.is_empty() {
+        if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
+            return WriterEnd::Lost { err, unsent: batch };
+        }
+    }
     loop {
         tokio::select! {
             biased;
+            _ = &mut stop => return WriterEnd::Stopped,
             first = rx.recv() => {
                 let Some(first) = first else { return WriterEnd::Closed };
                 batch.push(first);
                 fill(&mut rx, &mut batch);
-                if let Err(err) = send(&mut conn, &mut batch).await {
-                    return WriterEnd::Lost(err);
+                if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
+                    return WriterEnd::Lost { err, unsent: batch };
                 }
             }
             () = shutdown_signal(&mut shutdown) => {
@@ -62,8 +174,15 @@ pub(crate) async fn run(
                 while let Ok(item) = rx.try_recv() {
                     batch.push(item);
                     fill(&mut rx, &mut batch);
-                    if let Err(err) = send(&mut conn, &mut batch).await {
-                        tracing::warn!(%err, "queued publishes lost while disconnecting");
+                    if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
+                        while let Ok(item) = rx.try_recv() {
+                            batch.push(item);
+                        }
+                        tracing::warn!(
+                            %err,
+                            lost = %describe(&batch),
+                            "queued publishes lost while disconnecting"
+                        );
                         break;
                     }
                 }
@@ -71,7 +190,7 @@ pub(crate) async fn run(
             }
             () = tokio::time::sleep(health_check) => {
                 if let Err(err) = redis::cmd("PING").exec_async(&mut conn).await {
-                    return WriterEnd::Lost(err);
+                    return WriterEnd::Lost { err, unsent: Vec::new() };
                 }
             }
         }
@@ -92,32 +211,105 @@ fn fill(rx: &mut mpsc::UnboundedReceiver<Outgoing>, batch: &mut Vec<Outgoing>) {
     }
 }
 
-/// Sends the batch as one pipeline and empties it. Fails only when the connection failed; the
-/// batch is then dropped, as pub/sub is at-most-once and part of it may have gone out. A
-/// command Redis refuses (an ACL without that channel) is logged; the rest of the batch is
-/// still delivered, since Redis runs each `PUBLISH` of a pipeline on its own.
+/// Sends the batch as one pipeline. On success the batch is emptied. When the connection
+/// failed the batch is left as it was, for the caller to hand back: part of it may have gone
+/// out. A command Redis refuses (an ACL without that channel) is logged; the rest of the batch
+/// is still delivered, since Redis runs each `PUBLISH` of a pipeline on its own.
+///
+/// `PUBLISH` answers how many subscribers got the message: a `REQ`, `EVENT` or `RES` aimed at
+/// one node that nobody received (that node's subscriber is down, or it is gone) is reported
+/// as undelivered, so that a call fails now rather than at its timeout.
 async fn send(
     conn: &mut MultiplexedConnection,
     batch: &mut Vec<Outgoing>,
+    reporter: &Reporter,
 ) -> Result<(), RedisError> {
     let mut pipe = redis::pipe();
     for item in batch.iter() {
         pipe.cmd("PUBLISH")
             .arg(item.channel.as_str())
-            .arg(&item.payload[..])
-            .ignore();
+            .arg(&item.payload[..]);
     }
-    let result = match pipe.exec_async(conn).await {
-        Ok(()) => Ok(()),
-        Err(err) if is_connection_error(&err) => {
-            tracing::warn!(%err, dropped = batch.len(), "publishing to Redis failed");
-            Err(err)
-        }
+    let replies: Vec<RedisResult<i64>> = match pipe.ignore_errors().query_async(conn).await {
+        Ok(replies) => replies,
+        Err(err) if is_connection_error(&err) => return Err(err),
         Err(err) => {
-            tracing::warn!(%err, "Redis refused a PUBLISH");
-            Ok(())
+            tracing::warn!(%err, "Redis refused a pipeline of PUBLISH");
+            batch.clear();
+            return Ok(());
         }
     };
-    batch.clear();
-    result
+    let mut refused = None;
+    for (item, reply) in batch.drain(..).zip(replies) {
+        match reply {
+            Ok(0) if must_be_heard(&item, &reporter.prefix) => reporter.undelivered(item),
+            Ok(_) => {}
+            Err(err) => {
+                refused.get_or_insert((err, 0)).1 += 1;
+            }
+        }
+    }
+    if let Some((err, count)) = refused {
+        tracing::warn!(%err, count, "Redis refused a PUBLISH");
+    }
+    Ok(())
+}
+
+/// A packet whose loss the broker must hear of: a `REQ`, `EVENT` or `RES` aimed at one node.
+fn must_be_heard(item: &Outgoing, prefix: &str) -> bool {
+    matches!(
+        item.packet_type,
+        PacketType::Request | PacketType::Event | PacketType::Response
+    ) && target_of_channel(prefix, &item.channel).is_some()
+}
+
+/// The node a channel is aimed at (`MOL-dev.REQ.node-1` → `node-1`), `None` for a broadcast.
+pub(crate) fn target_of_channel<'a>(prefix: &str, channel: &'a str) -> Option<&'a str> {
+    let rest = channel.strip_prefix(prefix)?.strip_prefix('.')?;
+    rest.split_once('.').map(|(_, node)| node)
+}
+
+/// `3 REQ, 1 INFO`: how many packets of each type, for logs.
+pub(crate) fn describe(items: &[Outgoing]) -> String {
+    let mut counts: Vec<(PacketType, usize)> = Vec::new();
+    for item in items {
+        match counts.iter_mut().find(|(t, _)| *t == item.packet_type) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((item.packet_type, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_come_from_the_channel_name() {
+        assert_eq!(
+            target_of_channel("MOL-dev", "MOL-dev.REQ.node-1"),
+            Some("node-1")
+        );
+        assert_eq!(target_of_channel("MOL-dev", "MOL-dev.REQ.a.b"), Some("a.b"));
+        assert_eq!(target_of_channel("MOL-dev", "MOL-dev.EVENT"), None);
+        assert_eq!(target_of_channel("MOL", "MOL-dev.INFO.x"), None);
+    }
+
+    #[test]
+    fn describe_counts_by_type() {
+        let item = |packet_type| Outgoing {
+            packet_type,
+            channel: String::new(),
+            payload: Bytes::new(),
+        };
+        let items = [
+            item(PacketType::Request),
+            item(PacketType::Info),
+            item(PacketType::Request),
+        ];
+        assert_eq!(describe(&items), "2 REQ, 1 INFO");
+        assert_eq!(describe(&[]), "");
+    }
 }

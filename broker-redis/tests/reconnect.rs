@@ -8,13 +8,13 @@ use broker_core::transporter::{Bytes, Topic, TransportEvent, TransportEvents, Tr
 use broker_core::{CallOptions, ErrorKind, Transporter};
 use broker_redis::RedisTransporter;
 use common::{
-    drain, eventually, field, math_service, next_event, node, raw, redis_url, unique, AclUser, WAIT,
+    drain, events_of, eventually, field, free_port, math_service, next_event, node, raw, redis_url,
+    unique, AclUser, OwnRedis, Tap, WAIT,
 };
 use redis::aio::MultiplexedConnection;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn setup(namespace: &str, node_id: &str) -> TransportSetup {
@@ -104,8 +104,8 @@ async fn subscriber_loss_reconnects_and_resubscribes_exactly_once() {
             TransportEvent::Reconnected
         ));
         assert!(
-            down.elapsed() >= Duration::from_millis(250),
-            "the first retry waits the backoff base: {:?}",
+            down.elapsed() >= Duration::from_millis(140),
+            "the first retry waits at least half the backoff base (jitter): {:?}",
             down.elapsed()
         );
         assert!(t.is_connected());
@@ -301,60 +301,9 @@ async fn brokers_recover_from_killed_connections_and_handle_each_request_once() 
     server.stop().await.expect("stop server");
 }
 
-/// A `redis-server` of our own on a free port, killed when dropped.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    /// Starts one, or returns `None` if there is no `redis-server` binary here.
-    fn start(port: u16) -> Option<OwnRedis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        Some(OwnRedis { child, port })
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("redis://127.0.0.1:{}", self.port);
-        eventually("own redis-server accepts connections", || {
-            let url = url.clone();
-            async move {
-                let Ok(client) = redis::Client::open(url) else {
-                    return false;
-                };
-                matches!(
-                    tokio::time::timeout(WAIT, client.get_multiplexed_async_connection()).await,
-                    Ok(Ok(_))
-                )
-            }
-        })
-        .await;
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn brokers_survive_a_redis_restart() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
+    let port = free_port();
     let Some(mut redis_server) = OwnRedis::start(port) else {
         eprintln!("skipped: no redis-server binary to start and stop");
         return;
@@ -446,4 +395,308 @@ async fn brokers_survive_a_redis_restart() {
     caller.stop().await.expect("stop caller");
     server.stop().await.expect("stop server");
     drop(redis_server);
+}
+
+/// A broker on `transporter` with the library's defaults for everything timing-related, and
+/// the protocol set explicitly.
+fn default_node(
+    transporter: impl broker_core::Transporter,
+    namespace: &str,
+    id: &str,
+) -> broker_core::Broker {
+    broker_core::Broker::builder()
+        .node_id(id)
+        .namespace(namespace)
+        .protocol(broker_core::ProtocolVersion::V5)
+        .transporter(transporter)
+        .stop_delay(Duration::from_millis(10))
+        .build()
+}
+
+/// The transporter's defaults (the ones under test), tapped to see its events.
+fn tapped(url: &str) -> (Tap<RedisTransporter>, Arc<Mutex<Vec<String>>>) {
+    Tap::new(RedisTransporter::new(url).expect("url"))
+}
+
+/// Calls `math.add` every 10 ms (each on its own task, timeout 1 s) until stopped, recording
+/// when each success completed.
+fn steady_calls(
+    caller: &broker_core::Broker,
+    running: Arc<AtomicBool>,
+) -> (Arc<Mutex<Vec<Instant>>>, tokio::task::JoinHandle<()>) {
+    let successes = Arc::new(Mutex::new(Vec::new()));
+    let (caller, record) = (caller.clone(), successes.clone());
+    let load = tokio::spawn(async move {
+        while running.load(Ordering::SeqCst) {
+            let (caller, record) = (caller.clone(), record.clone());
+            tokio::spawn(async move {
+                let result = caller
+                    .call_with::<f64>(
+                        "math.add",
+                        json!({"a": 1, "b": 2}),
+                        CallOptions::new().timeout(Duration::from_secs(1)),
+                    )
+                    .await;
+                if result.is_ok() {
+                    if let Ok(mut record) = record.lock() {
+                        record.push(Instant::now());
+                    }
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    (successes, load)
+}
+
+#[tokio::test]
+async fn nodes_serve_again_within_a_second_of_redis_returning() {
+    let port = free_port();
+    let Some(mut redis_server) = OwnRedis::start(port) else {
+        eprintln!("skipped: no redis-server binary to start and stop");
+        return;
+    };
+    redis_server.wait_ready().await;
+    let url = redis_server.url();
+    let ns = unique("fast");
+    let (server_t, server_log) = tapped(&url);
+    let server = default_node(server_t, &ns, "server");
+    server
+        .add_service(math_service(Arc::new(AtomicUsize::new(0))))
+        .await
+        .expect("add");
+    server.start().await.expect("start server");
+    let (caller_t, caller_log) = tapped(&url);
+    let caller = default_node(caller_t, &ns, "caller");
+    caller.start().await.expect("start caller");
+    caller
+        .wait_for_services(&["math"], WAIT)
+        .await
+        .expect("sees math");
+
+    let running = Arc::new(AtomicBool::new(true));
+    let (successes, load) = steady_calls(&caller, running.clone());
+    let mut figures = Vec::new();
+    for (round, outage) in [Duration::from_secs(2), Duration::from_secs(8)]
+        .into_iter()
+        .enumerate()
+    {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis_server.stop();
+        tokio::time::sleep(outage).await;
+        redis_server = OwnRedis::start(port).expect("restart redis-server");
+        let back = redis_server.wait_ready().await;
+        let first_success = tokio::time::timeout(WAIT, async {
+            loop {
+                let first = successes
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.iter().copied().find(|t| *t >= back));
+                if let Some(first) = first {
+                    return first;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("calls work again");
+        let figure = first_success - back;
+        println!(
+            "outage of {} s: serving again {} ms after Redis accepted connections",
+            outage.as_secs(),
+            figure.as_millis()
+        );
+        figures.push(figure);
+        // One loss and one recovery per node: no second cycle once back.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cycle: Vec<String> = ["Disconnected", "Reconnected"]
+            .repeat(round + 1)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for (who, log) in [("server", &server_log), ("caller", &caller_log)] {
+            let seen: Vec<String> = events_of(log)
+                .into_iter()
+                .filter(|e| !e.starts_with("Undelivered"))
+                .collect();
+            assert_eq!(seen, cycle, "{who} after outage {round}");
+        }
+    }
+    running.store(false, Ordering::SeqCst);
+    let _ = load.await;
+    for (round, figure) in figures.iter().enumerate() {
+        assert!(
+            *figure <= Duration::from_millis(1500),
+            "outage {round}: serving again only {figure:?} after Redis came back"
+        );
+    }
+
+    caller.stop().await.expect("stop caller");
+    server.stop().await.expect("stop server");
+}
+
+#[tokio::test]
+async fn after_a_restart_the_first_publish_goes_out_on_a_new_connection() {
+    let port = free_port();
+    let Some(mut redis_server) = OwnRedis::start(port) else {
+        eprintln!("skipped: no redis-server binary to start and stop");
+        return;
+    };
+    redis_server.wait_ready().await;
+    let url = redis_server.url();
+    let ns = unique("pubdead");
+    // Defaults: the publisher's own health check (5 s) does not notice the restart in time.
+    let t = RedisTransporter::new(&url).expect("url");
+    let mut events = connect(&t, &ns, "n").await;
+
+    for round in 0..2 {
+        redis_server.stop();
+        assert!(matches!(
+            next_event(&mut events).await,
+            TransportEvent::Disconnected
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis_server = OwnRedis::start(port).expect("restart redis-server");
+        redis_server.wait_ready().await;
+        assert!(matches!(
+            next_event(&mut events).await,
+            TransportEvent::Reconnected
+        ));
+        // What the broker does first after `Reconnected`: announce itself.
+        let body = format!("announce {round}");
+        t.publish(
+            &Topic::targeted(PacketType::Info, "n"),
+            Bytes::from(body.clone()),
+        )
+        .expect("publishes once reconnected");
+        assert_message(
+            next_event(&mut events).await,
+            PacketType::Info,
+            body.as_bytes(),
+        );
+        let extra = drain(&mut events, Duration::from_millis(300)).await;
+        assert!(
+            extra.is_empty(),
+            "round {round}: no second cycle: {extra:?}"
+        );
+    }
+    t.disconnect().await.expect("disconnect");
+}
+
+/// How one call of the steady load ended.
+struct Outcome {
+    started: Instant,
+    took: Duration,
+    result: Result<f64, broker_core::Error>,
+}
+
+#[tokio::test]
+async fn no_call_is_lost_without_a_trace_when_redis_is_killed() {
+    let port = free_port();
+    let Some(mut redis_server) = OwnRedis::start(port) else {
+        eprintln!("skipped: no redis-server binary to start and stop");
+        return;
+    };
+    redis_server.wait_ready().await;
+    let url = redis_server.url();
+    let ns = unique("killed");
+    let (server_t, server_log) = tapped(&url);
+    let server = default_node(server_t, &ns, "server");
+    // Slower than the outage: a request that reached the server before the kill is answered
+    // after both nodes are back, so its call has a fair chance to succeed.
+    server
+        .add_service(
+            broker_core::ServiceSchema::new("math").action(broker_core::ActionDef::new(
+                "add",
+                |ctx: broker_core::Context| async move {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    let a = ctx.params()["a"].as_f64().unwrap_or(0.0);
+                    Ok(json!(a + 1.0))
+                },
+            )),
+        )
+        .await
+        .expect("add");
+    server.start().await.expect("start server");
+    let (caller_t, caller_log) = tapped(&url);
+    let caller = default_node(caller_t, &ns, "caller");
+    caller.start().await.expect("start caller");
+    caller
+        .wait_for_services(&["math"], WAIT)
+        .await
+        .expect("sees math");
+
+    let timeout = Duration::from_secs(10);
+    let mut calls = Vec::new();
+    let start = Instant::now();
+    // Killed at 0.7 s, started again at 1 s; calls go on throughout.
+    let (mut killed, mut restarted) = (false, false);
+    while start.elapsed() < Duration::from_secs(3) {
+        if !killed && start.elapsed() >= Duration::from_millis(700) {
+            redis_server.stop();
+            killed = true;
+        }
+        if !restarted && start.elapsed() >= Duration::from_millis(1000) {
+            redis_server = OwnRedis::start(port).expect("restart redis-server");
+            restarted = true;
+        }
+        let caller = caller.clone();
+        let i = calls.len();
+        calls.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let result = caller
+                .call_with::<f64>(
+                    "math.add",
+                    json!({ "a": i }),
+                    CallOptions::new().timeout(timeout),
+                )
+                .await;
+            Outcome {
+                started,
+                took: started.elapsed(),
+                result,
+            }
+        }));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (mut ok, mut disconnected) = (0, 0);
+    for (i, call) in calls.into_iter().enumerate() {
+        let outcome = tokio::time::timeout(timeout + WAIT, call)
+            .await
+            .expect("every call ends")
+            .expect("call task");
+        match outcome.result {
+            Ok(sum) => {
+                assert_eq!(sum, i as f64 + 1.0);
+                ok += 1;
+            }
+            Err(err) => {
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::BrokerDisconnected,
+                    "call {i} (started {:?} in): {err}",
+                    outcome.started - start
+                );
+                assert!(
+                    outcome.took < Duration::from_secs(3),
+                    "call {i} failed only after {:?}: {err}",
+                    outcome.took
+                );
+                disconnected += 1;
+            }
+        }
+    }
+    println!("{ok} calls succeeded, {disconnected} failed fast with BrokerDisconnectedError");
+    assert!(ok > 0 && disconnected > 0, "{ok} ok, {disconnected} failed");
+    for (who, log) in [("server", &server_log), ("caller", &caller_log)] {
+        let seen: Vec<String> = events_of(log)
+            .into_iter()
+            .filter(|e| !e.starts_with("Undelivered"))
+            .collect();
+        assert_eq!(seen, ["Disconnected", "Reconnected"], "{who}: one cycle");
+        println!("{who}: {:?}", events_of(log));
+    }
+
+    caller.stop().await.expect("stop caller");
+    server.stop().await.expect("stop server");
 }

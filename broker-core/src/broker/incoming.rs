@@ -37,6 +37,11 @@ pub(super) async fn run(weak: Weak<BrokerInner>, mut events: TransportEvents) {
                 tracing::info!(node_id = %broker.node_id(), "transporter reconnected; announcing this node again");
                 broker.reannounce();
             }
+            TransportEvent::Undelivered {
+                packet_type,
+                target,
+                payload,
+            } => broker.on_undelivered(packet_type, target.as_deref(), &payload),
         }
     }
 }

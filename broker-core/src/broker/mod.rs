@@ -9,6 +9,7 @@ mod incoming;
 mod lifecycle;
 mod mcall;
 mod signal;
+mod undelivered;
 
 pub use builder::{BrokerBuilder, BrokerConfig, RetryPolicy};
 pub use mcall::McallItem;

@@ -2,16 +2,19 @@
 //! Every test works in a namespace of its own, so the tests run in parallel on one Redis.
 #![allow(dead_code, unreachable_pub)]
 
-use broker_core::transporter::{TransportEvent, TransportEvents};
-use broker_core::{ActionDef, Broker, BrokerBuilder, Context, ServiceSchema};
+use broker_core::transporter::{
+    BoxFuture, Bytes, Topic, TransportEvent, TransportEvents, TransportSetup,
+};
+use broker_core::{ActionDef, Broker, BrokerBuilder, Context, Error, ServiceSchema, Transporter};
 use broker_redis::RedisTransporter;
 use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, Value};
 use serde_json::json;
 use std::future::Future;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -230,4 +233,146 @@ pub async fn drain(events: &mut TransportEvents, quiet: Duration) -> Vec<Transpo
         got.push(event);
     }
     got
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A `redis-server` of our own on a port of its own, killed when dropped: for tests that stop
+/// and restart Redis without disturbing the shared one.
+pub struct OwnRedis {
+    child: Child,
+    pub port: u16,
+}
+
+impl OwnRedis {
+    /// Starts one, or returns `None` if there is no `redis-server` binary here.
+    pub fn start(port: u16) -> Option<OwnRedis> {
+        init_tracing();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(OwnRedis { child, port })
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits (bounded) until the server answers a `PING`; returns when it first did (polled
+    /// every few milliseconds).
+    pub async fn wait_ready(&self) -> Instant {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            panic!("bad URL {}", self.url());
+        };
+        let ready = tokio::time::timeout(WAIT, async {
+            loop {
+                let attempt = async {
+                    let mut conn = client.get_multiplexed_async_connection().await?;
+                    redis::cmd("PING").query_async::<Value>(&mut conn).await
+                };
+                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), attempt).await {
+                    return Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+        .await;
+        ready.expect("own redis-server accepts connections in time")
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to its clients beyond the closed sockets).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A transporter that records the events its inner transporter reports other than messages
+/// (`Disconnected`, `Reconnected`, `Undelivered(REQ)`, …) before passing them all on: how a
+/// test sees what a `Broker`'s transporter went through.
+#[derive(Debug)]
+pub struct Tap<T> {
+    inner: T,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl<T: Transporter> Tap<T> {
+    /// The tap, and the log it writes to.
+    pub fn new(inner: T) -> (Tap<T>, Arc<Mutex<Vec<String>>>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        (
+            Tap {
+                inner,
+                log: log.clone(),
+            },
+            log,
+        )
+    }
+}
+
+/// A copy of a tap's log.
+pub fn events_of(log: &Mutex<Vec<String>>) -> Vec<String> {
+    log.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
+impl<T: Transporter> Transporter for Tap<T> {
+    fn connect<'a>(
+        &'a self,
+        setup: &'a TransportSetup,
+    ) -> BoxFuture<'a, Result<TransportEvents, Error>> {
+        Box::pin(async move {
+            let mut events = self.inner.connect(setup).await?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let log = self.log.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    let entry = match &event {
+                        TransportEvent::Message { .. } => None,
+                        TransportEvent::Undelivered { packet_type, .. } => {
+                            Some(format!("Undelivered({packet_type})"))
+                        }
+                        other => Some(format!("{other:?}")),
+                    };
+                    if let (Some(entry), Ok(mut log)) = (entry, log.lock()) {
+                        log.push(entry);
+                    }
+                    if tx.send(event).is_err() {
+                        return;
+                    }
+                }
+            });
+            Ok(rx)
+        })
+    }
+
+    fn subscribe<'a>(&'a self, topics: &'a [Topic]) -> BoxFuture<'a, Result<(), Error>> {
+        self.inner.subscribe(topics)
+    }
+
+    fn publish(&self, topic: &Topic, payload: Bytes) -> Result<(), Error> {
+        self.inner.publish(topic, payload)
+    }
+
+    fn disconnect(&self) -> BoxFuture<'_, Result<(), Error>> {
+        self.inner.disconnect()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
 }
