@@ -6,7 +6,10 @@ mod interactive;
 mod printer;
 mod script;
 
+pub(crate) use printer::print_above;
 pub use printer::print_line;
+#[cfg(test)]
+pub(crate) use printer::{install as install_sink, uninstall as uninstall_sink};
 pub use script::run_script;
 
 use crate::error::CommandError;
