@@ -16,18 +16,30 @@ pub(crate) enum Invocation {
     Words(Vec<String>),
 }
 
+/// Which protocol version the node speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProtocolChoice {
+    /// The one the nodes on the bus speak (see `probe`).
+    Auto,
+    /// This one.
+    Fixed(ProtocolVersion),
+}
+
 /// The parsed command line.
 #[derive(Debug, Clone)]
 pub(crate) struct Cli {
     pub(crate) transporter: String,
     pub(crate) namespace: String,
     pub(crate) node_id: Option<String>,
-    pub(crate) protocol: ProtocolVersion,
+    pub(crate) protocol: ProtocolChoice,
     pub(crate) timeout: Duration,
     pub(crate) wait: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) compact: bool,
-    pub(crate) verbose: bool,
+    /// Errors as JSON on standard error (`--json`, or `--compact`).
+    pub(crate) json_errors: bool,
+    /// How many `-v`.
+    pub(crate) verbose: u8,
     pub(crate) invocation: Invocation,
 }
 
@@ -41,10 +53,12 @@ const GLOBAL_OPTIONS: &[&str] = &[
     "--wait",
     "--connect-timeout",
     "--compact",
+    "--json",
     "--verbose",
     "-t",
     "-n",
     "-v",
+    "-vv",
 ];
 
 fn misplaced_global(args: &[String]) -> Option<&str> {
@@ -112,10 +126,13 @@ fn command() -> clap::Command {
                 .long("protocol")
                 .env("MOLECULER_PROTOCOL")
                 .value_name("VER")
-                .value_parser(["4", "5"])
-                .default_value("5")
+                .value_parser(["auto", "4", "5"])
+                .default_value("auto")
                 .global(true)
-                .help("protocol version: 5 for Moleculer.js 0.15, 4 for 0.14"),
+                .help(
+                    "protocol version: 5 for Moleculer.js 0.15, 4 for 0.14, auto for the one \
+                     the nodes on the bus speak (5 when none answers)",
+                ),
         )
         .arg(millis_arg("timeout", "10000", "call timeout").global(true))
         .arg(
@@ -131,15 +148,25 @@ fn command() -> clap::Command {
                 .long("compact")
                 .action(ArgAction::SetTrue)
                 .global(true)
-                .help("print JSON on one line"),
+                .help("print JSON on one line (errors too, as JSON on standard error)"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .global(true)
+                .help("print errors as JSON on standard error, as Moleculer serializes them"),
         )
         .arg(
             Arg::new("verbose")
                 .short('v')
                 .long("verbose")
-                .action(ArgAction::SetTrue)
+                .action(ArgAction::Count)
                 .global(true)
-                .help("log the broker's activity to standard error"),
+                .help(
+                    "log the broker's activity to standard error: -v info, -vv debug \
+                     (default: warnings; RUST_LOG overrides)",
+                ),
         );
     for info in COMMANDS.iter().filter(|c| !CONSOLE_ONLY.contains(&c.name)) {
         cmd = cmd.subcommand(
@@ -227,12 +254,16 @@ pub(crate) fn parse() -> Result<Cli, ExitCode> {
         transporter: text(sub, "transporter"),
         namespace: text(sub, "namespace"),
         node_id,
-        protocol: ProtocolVersion::parse(&text(sub, "protocol")).unwrap_or(ProtocolVersion::V5),
+        protocol: match ProtocolVersion::parse(&text(sub, "protocol")) {
+            Some(version) => ProtocolChoice::Fixed(version),
+            None => ProtocolChoice::Auto,
+        },
         timeout: millis(sub, "timeout"),
         wait: millis(sub, "wait"),
         connect_timeout: millis(sub, "connect-timeout"),
         compact: sub.get_flag("compact"),
-        verbose: sub.get_flag("verbose"),
+        json_errors: sub.get_flag("json") || sub.get_flag("compact"),
+        verbose: sub.get_count("verbose"),
         invocation,
     })
 }

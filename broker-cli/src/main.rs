@@ -12,12 +12,16 @@
 
 mod cli;
 mod connect;
+mod probe;
+mod signals;
 
-use broker_core::Broker;
+use broker_core::{Broker, Error, ProtocolVersion, Transporter};
 use broker_repl::{execute, render_error, Command, CommandError, ReplOptions, Style};
-use cli::{Cli, Invocation};
+use cli::{Cli, Invocation, ProtocolChoice};
 use connect::Needs;
+use signals::{Signals, Stop};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long `stop` may take before the process leaves anyway.
@@ -28,7 +32,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    init_logging(cli.verbose);
+    broker_repl::init_logging(match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug,rustyline=info",
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,52 +47,72 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    // A console stopped by a signal may still be reading a line on its blocking thread: do
+    // not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
 }
 
-fn init_logging(verbose: bool) {
-    let default = if verbose { "info" } else { "error" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+/// How errors are printed.
+#[derive(Debug, Clone, Copy)]
+struct Report {
+    json: bool,
 }
 
-/// Exit code 2, as for any command line that cannot be understood.
-fn usage_failure(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(2)
-}
-
-fn failure(err: &CommandError) -> ExitCode {
-    let code = match err {
-        CommandError::Usage(_) => 2,
-        _ => 1,
-    };
-    eprintln!(
-        "{}",
-        render_error(err, Style::plain()).replacen(">> ERROR", "error", 1)
-    );
-    ExitCode::from(code)
+impl Report {
+    /// Prints the error (as text, or as Moleculer's JSON shape) on standard error and gives
+    /// the exit code: 2 for a command line that cannot be understood, 1 otherwise.
+    fn failure(self, err: &CommandError) -> ExitCode {
+        let code = match err {
+            CommandError::Usage(_) => 2,
+            _ => 1,
+        };
+        if self.json {
+            eprintln!(
+                "{}",
+                serde_json::to_string(&err.to_json()).unwrap_or_default()
+            );
+        } else {
+            eprintln!(
+                "{}",
+                render_error(err, Style::plain()).replacen(">> ERROR", "error", 1)
+            );
+        }
+        ExitCode::from(code)
+    }
 }
 
 async fn run(cli: Cli) -> ExitCode {
+    let report = Report {
+        json: cli.json_errors,
+    };
     let command = match &cli.invocation {
         Invocation::Repl => None,
         Invocation::Words(words) => match Command::from_words(words) {
             Ok(command) => Some(command),
-            Err(err) => return usage_failure(&err.to_string()),
+            Err(err) => return report.failure(&err),
         },
+    };
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(err) => {
+            return report.failure(&CommandError::usage(format!(
+                "cannot listen for SIGINT/SIGTERM: {err}"
+            )))
+        }
     };
     let transporter = match connect::transporter(&cli.transporter) {
         Ok(t) => t,
-        Err(err) => return usage_failure(err.message()),
+        Err(err) => return report.failure(&CommandError::usage(err.message())),
+    };
+    let protocol = tokio::select! {
+        protocol = protocol(&cli, transporter.is_some()) => protocol,
+        stop = signals.recv() => return stop.exit_code(),
     };
     let mut builder = Broker::builder()
         .namespace(cli.namespace.clone())
-        .protocol(cli.protocol)
+        .protocol(protocol)
         .request_timeout(cli.timeout);
     if let Some(node_id) = &cli.node_id {
         builder = builder.node_id(node_id.clone());
@@ -93,15 +121,81 @@ async fn run(cli: Cli) -> ExitCode {
         builder = builder.shared_transporter(t);
     }
     let broker = builder.build();
-    if let Err(err) = connect::start(&broker, cli.connect_timeout).await {
-        return failure(&CommandError::Broker(err));
-    }
-    let code = match command {
-        None => repl(&broker, &cli).await,
-        Some(command) => one_shot(&broker, &cli, command).await,
+    let work = async {
+        if let Err(err) = connect::start(&broker, cli.connect_timeout).await {
+            return report.failure(&CommandError::Broker(err));
+        }
+        match command {
+            None => repl(&broker, &cli).await,
+            Some(command) => one_shot(&broker, &cli, report, command).await,
+        }
     };
-    let _ = tokio::time::timeout(STOP_LIMIT, broker.stop()).await;
+    let code = tokio::select! {
+        code = work => code,
+        stop = signals.recv() => stopped_by(stop),
+    };
+    if tokio::time::timeout(STOP_LIMIT, broker.stop())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "warning: the node did not stop within {} s",
+            STOP_LIMIT.as_secs()
+        );
+    }
     code
+}
+
+fn stopped_by(stop: Stop) -> ExitCode {
+    tracing::info!(signal = stop.name(), "stopping the node");
+    stop.exit_code()
+}
+
+/// The protocol version to speak: the one asked for, or (`auto`) the one the bus speaks.
+async fn protocol(cli: &Cli, has_transporter: bool) -> ProtocolVersion {
+    let ProtocolChoice::Fixed(version) = cli.protocol else {
+        if !has_transporter {
+            return ProtocolVersion::V5;
+        }
+        return detect(cli).await;
+    };
+    version
+}
+
+async fn detect(cli: &Cli) -> ProtocolVersion {
+    // A transporter of its own: the node's must connect afresh once the probe is gone.
+    let probe: Arc<dyn Transporter> = match connect::transporter(&cli.transporter) {
+        Ok(Some(t)) => t,
+        Ok(None) | Err(_) => return ProtocolVersion::V5,
+    };
+    let listened = tokio::time::timeout(
+        cli.connect_timeout + probe::WINDOW,
+        probe::listen(probe, &cli.namespace, probe::WINDOW),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(Error::broker_disconnected()
+            .with_data(serde_json::json!({"reason": "the protocol probe did not finish"})))
+    });
+    match listened {
+        Ok(heard) => {
+            if let Some(warning) = heard.mixed_warning() {
+                eprintln!("{warning}");
+            }
+            let version = heard.choice();
+            tracing::info!(
+                heard = %heard,
+                speaking = %version,
+                "protocol auto: listened to the bus"
+            );
+            version
+        }
+        Err(err) => {
+            // The node's own start reports the connection problem.
+            tracing::info!(%err, "protocol auto: could not listen to the bus; speaking 5");
+            ProtocolVersion::V5
+        }
+    }
 }
 
 async fn repl(broker: &Broker, cli: &Cli) -> ExitCode {
@@ -115,7 +209,7 @@ async fn repl(broker: &Broker, cli: &Cli) -> ExitCode {
     }
 }
 
-async fn one_shot(broker: &Broker, cli: &Cli, command: Command) -> ExitCode {
+async fn one_shot(broker: &Broker, cli: &Cli, report: Report, command: Command) -> ExitCode {
     let needs = match &command {
         Command::Call(c) => Needs::Action {
             action: c.action.clone(),
@@ -145,7 +239,7 @@ async fn one_shot(broker: &Broker, cli: &Cli, command: Command) -> ExitCode {
             {
                 eprintln!("note: no transporter given, so this node sees only itself; pass --transporter redis://host:port or set TRANSPORTER");
             }
-            failure(&err)
+            report.failure(&err)
         }
     }
 }

@@ -21,8 +21,17 @@ struct Server {
     events: Arc<Mutex<Vec<Value>>>,
 }
 
+/// A server node speaking protocol "5" (Moleculer 0.15).
 async fn server(test: &str) -> Server {
-    let namespace = format!("cli-{test}-{}", std::process::id());
+    server_speaking(test, ProtocolVersion::V5, None).await
+}
+
+/// A server node speaking `protocol`, in its own namespace unless it joins `namespace`.
+async fn server_speaking(test: &str, protocol: ProtocolVersion, namespace: Option<&str>) -> Server {
+    let namespace = namespace.map_or_else(
+        || format!("cli-{test}-{}", std::process::id()),
+        str::to_owned,
+    );
     let transporter = match RedisTransporter::new(&redis_url()) {
         Ok(t) => t,
         Err(err) => panic!("{err}"),
@@ -30,7 +39,7 @@ async fn server(test: &str) -> Server {
     let broker = Broker::builder()
         .node_id(format!("server-{test}"))
         .namespace(namespace.clone())
-        .protocol(ProtocolVersion::V5)
+        .protocol(protocol)
         .transporter(transporter)
         .build();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -217,4 +226,112 @@ async fn the_repl_joins_the_cluster_from_the_environment() {
         run.stdout.contains(">> ERROR: ServiceNotFoundError"),
         "{run:?}"
     );
+}
+
+/// `--protocol auto` (the default): the CLI listens to the bus first and speaks the version
+/// the nodes there speak, so a 0.14 cluster ("4") and a 0.15 one ("5") both answer.
+#[tokio::test]
+async fn auto_protocol_speaks_the_version_of_the_nodes_on_the_bus() {
+    for (test, protocol) in [
+        ("auto4", ProtocolVersion::V4),
+        ("auto5", ProtocolVersion::V5),
+    ] {
+        let s = server_speaking(test, protocol, None).await;
+        let sum = s.cli(&["call", "math.add", r#"{"a":1,"b":2}"#], "").await;
+        let info = s.cli(&["--compact", "info"], "").await;
+        s.stop().await;
+        assert_eq!(sum.code, Some(0), "{protocol}: {sum:?}");
+        assert_eq!(sum.json(), json!(3.0), "{protocol}: {sum:?}");
+        assert!(!sum.stderr.contains("warning"), "{protocol}: {sum:?}");
+        assert_eq!(
+            info.json()["broker"]["protocolVersion"],
+            json!(protocol.as_str()),
+            "{info:?}"
+        );
+    }
+}
+
+/// Explicit versions still work, from the flag and from `MOLECULER_PROTOCOL`; the wrong one
+/// does not reach the node.
+#[tokio::test]
+async fn explicit_protocol_versions_are_spoken_as_asked() {
+    let s = server_speaking("explicit4", ProtocolVersion::V4, None).await;
+    let flag = s
+        .cli(
+            &[
+                "--protocol",
+                "4",
+                "call",
+                "math.add",
+                "--a",
+                "2",
+                "--b",
+                "2",
+            ],
+            "",
+        )
+        .await;
+    let url = redis_url();
+    let env = [
+        ("TRANSPORTER", url.as_str()),
+        ("NAMESPACE", s.namespace.as_str()),
+        ("MOLECULER_PROTOCOL", "4"),
+    ];
+    let from_env = broker_with(
+        &["call", "math.add", "--a", "3", "--b", "3"],
+        &env,
+        "",
+        Duration::from_secs(30),
+    )
+    .await;
+    let wrong = s
+        .cli(
+            &["--protocol", "5", "--wait", "500", "call", "math.add"],
+            "",
+        )
+        .await;
+    s.stop().await;
+    assert_eq!(flag.json(), json!(4.0), "{flag:?}");
+    assert_eq!(from_env.json(), json!(6.0), "{from_env:?}");
+    assert_eq!(wrong.code, Some(1), "{wrong:?}");
+    assert!(wrong.stderr.contains("ServiceNotFoundError"), "{wrong:?}");
+}
+
+/// Nodes of both versions on the bus: the CLI says so on stderr and speaks the newer.
+#[tokio::test]
+async fn auto_protocol_with_both_versions_warns_and_speaks_5() {
+    let old = server_speaking("mixed-old", ProtocolVersion::V4, None).await;
+    let new = server_speaking("mixed-new", ProtocolVersion::V5, Some(&old.namespace)).await;
+    let info = old.cli(&["--compact", "info"], "").await;
+    let call = old
+        .cli(
+            &[
+                "dcall",
+                "server-mixed-new",
+                "math.add",
+                "--a",
+                "1",
+                "--b",
+                "1",
+            ],
+            "",
+        )
+        .await;
+    old.stop().await;
+    new.stop().await;
+    assert_eq!(info.code, Some(0), "{info:?}");
+    assert_eq!(
+        info.json()["broker"]["protocolVersion"],
+        json!("5"),
+        "{info:?}"
+    );
+    for needle in [
+        "warning: nodes of both protocol versions are on the bus",
+        "protocol 4 (Moleculer 0.14): server-mixed-old",
+        "protocol 5 (Moleculer 0.15): server-mixed-new",
+        "--protocol 4",
+    ] {
+        assert!(info.stderr.contains(needle), "{needle:?}: {info:?}");
+    }
+    assert_eq!(call.json(), json!(2.0), "{call:?}");
 }

@@ -372,6 +372,39 @@ impl Transporter for RedisTransporter {
     fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
+
+    /// The URL without its password: `redis://user:***@host:port/db`.
+    fn describe(&self) -> String {
+        let info = self.client.get_connection_info();
+        let settings = info.redis_settings();
+        let credentials = match (settings.username(), settings.password()) {
+            (Some(user), Some(_)) => format!("{user}:***@"),
+            (Some(user), None) => format!("{user}@"),
+            (None, Some(_)) => ":***@".to_owned(),
+            (None, None) => String::new(),
+        };
+        let db = match settings.db() {
+            0 => String::new(),
+            db => format!("/{db}"),
+        };
+        let host_port = |host: &str, port: u16| {
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        };
+        match info.addr() {
+            ConnectionAddr::Tcp(host, port) => {
+                format!("redis://{credentials}{}{db}", host_port(host, *port))
+            }
+            ConnectionAddr::TcpTls { host, port, .. } => {
+                format!("rediss://{credentials}{}{db}", host_port(host, *port))
+            }
+            ConnectionAddr::Unix(path) => format!("redis+unix://{}", path.display()),
+            other => format!("redis://{credentials}{other}{db}"),
+        }
+    }
 }
 
 /// `mol-<nodeID>-<role>`, with anything Redis refuses in a client name (spaces, control
@@ -411,6 +444,25 @@ mod tests {
     }
 
     #[test]
+    fn describe_shows_the_url_without_the_password() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            (
+                "redis://:secret@redis.local",
+                "redis://:***@redis.local:6379",
+            ),
+            ("redis://bob@h:1/2", "redis://bob@h:1/2"),
+            (
+                "redis+unix:///tmp/redis.sock",
+                "redis+unix:///tmp/redis.sock",
+            ),
+        ] {
+            let t = RedisTransporter::new(url).expect(url);
+            assert_eq!(t.describe(), shown, "{url}");
+        }
+    }
+
+    #[test]
     fn urls_with_credentials_tls_and_db_parse() {
         let t = RedisTransporter::new("redis://user:p%40ss@127.0.0.1:6380/3").expect("acl url");
         let info = t.client.get_connection_info();
@@ -423,7 +475,10 @@ mod tests {
             "{debug}"
         );
 
+        assert_eq!(t.describe(), "redis://user:***@127.0.0.1:6380/3");
+
         let tls = RedisTransporter::new("rediss://redis.example:6380").expect("tls url");
+        assert_eq!(tls.describe(), "rediss://redis.example:6380");
         assert!(matches!(
             tls.client.get_connection_info().addr(),
             ConnectionAddr::TcpTls { .. }

@@ -282,3 +282,25 @@ async fn info_help_and_bench() {
     }
     assert_eq!(out.matches(">> Benchmark 'math.add'").count(), 2, "{out}");
 }
+
+/// `info` shows the transporter as a person reads it, in text and in JSON: no Rust `Debug`
+/// form (`MemoryTransporter { id: 3, … }`) anywhere.
+#[tokio::test]
+async fn info_shows_the_transporter_without_debug_strings() {
+    let c = cluster("repl-info-json").await;
+    let (out, errors) = c.type_lines("info\n").await;
+    let report = broker_repl::run_command(&c.client, "info").await;
+    c.stop().await;
+    assert_eq!(errors, 0, "{out}");
+    assert!(out.contains("Transporter      memory\n"), "{out}");
+    let json = match report {
+        Ok(report) => report.to_json(),
+        Err(err) => panic!("info failed: {err}"),
+    };
+    assert_eq!(json["broker"]["transporter"], json!("memory"), "{json}");
+    let text = json.to_string();
+    assert!(
+        !text.contains("MemoryTransporter") && !text.contains(" { "),
+        "a Debug string in {text}"
+    );
+}

@@ -65,3 +65,39 @@ pub async fn broker_with(args: &[&str], env: &[(&str, &str)], stdin: &str, limit
 pub async fn broker(args: &[&str]) -> Run {
     broker_with(args, &[], "", Duration::from_secs(30)).await
 }
+
+/// Starts `broker` with `args` and `env` without waiting for it; stdin stays open until the
+/// child is dropped, and the child is killed if the test ends first.
+pub fn spawn_broker(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_broker"));
+    cmd.args(args)
+        .env_remove("TRANSPORTER")
+        .env_remove("NAMESPACE")
+        .env_remove("NODE_ID")
+        .env_remove("NODEID")
+        .env_remove("MOLECULER_PROTOCOL")
+        .env("BROKER_REPL_HISTORY", "")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match cmd.spawn() {
+        Ok(c) => c,
+        Err(err) => panic!("cannot run broker: {err}"),
+    }
+}
+
+/// Sends `signal` (`INT`, `TERM`) to a process with `kill`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status();
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "kill -{signal} {pid}: {status:?}"
+    );
+}

@@ -249,4 +249,8 @@ impl Transporter for MemoryTransporter {
     fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
+
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
 }

@@ -164,6 +164,16 @@ pub trait Transporter: Send + Sync + fmt::Debug + 'static {
 
     /// Whether publishes can currently go out.
     fn is_connected(&self) -> bool;
+
+    /// What to show a person for this transporter (`redis://127.0.0.1:6379`): its address,
+    /// never a password. The default is the type's name as `Debug` starts it.
+    fn describe(&self) -> String {
+        let debug = format!("{self:?}");
+        match debug.split([' ', '{', '(']).next() {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => debug,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -187,5 +197,10 @@ mod tests {
         assert_eq!(packet_type_of_channel("MOL-dev", "MOL-devx.RES.a"), None);
         assert_eq!(packet_type_of_channel("MOL", "MOL.NOPE"), None);
         assert_eq!(Topic::node_subscriptions("n").len(), 12);
+    }
+
+    #[test]
+    fn transporters_describe_themselves_without_debug_noise() {
+        assert_eq!(MemoryTransporter::new().describe(), "memory");
     }
 }

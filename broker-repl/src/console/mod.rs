@@ -6,7 +6,10 @@ mod interactive;
 mod printer;
 mod script;
 
+pub(crate) use printer::print_above;
 pub use printer::print_line;
+#[cfg(test)]
+pub(crate) use printer::{install as install_sink, uninstall as uninstall_sink};
 pub use script::run_script;
 
 use crate::error::CommandError;
@@ -84,18 +87,11 @@ pub fn render_error(err: &CommandError, style: Style) -> String {
     out
 }
 
-/// The transporter's type name (`RedisTransporter`), or `none (local only)`.
+/// The transporter as a person reads it (`redis://127.0.0.1:6379`, never a password), or
+/// `none (local only)`.
 pub(crate) fn transporter_label(broker: &Broker) -> String {
     match &broker.config().transporter {
-        Some(t) => {
-            let debug = format!("{t:?}");
-            let name = debug.split([' ', '{', '(']).next().unwrap_or_default();
-            if name.is_empty() {
-                debug
-            } else {
-                name.to_owned()
-            }
-        }
+        Some(t) => t.describe(),
         None => "none (local only)".to_owned(),
     }
 }

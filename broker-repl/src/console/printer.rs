@@ -1,6 +1,7 @@
 //! Printing for the person at the console from anywhere in the program (an event handler, a
 //! background task) without garbling the line they are typing.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 
 /// Where lines go while an interactive console is open.
@@ -19,15 +20,33 @@ static SINK: Mutex<Option<Sink>> = Mutex::new(None);
 /// ```
 pub fn print_line(line: impl AsRef<str>) {
     let line = line.as_ref();
-    if let Ok(mut sink) = SINK.lock() {
-        if let Some(sink) = sink.as_mut() {
-            let text = format!("{}\r\n", line.replace('\n', "\r\n"));
-            if sink(text) {
-                return;
-            }
-        }
+    if !print_above(line) {
+        println!("{line}");
     }
-    println!("{line}");
+}
+
+thread_local! {
+    /// Set while this thread is inside the sink, so that anything the sink itself logs goes
+    /// to standard error instead of locking [`SINK`] a second time.
+    static PRINTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Prints `line` above the prompt if an interactive console is open; `false` if none is (or
+/// this thread is already printing there), and the caller prints it elsewhere.
+pub(crate) fn print_above(line: &str) -> bool {
+    if PRINTING.with(Cell::get) {
+        return false;
+    }
+    PRINTING.with(|p| p.set(true));
+    let printed = match SINK.lock() {
+        Ok(mut sink) => match sink.as_mut() {
+            Some(sink) => sink(format!("{}\r\n", line.replace('\n', "\r\n"))),
+            None => false,
+        },
+        Err(_) => false,
+    };
+    PRINTING.with(|p| p.set(false));
+    printed
 }
 
 /// Routes [`print_line`] to `sink` until [`uninstall`]; the sink returns whether it printed.

@@ -28,7 +28,13 @@ fn count(v: &Value) -> usize {
 
 /// Gathers the report.
 pub(crate) async fn info(broker: &Broker) -> Result<InfoReport, CommandError> {
-    let options = broker.config().to_json();
+    let mut options = broker.config().to_json();
+    // The transporter as its URL without password, not its Rust `Debug` form.
+    options["transporter"] = broker
+        .config()
+        .transporter
+        .as_ref()
+        .map_or(Value::Null, |t| Value::String(t.describe()));
     let health = local_query(broker, "$node.health", json!({})).await?;
     let all_nodes = broker.node_list(false, false);
     let online = all_nodes
