@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 both_versions!(
     graceful_stops,
     graceful_stop_finishes_in_flight_call,
+    sigterm_stops_a_rust_node_gracefully,
     killed_rust_node,
     killed_js_node
 );
@@ -104,6 +105,46 @@ async fn graceful_stop_finishes_in_flight_call(v: JsVersion) {
     let reply = reply.unwrap_or_else(|e| panic!("in-flight call failed on a graceful stop: {e}"));
     assert_eq!(reply.result, "done");
     p.js.exit().await;
+}
+
+/// `Broker::run_until_signal`: SIGTERM (what `docker stop`, systemd and Kubernetes send) stops
+/// the node gracefully, so the JS peer sees it leave at once (DISCONNECT), not after the
+/// heartbeat timeout, and the process exits cleanly.
+async fn sigterm_stops_a_rust_node_gracefully(v: JsVersion) {
+    let cluster = Cluster::new(v, "sigterm-rust");
+    let child_id = cluster.node_id("rust-child");
+    let (mut child, js) = tokio::join!(
+        RustChild::start(&cluster, &child_id),
+        JsPeer::start(cluster.peer_config(&cluster.node_id("js"), &[], json!([]))),
+    );
+    js.wait_for(&["rmath"]).await;
+    js.call_ok("rmath.add", json!({"a": 1, "b": 1}), json!({}))
+        .await;
+
+    let sent = Instant::now();
+    let (code, ev) = tokio::join!(
+        child.terminate(),
+        eventually(
+            "JS sees the SIGTERMed Rust node leave",
+            Duration::from_secs(1),
+            || disconnected_event(&js, &child_id),
+        )
+    );
+    println!("JS saw the SIGTERMed node leave after {:?}", sent.elapsed());
+    assert_eq!(
+        ev["unexpected"], false,
+        "a graceful leave, not a loss: {ev}"
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "the child exits cleanly after its graceful stop"
+    );
+    let list = js.list().await;
+    let n = find_node(&list, &child_id).unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(n["available"], false, "{n}");
+    js.assert_no_errors();
+    js.exit().await;
 }
 
 async fn killed_rust_node(v: JsVersion) {

@@ -1,5 +1,6 @@
-//! A Rust node in a child process, so a test can SIGKILL it: the node vanishes without
-//! DISCONNECT, as a crashed process would.
+//! A Rust node in a child process, so a test can SIGKILL it (the node vanishes without
+//! DISCONNECT, as a crashed process would) or SIGTERM it (the node stops gracefully, as
+//! `Broker::run_until_signal` makes it).
 //!
 //! The child is this very test binary, re-run with only the ignored test `child_node_entry`
 //! (which each test file using this module defines as `child::child_main()`), told what to do
@@ -43,16 +44,22 @@ pub fn child_main() {
         broker.add_service(services::rmath()).await.expect("rmath");
         broker.start().await.expect("child broker starts");
         println!("{READY}");
-        // Live until the parent closes stdin (or kills us).
-        let _ = tokio::task::spawn_blocking(|| {
+        // Live until the parent closes stdin, or SIGINT/SIGTERM arrive (or SIGKILL).
+        let stdin_closed = tokio::task::spawn_blocking(|| {
             let stdin = std::io::stdin();
             for line in stdin.lock().lines() {
                 if line.is_err() {
                     break;
                 }
             }
-        })
-        .await;
+        });
+        tokio::select! {
+            stopped = broker.run_until_signal() => {
+                // The exit status tells the parent whether the graceful stop succeeded.
+                std::process::exit(if stopped.is_ok() { 0 } else { 3 });
+            }
+            _ = stdin_closed => {}
+        }
         let _ = broker.stop().await;
     });
     std::process::exit(0);
@@ -109,6 +116,24 @@ impl RustChild {
             node_id: node_id.to_owned(),
             child,
             _stdin: stdin,
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the process to exit; returns its exit code.
+    pub async fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id()?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        assert!(
+            sent.is_ok_and(|s| s.success()),
+            "could not send SIGTERM to {pid}"
+        );
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        match status {
+            Ok(Ok(status)) => status.code(),
+            _ => None,
         }
     }
 

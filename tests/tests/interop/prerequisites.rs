@@ -31,16 +31,6 @@ pub fn require_node() {
     }
 }
 
-/// `redis-server` must be on PATH for the tests that start a private Redis.
-pub fn require_redis_server() {
-    static OK: OnceLock<bool> = OnceLock::new();
-    if !*OK.get_or_init(|| runs("redis-server")) {
-        missing(
-            "`redis-server` is not on PATH; install Redis (Debian: `apt-get install redis-server`)",
-        );
-    }
-}
-
 /// The shared Redis at `url` (always the same one in a test binary) must answer; checked once.
 pub fn require_redis(url: &str) {
     static OK: OnceLock<Result<(), String>> = OnceLock::new();

@@ -13,6 +13,22 @@ pub struct PrivateRedis {
     child: Option<Child>,
 }
 
+/// `redis-server` must be on PATH; without it the test fails with one line saying so.
+fn require_redis_server() {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let found = OK.get_or_init(|| {
+        std::process::Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(
+        *found,
+        "`redis-server` is not on PATH; install Redis (Debian: `apt-get install redis-server`)"
+    );
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
@@ -62,7 +78,7 @@ impl PrivateRedis {
 
     /// (Re)starts the server on its port.
     pub async fn up(&mut self) {
-        super::prerequisites::require_redis_server();
+        require_redis_server();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
