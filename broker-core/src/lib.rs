@@ -2,6 +2,8 @@
 //!
 //! Declare services with attribute macros on plain `impl` blocks, start a [`Broker`] on a
 //! transporter, and call actions and emit events across nodes, including Moleculer.js nodes.
+//! The [`service`] attribute's docs are the reference of the macros: every key, every method
+//! attribute (`#[action]`, `#[event]`, hooks, settings) and the method shapes they accept.
 //!
 //! ```
 //! use broker_core::{service, Broker, Context, Error, MemoryTransporter};

@@ -74,78 +74,8 @@
 //! # }
 //! ```
 //!
-//! # `#[service(...)]`
-//!
-//! On an inherent `impl Type` block (generic ones too). Generates
-//! `impl broker_core::Service for Type`, so `broker.add_service(value)` accepts it; every
-//! handler holds an `Arc` of the value. Keys:
-//!
-//! | key            | value                                         | default  |
-//! |----------------|-----------------------------------------------|----------|
-//! | `name`         | string literal                                | required |
-//! | `version`      | integer (`2` → `v2.name`) or string (`"staging"` → `staging.name`) | none |
-//! | `dependencies` | array of full service names, `["users", "v2.posts"]` | none |
-//!
-//! # Methods
-//!
-//! Exactly one of these attributes per method; methods without one are left alone.
-//!
-//! * `#[action]` / `#[action(name = "...", visibility = "...", timeout = ..., ...)]`: an action.
-//!   Returns `Result<T, E>` with `T: Serialize` and `E: Into<broker_core::Error>`. Keys:
-//!
-//!   | key            | value                                                      | default |
-//!   |----------------|------------------------------------------------------------|---------|
-//!   | `name`         | string literal                                             | the method's name |
-//!   | `visibility`   | `"published"`, `"public"`, `"protected"` or `"private"` (not registered: callable only from the service's own code) | `"published"` |
-//!   | `timeout`      | `"500ms"`, `"2s"`, `"1m"`, `"1h"` or an integer number of milliseconds; overrides the broker's request timeout | none |
-//!   | `bulkhead(concurrency = 2, max_queue_size = 10)` | at most `concurrency` runs at once and `max_queue_size` waiting; more calls fail at once with `QueueIsFullError` (429). Both keys optional (`BulkheadOptions::default()`: 10 and 100); overrides the broker-wide bulkhead | none |
-//!   | `strategy`     | `"RoundRobin"`, `"Random"`, `"CpuUsage"`, `"Latency"` or `"Shard"` (default options), published in INFO for callers to balance with | the service's / broker's |
-//!   | `shard_key`    | with `strategy = "Shard"` only: a params path (`"user.id"`) or a meta path (`"#tenant"`) | none |
-//!
-//! * `#[event(name = "...", group = "...", bulkhead(...))]`: an event handler. `name` is
-//!   required (an event name or a pattern such as `user.*`); `group` defaults to the service
-//!   name; `bulkhead(...)` is as for actions. Returns `()` or `Result<(), E>`; errors,
-//!   including a payload that does not deserialize, are logged by the broker.
-//! * `#[before("pattern")]`, `#[after("pattern")]`, `#[error("pattern")]`: service hooks,
-//!   Moleculer's `hooks: {before, after, error}`, for the actions of this service matching the
-//!   pattern: an action name (`"create"`, the action's name, not the method's), a wildcard
-//!   (`"*"`, `"get*"`, `"?et"`), or several joined by `|` (`"create|update"`). Without a
-//!   pattern (`#[before]`) a hook applies to every action. Several hooks of a kind run in
-//!   declaration order, except that the `"*"` hooks run first before the action and last after
-//!   it. A name without a wildcard must be one of the service's actions. The shapes:
-//!   - `async fn(&self[, ctx: Context]) -> Result<(), E>`, or `-> Result<Option<Value>, E>`
-//!     where `Some(params)` replaces the params the action (and later hooks) see; meta set on
-//!     `ctx` reaches the action and the caller. An error skips the action.
-//!   - `#[after]`: `async fn(&self[, ctx: Context], result: T) -> Result<U, E>`: gets the
-//!     action's result, deserialized into `T: DeserializeOwned` (`serde_json::Value` for
-//!     anything; a result that does not deserialize fails the call with a
-//!     `SERIALIZATION_ERROR`), and returns the result to send, `U: Serialize`.
-//!   - `#[error]`: `async fn(&self[, ctx: Context], err: Error) -> Result<U, E>`: gets the
-//!     error of the action or of an earlier hook (any type `From<broker_core::Error>` works
-//!     for `err`); `Ok` recovers with that result and stops the remaining error hooks, `Err`
-//!     passes an error on.
-//! * `#[created]`, `#[started]`, `#[stopped]`: lifecycle hooks, `async fn name(&self)`,
-//!   returning `()` or `Result<(), E>`.
-//! * `#[settings]`, `#[metadata]`: `fn name(&self) -> serde_json::Value` (not `async`; any
-//!   type `Into<Value>` works), a JSON object that becomes the service's settings or metadata.
-//!
-//! Actions and events are `async fn` taking `&self`, then optionally `ctx: Context` (by value,
-//! first), then optionally one params argument of a `DeserializeOwned` type (a typed struct,
-//! or `serde_json::Value` for anything). Params that do not deserialize are answered with a
-//! `ValidationError` naming the offending field, before the method runs. The futures must be
-//! `Send`.
-//!
-//! The path forms `#[broker_core::action]` and `#[broker_core::event]` are accepted too.
-//! Outside a `#[service]` block, `#[action]` and `#[event]` are compile errors.
-//!
-//! Every mistake is reported at compile time on the offending token, all at once: unknown keys
-//! (with the known key a typo is closest to: "did you mean `timeout`?") or duplicate ones, bad
-//! values (an unknown strategy, a `shard_key` without `"Shard"`, a zero `concurrency`, a
-//! malformed hook pattern), a missing name, a duplicate action or event name (on both
-//! definitions), a hook naming no action of the service, a method that is not `async` or does
-//! not take `&self`, unsupported parameters, return types the broker cannot use, and a method
-//! whose future is not `Send` ("future returned by `hello` is not `Send`", with the value held
-//! across an `.await`).
+//! The [`service`] attribute's docs are the full reference: its keys, the method attributes
+//! and theirs, the shapes of the methods, and what is checked at compile time.
 
 mod attr;
 mod expand;
@@ -158,22 +88,131 @@ mod timeout;
 
 use proc_macro::TokenStream;
 
-/// Turns an inherent `impl` block into a service: see the [crate docs](crate) for the keys
-/// and the method attributes.
+// No intra-doc links in the docs of the attributes: where `broker-core` re-exports them,
+// rustdoc leaves such links unresolved (`[crate docs](crate)` became `href="crate"`). Relative
+// links to `attr.service.html` work in both crates' docs.
+
+/// Turns an inherent `impl` block into a Moleculer service: its methods marked `#[action]`,
+/// `#[event]`, and the other attributes below become the service's actions, event handlers and
+/// hooks.
+///
+/// ```
+/// use broker_core::{service, Context, Error};
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// struct HelloParams {
+///     name: String,
+/// }
+///
+/// struct Greeter;
+///
+/// #[service(name = "greeter", version = 2)]
+/// impl Greeter {
+///     /// `v2.greeter.hello`.
+///     #[action(timeout = "2s")]
+///     async fn hello(&self, params: HelloParams) -> Result<String, Error> {
+///         Ok(format!("Hello, {}!", params.name))
+///     }
+///
+///     /// Runs on every `user.created` event.
+///     #[event(name = "user.created")]
+///     async fn user_created(&self, ctx: Context, user: serde_json::Value) {
+///         println!("{user} came from {}", ctx.node_id());
+///     }
+/// }
+/// ```
+///
+/// # Keys
+///
+/// `#[service(...)]` goes on an inherent `impl Type` block (generic ones too) and generates
+/// `impl broker_core::Service for Type`, so `broker.add_service(value)` accepts it; every
+/// handler holds an `Arc` of the value. Its keys:
+///
+/// | key            | value                                         | default  |
+/// |----------------|-----------------------------------------------|----------|
+/// | `name`         | string literal                                | required |
+/// | `version`      | integer (`2` → `v2.name`) or string (`"staging"` → `staging.name`) | none |
+/// | `dependencies` | array of full service names, `["users", "v2.posts"]` | none |
+///
+/// # Methods
+///
+/// Exactly one of these attributes per method; methods without one are left alone.
+///
+/// * `#[action]` / `#[action(name = "...", visibility = "...", timeout = ..., ...)]`: an action.
+///   Returns `Result<T, E>` with `T: Serialize` and `E: Into<broker_core::Error>`. Keys:
+///
+///   | key            | value                                                      | default |
+///   |----------------|------------------------------------------------------------|---------|
+///   | `name`         | string literal                                             | the method's name |
+///   | `visibility`   | `"published"`, `"public"`, `"protected"` or `"private"` (not registered: callable only from the service's own code) | `"published"` |
+///   | `timeout`      | `"500ms"`, `"2s"`, `"1m"`, `"1h"` or an integer number of milliseconds; overrides the broker's request timeout | none |
+///   | `bulkhead(concurrency = 2, max_queue_size = 10)` | at most `concurrency` runs at once and `max_queue_size` waiting; more calls fail at once with `QueueIsFullError` (429). Both keys optional (`BulkheadOptions::default()`: 10 and 100); overrides the broker-wide bulkhead | none |
+///   | `strategy`     | `"RoundRobin"`, `"Random"`, `"CpuUsage"`, `"Latency"` or `"Shard"` (default options), published in INFO for callers to balance with | the service's / broker's |
+///   | `shard_key`    | with `strategy = "Shard"` only: a params path (`"user.id"`) or a meta path (`"#tenant"`) | none |
+///
+/// * `#[event(name = "...", group = "...", bulkhead(...))]`: an event handler. `name` is
+///   required (an event name or a pattern such as `user.*`); `group` defaults to the service
+///   name; `bulkhead(...)` is as for actions. Returns `()` or `Result<(), E>`; errors,
+///   including a payload that does not deserialize, are logged by the broker.
+/// * `#[before("pattern")]`, `#[after("pattern")]`, `#[error("pattern")]`: service hooks,
+///   Moleculer's `hooks: {before, after, error}`, for the actions of this service matching the
+///   pattern: an action name (`"create"`, the action's name, not the method's), a wildcard
+///   (`"*"`, `"get*"`, `"?et"`), or several joined by `|` (`"create|update"`). Without a
+///   pattern (`#[before]`) a hook applies to every action. Several hooks of a kind run in
+///   declaration order, except that the `"*"` hooks run first before the action and last after
+///   it. A name without a wildcard must be one of the service's actions. The shapes:
+///   - `async fn(&self[, ctx: Context]) -> Result<(), E>`, or `-> Result<Option<Value>, E>`
+///     where `Some(params)` replaces the params the action (and later hooks) see; meta set on
+///     `ctx` reaches the action and the caller. An error skips the action.
+///   - `#[after]`: `async fn(&self[, ctx: Context], result: T) -> Result<U, E>`: gets the
+///     action's result, deserialized into `T: DeserializeOwned` (`serde_json::Value` for
+///     anything; a result that does not deserialize fails the call with a
+///     `SERIALIZATION_ERROR`), and returns the result to send, `U: Serialize`.
+///   - `#[error]`: `async fn(&self[, ctx: Context], err: Error) -> Result<U, E>`: gets the
+///     error of the action or of an earlier hook (any type `From<broker_core::Error>` works
+///     for `err`); `Ok` recovers with that result and stops the remaining error hooks, `Err`
+///     passes an error on.
+/// * `#[created]`, `#[started]`, `#[stopped]`: lifecycle hooks, `async fn name(&self)`,
+///   returning `()` or `Result<(), E>`.
+/// * `#[settings]`, `#[metadata]`: `fn name(&self) -> serde_json::Value` (not `async`; any
+///   type `Into<Value>` works), a JSON object that becomes the service's settings or metadata.
+///
+/// Actions and events are `async fn` taking `&self`, then optionally `ctx: Context` (by value,
+/// first), then optionally one params argument of a `DeserializeOwned` type (a typed struct,
+/// or `serde_json::Value` for anything). Params that do not deserialize are answered with a
+/// `ValidationError` naming the offending field, before the method runs. The futures must be
+/// `Send`.
+///
+/// The path forms `#[broker_core::action]` and `#[broker_core::event]` are accepted too.
+/// Outside a `#[service]` block, `#[action]` and `#[event]` are compile errors.
+///
+/// # Compile-time checks
+///
+/// Every mistake is reported at compile time on the offending token, all at once: unknown keys
+/// (with the known key a typo is closest to: "did you mean `timeout`?") or duplicate ones, bad
+/// values (an unknown strategy, a `shard_key` without `"Shard"`, a zero `concurrency`, a
+/// malformed hook pattern), a missing name, a duplicate action or event name (on both
+/// definitions), a hook naming no action of the service, a method that is not `async` or does
+/// not take `&self`, unsupported parameters, return types the broker cannot use, and a method
+/// whose future is not `Send` ("future returned by `hello` is not `Send`", with the value held
+/// across an `.await`).
 #[proc_macro_attribute]
 pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::service(attr.into(), item.into()).into()
 }
 
-/// Marks an action inside a `#[service]` block, which consumes it. Anywhere else it is a
+/// Marks an action inside a `#[service]` block, which consumes it: see the
+/// [methods of `#[service]`](attr.service.html#methods) for its keys. Anywhere else it is a
 /// compile error.
 #[proc_macro_attribute]
 pub fn action(_attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray(attr::MethodAttr::Action, item.into()).into()
 }
 
-/// Marks an event handler inside a `#[service]` block, which consumes it. Anywhere else it is
-/// a compile error.
+/// Marks an event handler inside a `#[service]` block, which consumes it: see the
+/// [methods of `#[service]`](attr.service.html#methods) for its keys. Anywhere else it is a
+/// compile error.
 #[proc_macro_attribute]
 pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray(attr::MethodAttr::Event, item.into()).into()
