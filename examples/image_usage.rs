@@ -14,8 +14,8 @@
 //!
 //! On start it writes `sample.png` into the output folder, so there is something to try.
 //! Environment: `TRANSPORTER` (or the first argument), `NAMESPACE`, `NODE_ID`,
-//! `MOLECULER_PROTOCOL` (`5` by default on Redis, `4` for Moleculer.js 0.14) and
-//! `IMAGE_OUTPUT_DIR` (default `output`). PNG and JPEG are read; the result is always PNG.
+//! `MOLECULER_PROTOCOL` (`5` by default, `4` for Moleculer.js 0.14), `IMAGE_OUTPUT_DIR` (default
+//! `output`) and `RUST_LOG`. PNG and JPEG are read; the result is always PNG.
 
 #[path = "image_usage/http.rs"]
 mod http;
@@ -30,6 +30,7 @@ use image::{Rgba, RgbaImage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// The largest block size accepted.
@@ -278,7 +279,18 @@ fn broker(url: Option<&str>) -> Result<Broker, Error> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    broker_repl::init_logging("warn,broker_core=info,broker_redis=info");
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("image_usage: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args().nth(1).or_else(|| env("TRANSPORTER"));
     let output_dir = PathBuf::from(env("IMAGE_OUTPUT_DIR").unwrap_or_else(|| "output".into()));
     std::fs::create_dir_all(&output_dir)?;
@@ -292,7 +304,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Try: call image.pixelate --source {} --blockSize 16",
         sample.display()
     );
-    broker.repl().await?;
+    // The console until `exit` or Ctrl-D, or a graceful stop on SIGTERM (see simple_usage).
+    let signal = tokio::select! {
+        biased;
+        signal = Broker::wait_for_signal() => Some(signal?),
+        done = broker.repl() => {
+            done?;
+            None
+        }
+    };
     broker.stop().await?;
+    if signal.is_some() {
+        std::process::exit(0);
+    }
     Ok(())
 }

@@ -12,13 +12,17 @@
 //!
 //! Environment: `REDIS_URL` or `TRANSPORTER` (default `redis://127.0.0.1:6379`), `NAMESPACE`
 //! (default none), `NODE_ID` (default `<hostname>-<pid>`), `MOLECULER_PROTOCOL` (`5`, the
-//! default, for Moleculer.js 0.15; `4` for 0.14). Stop it with Ctrl-C: it leaves gracefully.
+//! default, for Moleculer.js 0.15; `4` for 0.14), `RUST_LOG` (default: `info` for the broker's
+//! crates). Started before Redis, it waits for the server; stop it with Ctrl-C or SIGTERM: it
+//! leaves gracefully, and the JS node logs the disconnect at once.
 
 use broker_core::{service, Broker, Context, Error, ProtocolVersion};
 use broker_redis::RedisTransporter;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::process::ExitCode;
 use std::time::Duration;
+use tracing_subscriber::EnvFilter;
 
 #[derive(Deserialize)]
 struct HelloParams {
@@ -69,8 +73,28 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Logs of the broker's crates at `info` (nodes joining and leaving, Redis lost and back),
+/// everything else at `warn`, unless `RUST_LOG` says otherwise.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,broker_core=info,broker_redis=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
+    init_logging();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `Display`: the error's name and message, as a user should read it.
+            eprintln!("redis_node: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let url = env("REDIS_URL")
         .or_else(|| env("TRANSPORTER"))
         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
@@ -88,6 +112,7 @@ async fn main() -> Result<(), Error> {
     }
     let broker = builder.build();
     broker.add_service(Greeter).await?;
+    // Waits for Redis if it is not there yet (retrying, one log line per attempt).
     broker.start().await?;
     println!(
         "Rust node {} up on {url} (protocol {protocol}); Ctrl-C to stop",
@@ -118,14 +143,10 @@ async fn main() -> Result<(), Error> {
             }
         }
     };
+    // Serve until SIGINT/SIGTERM, then stop gracefully: requests in flight finish and the
+    // cluster is told this node left.
     tokio::select! {
-        () = work => {}
-        signal = tokio::signal::ctrl_c() => {
-            if let Err(err) = signal {
-                println!("cannot listen for Ctrl-C ({err}); stopping");
-            }
-        }
+        () = work => Ok(()),
+        stopped = broker.run_until_signal() => stopped.map(|signal| println!("stopped on {signal}")),
     }
-    println!("stopping");
-    broker.stop().await
 }

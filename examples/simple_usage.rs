@@ -18,14 +18,16 @@
 //! mol $ nodes
 //! ```
 //!
-//! Environment: `TRANSPORTER` (or the first argument), `NAMESPACE`, `NODE_ID`, and
-//! `MOLECULER_PROTOCOL` (`5`, the default on Redis, for Moleculer.js 0.15; `4` for 0.14).
+//! Environment: `TRANSPORTER` (or the first argument), `NAMESPACE`, `NODE_ID`,
+//! `MOLECULER_PROTOCOL` (`5`, the default, for Moleculer.js 0.15; `4` for 0.14), and `RUST_LOG`
+//! (default: `info` for the broker's crates; log lines appear above the prompt).
 
 use broker_core::{service, Broker, Context, Error, MemoryTransporter, ProtocolVersion};
 use broker_redis::RedisTransporter;
 use broker_repl::ReplExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,7 +156,19 @@ async fn math_node(namespace: &str) -> Result<Broker, Error> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    // Node joined/left and Redis lost/back at `info`; printed above the console's prompt.
+    broker_repl::init_logging("warn,broker_core=info,broker_redis=info");
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("simple_usage: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args().nth(1).or_else(|| env("TRANSPORTER"));
     let (broker, greeter) = node(url.as_deref(), Arc::default())?;
     broker.add_service(greeter).await?;
@@ -163,19 +177,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(_) => None,
         None => Some(math_node(&broker.config().namespace).await?),
     };
-    // Give the cluster a moment to introduce itself, so `nodes` and Tab see everyone.
-    let wait = if peer.is_some() {
-        &["math"][..]
-    } else {
-        &[][..]
+    // Wait (bounded) until `math` is there, from the stand-in or from the JavaScript peer, so
+    // that the first command (piped input runs at once) and Tab see it.
+    if let Err(err) = broker
+        .wait_for_services(&["math"], Duration::from_secs(5))
+        .await
+    {
+        eprintln!(
+            "no node offers `math` yet ({}): start `node examples/js/sample.js` with the same \
+             NAMESPACE and protocol; the console works meanwhile",
+            err.message()
+        );
+    }
+
+    // The console until `exit` or Ctrl-D; SIGTERM (or SIGINT when input is piped) stops the
+    // node gracefully too. `biased`: the signal handlers are installed before the console
+    // starts reading.
+    let signal = tokio::select! {
+        biased;
+        signal = Broker::wait_for_signal() => Some(signal?),
+        done = broker.repl() => {
+            done?;
+            None
+        }
     };
-    let _ = broker.wait_for_services(wait, Duration::from_secs(2)).await;
-
-    broker.repl().await?;
-
     broker.stop().await?;
     if let Some(peer) = peer {
         peer.stop().await?;
+    }
+    if let Some(signal) = signal {
+        println!("stopped on {signal}");
+        // The console's line reader may still wait for a key on its own thread: leave now.
+        std::process::exit(0);
     }
     Ok(())
 }
