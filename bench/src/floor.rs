@@ -5,6 +5,7 @@
 //! `<P>.countres`. A request is `<id>:<body>`; the requester matches replies by the id.
 
 use crate::stats::{call_loop, env_f64, env_str, make_payload, r3, result_line};
+use broker_core::Broker;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use serde_json::{json, Map, Value};
@@ -90,7 +91,8 @@ pub(crate) async fn responder() -> Result<(), String> {
     };
     tokio::select! {
         r = serve => r,
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        // The floor has no broker to stop; SIGTERM from the harness ends it like Ctrl-C.
+        signal = Broker::wait_for_signal() => signal.map(drop).map_err(|e| e.to_string()),
     }
 }
 

@@ -66,12 +66,7 @@ pub(crate) async fn run() -> Result<(), String> {
         "{}",
         json!({"ready": true, "nodeID": broker.node_id(), "pid": std::process::id(), "protocol": protocol().as_str()})
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    Broker::wait_for_signal().await.map_err(|e| e.to_string())?;
     // Bounded: a stuck shutdown must not keep the harness waiting.
     match tokio::time::timeout(std::time::Duration::from_secs(5), broker.stop()).await {
         Ok(r) => r.map_err(|e| e.to_string()),
