@@ -335,7 +335,7 @@ impl Supervisor {
                     && match w.ping(limit).await {
                         Ok(()) => true,
                         Err(err) => {
-                            tracing::warn!(%err, "Redis publisher connection failed");
+                            tracing::debug!(%err, "Redis publisher connection lost too");
                             false
                         }
                     };

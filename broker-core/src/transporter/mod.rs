@@ -119,10 +119,11 @@ pub enum TransportEvent {
     Disconnected,
     /// The connection is back and every subscription restored: the broker announces itself again.
     Reconnected,
-    /// A packet this node published was lost with the connection: it was being written when
-    /// the connection failed, so it may or may not have reached the bus, and it is not sent
-    /// again (a request sent twice would run twice). The broker fails the call of an
-    /// undelivered `REQ` at once with `BrokerDisconnectedError` and logs the others.
+    /// A packet this node published did not reach its target: it was being written when the
+    /// connection failed (so it may or may not have reached the bus, and is not sent again: a
+    /// request sent twice would run twice), or the bus reported that nobody received it. The
+    /// broker fails the call of an undelivered `REQ` at once with `BrokerDisconnectedError`
+    /// and logs the others.
     Undelivered {
         /// The packet's type.
         packet_type: PacketType,
