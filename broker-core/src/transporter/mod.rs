@@ -140,8 +140,9 @@ pub type TransportEvents = mpsc::UnboundedReceiver<TransportEvent>;
 /// A message bus the broker can run over.
 ///
 /// Implementations keep their own connections, reconnect on loss (reporting
-/// [`TransportEvent::Disconnected`] and [`TransportEvent::Reconnected`]), and restore their
-/// subscriptions exactly once per reconnect.
+/// [`TransportEvent::Disconnected`] and [`TransportEvent::Reconnected`]), restore their
+/// subscriptions exactly once per reconnect, and report what they published but could not
+/// deliver as [`TransportEvent::Undelivered`] rather than dropping it silently.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a transporter",
     note = "use `MemoryTransporter` for in-process nodes, or a transport crate such as `broker-redis`"
