@@ -189,8 +189,8 @@ impl Supervisor {
             %err,
             undelivered = %describe(&undelivered),
             resent = %describe(&repeat),
-            "Redis publisher connection failed while publishing; what may have gone out is \
-             reported to the broker, the rest is sent again after the reconnect"
+            "Redis publisher connection failed while publishing: undelivered packets are \
+             reported to the broker, the others sent again after the reconnect"
         );
         self.carry.extend(repeat);
         let reporter = self.reporter();
@@ -335,7 +335,7 @@ impl Supervisor {
                     && match w.ping(limit).await {
                         Ok(()) => true,
                         Err(err) => {
-                            tracing::warn!(%err, "Redis publisher connection failed");
+                            tracing::debug!(%err, "Redis publisher connection lost too");
                             false
                         }
                     };
@@ -415,19 +415,21 @@ impl Supervisor {
     }
 
     /// Flushes the writer (bounded), then drops both connections.
-    async fn finish(self, sub: Option<Subscriber>, writer: Option<Writer>) {
+    async fn finish(mut self, sub: Option<Subscriber>, writer: Option<Writer>) {
         self.connected.store(false, Ordering::SeqCst);
         if let Some(mut w) = writer {
             let handle = w.handle();
             if self.events.is_closed() {
                 // The broker is gone: nobody waits for what is queued.
                 handle.abort();
-            } else if tokio::time::timeout(self.options.command_timeout, &mut *handle)
-                .await
-                .is_err()
-            {
-                tracing::warn!("queued publishes not flushed in time; dropping them");
-                handle.abort();
+            } else {
+                match tokio::time::timeout(self.options.command_timeout, &mut *handle).await {
+                    Ok(end) => self.writer_ended(end.map_err(|err| err.to_string())),
+                    Err(_) => {
+                        tracing::warn!("queued publishes not flushed in time; dropping them");
+                        handle.abort();
+                    }
+                }
             }
         }
         if !self.carry.is_empty() {

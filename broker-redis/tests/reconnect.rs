@@ -602,14 +602,16 @@ async fn no_call_is_lost_without_a_trace_when_redis_is_killed() {
     let ns = unique("killed");
     let (server_t, server_log) = tapped(&url);
     let server = default_node(server_t, &ns, "server");
-    // Slower than the outage: a request that reached the server before the kill is answered
-    // after both nodes are back, so its call has a fair chance to succeed.
+    // Slower than the outage and the reconnects (killed at 0.7 s, back by about 1.5 s): a
+    // request that reached the server before the kill is answered after both nodes are back.
+    // (An answer published while its caller is still away would be lost: pub/sub keeps
+    // nothing.)
     server
         .add_service(
             broker_core::ServiceSchema::new("math").action(broker_core::ActionDef::new(
                 "add",
                 |ctx: broker_core::Context| async move {
-                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    tokio::time::sleep(Duration::from_millis(2500)).await;
                     let a = ctx.params()["a"].as_f64().unwrap_or(0.0);
                     Ok(json!(a + 1.0))
                 },

@@ -362,3 +362,51 @@ async fn channels_refused_by_an_acl_fail_alone_without_dropping_the_connection()
 
     t.disconnect().await.expect("disconnect");
 }
+
+#[tokio::test]
+async fn a_request_event_or_response_that_nobody_receives_is_reported_undelivered() {
+    let ns = unique("unheard");
+    let (t, mut events) = node(&ns, "n").await;
+    for kind in [PacketType::Request, PacketType::Event, PacketType::Response] {
+        t.publish(
+            &Topic::targeted(kind, "ghost"),
+            Bytes::from(format!("to ghost: {kind}")),
+        )
+        .expect("queued");
+        match next_event(&mut events).await {
+            TransportEvent::Undelivered {
+                packet_type,
+                target,
+                payload,
+            } => {
+                assert_eq!(packet_type, kind);
+                assert_eq!(target.as_deref(), Some("ghost"));
+                assert_eq!(&payload[..], format!("to ghost: {kind}").as_bytes());
+            }
+            other => panic!("expected {kind} undelivered, got {other:?}"),
+        }
+    }
+    // Broadcasts (nobody subscribes `EVENT` without a node), and packets that are sent again
+    // anyway, may reach nobody without a report.
+    t.publish(
+        &Topic::broadcast(PacketType::Event),
+        Bytes::from_static(b"b"),
+    )
+    .expect("queued");
+    t.publish(
+        &Topic::targeted(PacketType::Info, "ghost"),
+        Bytes::from_static(b"i"),
+    )
+    .expect("queued");
+    // Received by its subscriber: not reported either.
+    t.publish(
+        &Topic::targeted(PacketType::Request, "n"),
+        Bytes::from_static(b"heard"),
+    )
+    .expect("queued");
+    let mut rest = drain(&mut events, Duration::from_millis(200)).await;
+    assert_eq!(rest.len(), 1, "only the one heard: {rest:?}");
+    let (kind, payload) = message(rest.remove(0));
+    assert_eq!((kind, &payload[..]), (PacketType::Request, &b"heard"[..]));
+    t.disconnect().await.expect("disconnect");
+}

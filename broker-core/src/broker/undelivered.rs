@@ -1,6 +1,7 @@
-//! Packets the transporter lost with its connection ([`TransportEvent::Undelivered`]): the
-//! call of a lost request fails at once instead of waiting for its timeout, and every other
-//! loss leaves a log line naming what was lost.
+//! Packets the transporter could not deliver ([`TransportEvent::Undelivered`]: lost with its
+//! connection, or nobody listened on their topic): the call of a lost request fails at once
+//! instead of waiting for its timeout, and every other loss leaves a log line naming what was
+//! lost.
 //!
 //! [`TransportEvent::Undelivered`]: crate::transporter::TransportEvent::Undelivered
 
@@ -20,7 +21,7 @@ impl Broker {
         let packet = match Packet::decode(packet_type, payload) {
             Ok(packet) => packet,
             Err(err) => {
-                tracing::warn!(packet = %packet_type, %target, %err, "a packet was lost with the transporter connection");
+                tracing::warn!(packet = %packet_type, %target, %err, "a packet was not delivered");
                 return;
             }
         };
@@ -31,12 +32,13 @@ impl Broker {
                     .transit
                     .as_ref()
                     .and_then(|transit| transit.remove_pending(&req.id));
-                tracing::warn!(
+                // The failed call is the trace.
+                tracing::debug!(
                     action = %req.action,
                     request_id = %req.id,
                     %target,
                     waiting = pending.is_some(),
-                    "a REQ was lost with the transporter connection; its call fails with BrokerDisconnectedError"
+                    "a REQ was not delivered; its call fails with BrokerDisconnectedError"
                 );
                 if let Some(pending) = pending {
                     let err = Error::broker_disconnected()
@@ -47,18 +49,18 @@ impl Broker {
             Packet::Event(event) => tracing::warn!(
                 event = %event.event,
                 %target,
-                "an EVENT was lost with the transporter connection"
+                "an EVENT was not delivered"
             ),
             Packet::Response(res) => tracing::warn!(
                 request_id = %res.id,
                 %target,
-                "a RES was lost with the transporter connection; the caller will not get it"
+                "a RES was not delivered; its caller will not get it"
             ),
             // INFO, DISCOVER, HEARTBEAT…: the node announces itself again after the reconnect.
             other => tracing::debug!(
                 packet = %other.packet_type(),
                 %target,
-                "a packet was lost with the transporter connection"
+                "a packet was not delivered"
             ),
         }
     }

@@ -119,10 +119,11 @@ pub enum TransportEvent {
     Disconnected,
     /// The connection is back and every subscription restored: the broker announces itself again.
     Reconnected,
-    /// A packet this node published was lost with the connection: it was being written when
-    /// the connection failed, so it may or may not have reached the bus, and it is not sent
-    /// again (a request sent twice would run twice). The broker fails the call of an
-    /// undelivered `REQ` at once with `BrokerDisconnectedError` and logs the others.
+    /// A packet this node published did not reach its target: it was being written when the
+    /// connection failed (so it may or may not have reached the bus, and is not sent again: a
+    /// request sent twice would run twice), or the bus reported that nobody received it. The
+    /// broker fails the call of an undelivered `REQ` at once with `BrokerDisconnectedError`
+    /// and logs the others.
     Undelivered {
         /// The packet's type.
         packet_type: PacketType,
@@ -139,8 +140,9 @@ pub type TransportEvents = mpsc::UnboundedReceiver<TransportEvent>;
 /// A message bus the broker can run over.
 ///
 /// Implementations keep their own connections, reconnect on loss (reporting
-/// [`TransportEvent::Disconnected`] and [`TransportEvent::Reconnected`]), and restore their
-/// subscriptions exactly once per reconnect.
+/// [`TransportEvent::Disconnected`] and [`TransportEvent::Reconnected`]), restore their
+/// subscriptions exactly once per reconnect, and report what they published but could not
+/// deliver as [`TransportEvent::Undelivered`] rather than dropping it silently.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a transporter",
     note = "use `MemoryTransporter` for in-process nodes, or a transport crate such as `broker-redis`"
