@@ -2,6 +2,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod peer;
+pub mod pty;
+
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
