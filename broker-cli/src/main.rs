@@ -234,7 +234,9 @@ async fn one_shot(broker: &Broker, cli: &Cli, report: Report, command: Command) 
             ExitCode::SUCCESS
         }
         Err(err) => {
-            if broker.config().transporter.is_none()
+            // Standard error stays one JSON document when errors are JSON.
+            if !report.json
+                && broker.config().transporter.is_none()
                 && err.broker_error().is_some_and(|e| e.code() == 404)
             {
                 eprintln!("note: no transporter given, so this node sees only itself; pass --transporter redis://host:port or set TRANSPORTER");
