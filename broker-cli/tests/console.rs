@@ -120,3 +120,41 @@ async fn ctrl_c_during_a_long_call_in_the_console_says_goodbye() {
     }
     eprintln!("Ctrl-C: the peer saw the console's node leave after {seen_leaving:?}");
 }
+
+/// SIGTERM while the console reads a line (the terminal in raw mode): the node stops and the
+/// terminal is handed back as it was, echoing and line by line.
+#[tokio::test]
+async fn sigterm_at_the_prompt_gives_the_terminal_back_in_its_modes() {
+    if !script_available() {
+        eprintln!("skipped: `script` (util-linux) is not installed, so no pseudo-terminal");
+        return;
+    }
+    // The inner shell prints its PID and becomes the console; `stty -a` then shows the modes
+    // the console left.
+    let term = Terminal::open_command(
+        "sh -c 'echo PID=$$; exec \"$BROKER\" --node-id pty-term repl'; stty -a",
+    );
+    term.wait_for("mol $ ").await;
+    let screen = term.screen();
+    let pid = screen
+        .split("PID=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    let Some(pid) = pid else {
+        panic!("no PID shown:\n{screen}");
+    };
+    common::send_signal(pid, "TERM");
+    term.wait_for("speed").await;
+    term.wait_for("echoke").await;
+    let screen = term.screen();
+    let modes: Vec<&str> = screen
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .collect();
+    for mode in ["icanon", "echo"] {
+        assert!(
+            modes.contains(&mode),
+            "{mode} is off after the console stopped:\n{screen}"
+        );
+    }
+}

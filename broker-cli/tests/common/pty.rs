@@ -110,12 +110,21 @@ pub struct Terminal {
 impl Terminal {
     /// Runs `broker <args>` (words without spaces) on a terminal, without colours or history.
     pub fn open(args: &[&str]) -> Terminal {
-        let command = format!("{} {}", env!("CARGO_BIN_EXE_broker"), args.join(" "));
+        Terminal::open_command(&format!(
+            "{} {}",
+            env!("CARGO_BIN_EXE_broker"),
+            args.join(" ")
+        ))
+    }
+
+    /// Runs a shell command line on a terminal (`$BROKER` is the binary's path).
+    pub fn open_command(command: &str) -> Terminal {
         let mut child = match Command::new("script")
             .args(["-qfec", &command, "/dev/null"])
             .env("TERM", "xterm-256color")
             .env("NO_COLOR", "1")
             .env("BROKER_REPL_HISTORY", "")
+            .env("BROKER", env!("CARGO_BIN_EXE_broker"))
             .env_remove("TRANSPORTER")
             .env_remove("NAMESPACE")
             .env_remove("NODE_ID")
