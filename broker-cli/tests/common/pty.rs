@@ -120,7 +120,7 @@ impl Terminal {
     /// Runs a shell command line on a terminal (`$BROKER` is the binary's path).
     pub fn open_command(command: &str) -> Terminal {
         let mut child = match Command::new("script")
-            .args(["-qfec", &command, "/dev/null"])
+            .args(["-qfec", command, "/dev/null"])
             .env("TERM", "xterm-256color")
             .env("NO_COLOR", "1")
             .env("BROKER_REPL_HISTORY", "")
