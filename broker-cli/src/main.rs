@@ -134,16 +134,22 @@ async fn run(cli: Cli) -> ExitCode {
         code = work => code,
         stop = signals.recv() => stopped_by(stop),
     };
-    if tokio::time::timeout(STOP_LIMIT, broker.stop())
-        .await
-        .is_err()
-    {
-        eprintln!(
-            "warning: the node did not stop within {} s",
-            STOP_LIMIT.as_secs()
-        );
+    tokio::select! {
+        stopped = tokio::time::timeout(STOP_LIMIT, broker.stop()) => {
+            if stopped.is_err() {
+                eprintln!(
+                    "warning: the node did not stop within {} s",
+                    STOP_LIMIT.as_secs()
+                );
+            }
+            code
+        }
+        // A second Ctrl-C does not wait for in-flight work to finish.
+        stop = signals.recv() => {
+            eprintln!("{}: leaving without waiting for the node to stop", stop.name());
+            stop.exit_code()
+        }
     }
-    code
 }
 
 fn stopped_by(stop: Stop) -> ExitCode {
