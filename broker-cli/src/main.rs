@@ -15,14 +15,14 @@ mod connect;
 mod probe;
 mod signals;
 
-use broker_core::{Broker, Error, ProtocolVersion, Transporter};
+use broker_core::{Broker, Error, ProtocolVersion};
 use broker_repl::{execute, render_error, Command, CommandError, ReplOptions, Style};
 use cli::{Cli, Invocation, ProtocolChoice};
 use connect::Needs;
 use signals::{Signals, Stop};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long `stop` may take before the process leaves anyway.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
@@ -107,7 +107,10 @@ async fn run(cli: Cli) -> ExitCode {
         Err(err) => return report.failure(&CommandError::usage(err.message())),
     };
     let protocol = tokio::select! {
-        protocol = protocol(&cli, transporter.is_some()) => protocol,
+        protocol = protocol(&cli, transporter.is_some()) => match protocol {
+            Ok(protocol) => protocol,
+            Err(err) => return report.failure(&CommandError::Broker(err)),
+        },
         stop = signals.recv() => return stop.exit_code(),
     };
     let mut builder = Broker::builder()
@@ -157,51 +160,48 @@ fn stopped_by(stop: Stop) -> ExitCode {
     stop.exit_code()
 }
 
+/// How often the probe tries again while the transporter cannot be reached.
+const PROBE_RETRY: Duration = Duration::from_millis(500);
+
 /// The protocol version to speak: the one asked for, or (`auto`) the one the bus speaks.
-async fn protocol(cli: &Cli, has_transporter: bool) -> ProtocolVersion {
-    let ProtocolChoice::Fixed(version) = cli.protocol else {
-        if !has_transporter {
-            return ProtocolVersion::V5;
-        }
-        return detect(cli).await;
-    };
-    version
+async fn protocol(cli: &Cli, has_transporter: bool) -> Result<ProtocolVersion, Error> {
+    match cli.protocol {
+        ProtocolChoice::Fixed(version) => Ok(version),
+        ProtocolChoice::Auto if has_transporter => detect(cli).await,
+        ProtocolChoice::Auto => Ok(ProtocolVersion::V5),
+    }
 }
 
-async fn detect(cli: &Cli) -> ProtocolVersion {
-    // A transporter of its own: the node's must connect afresh once the probe is gone.
-    let probe: Arc<dyn Transporter> = match connect::transporter(&cli.transporter) {
-        Ok(Some(t)) => t,
-        Ok(None) | Err(_) => return ProtocolVersion::V5,
-    };
-    let listened = tokio::time::timeout(
-        cli.connect_timeout + probe::WINDOW,
-        probe::listen(probe, &cli.namespace, probe::WINDOW),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(Error::broker_disconnected()
-            .with_data(serde_json::json!({"reason": "the protocol probe did not finish"})))
-    });
-    match listened {
-        Ok(heard) => {
-            if let Some(warning) = heard.mixed_warning() {
-                eprintln!("{warning}");
+/// Listens to the bus, trying again until `--connect-timeout` while it cannot be reached (a
+/// node started before its Redis works as soon as Redis is there).
+async fn detect(cli: &Cli) -> Result<ProtocolVersion, Error> {
+    let deadline = Instant::now() + cli.connect_timeout;
+    let mut warned = false;
+    let heard = loop {
+        // A transporter per attempt, and not the node's: that one connects afresh later.
+        let Some(probe) = connect::transporter(&cli.transporter)? else {
+            return Ok(ProtocolVersion::V5);
+        };
+        let listening = probe::listen(probe, &cli.namespace, probe::WINDOW);
+        match tokio::time::timeout_at(deadline + probe::WINDOW, listening).await {
+            Ok(Ok(heard)) => break heard,
+            Ok(Err(err)) if Instant::now() + PROBE_RETRY < deadline => {
+                if !warned {
+                    tracing::warn!(%err, "cannot reach the transporter; trying again until the connect timeout");
+                    warned = true;
+                }
+                tokio::time::sleep(PROBE_RETRY).await;
             }
-            let version = heard.choice();
-            tracing::info!(
-                heard = %heard,
-                speaking = %version,
-                "protocol auto: listened to the bus"
-            );
-            version
+            Ok(Err(err)) => return Err(err),
+            Err(_) => return Err(connect::not_connected(cli.connect_timeout)),
         }
-        Err(err) => {
-            // The node's own start reports the connection problem.
-            tracing::info!(%err, "protocol auto: could not listen to the bus; speaking 5");
-            ProtocolVersion::V5
-        }
+    };
+    if let Some(warning) = heard.mixed_warning() {
+        eprintln!("{warning}");
     }
+    let version = heard.choice();
+    tracing::info!(heard = %heard, speaking = %version, "protocol auto: listened to the bus");
+    Ok(version)
 }
 
 async fn repl(broker: &Broker, cli: &Cli) -> ExitCode {

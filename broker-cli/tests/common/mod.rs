@@ -4,6 +4,7 @@
 
 pub mod peer;
 pub mod pty;
+pub mod redis_server;
 
 use std::process::Stdio;
 use std::time::Duration;
