@@ -8,7 +8,12 @@
 //! ```
 //!
 //! The output of a command is JSON on standard output; a failure prints the error on standard
-//! error and exits with 1 (2 for a command line that cannot be understood).
+//! error (as JSON with `--json` or `--compact`) and exits with 1 (2 for a command line that
+//! cannot be understood). SIGINT (Ctrl-C) or SIGTERM stops the node gracefully, so peers drop
+//! it at once, and exits with 130 or 143 (128 + the signal's number).
+//!
+//! Unless `--protocol 4|5` (or `MOLECULER_PROTOCOL`) says otherwise, the node first listens to
+//! the bus and speaks the protocol version the nodes there speak (see `probe`).
 
 mod cli;
 mod connect;
@@ -97,9 +102,8 @@ async fn run(cli: Cli) -> ExitCode {
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
         Err(err) => {
-            return report.failure(&CommandError::usage(format!(
-                "cannot listen for SIGINT/SIGTERM: {err}"
-            )))
+            eprintln!("error: cannot listen for SIGINT/SIGTERM: {err}");
+            return ExitCode::FAILURE;
         }
     };
     let transporter = match connect::transporter(&cli.transporter) {
