@@ -60,10 +60,15 @@ pub(crate) fn transporter(spec: &str) -> Result<Option<Arc<dyn Transporter>>, Er
 pub(crate) async fn start(broker: &Broker, limit: Duration) -> Result<(), Error> {
     match tokio::time::timeout(limit, broker.start()).await {
         Ok(result) => result,
-        Err(_) => Err(Error::broker_disconnected().with_data(serde_json::json!({
-            "reason": format!("the transporter did not connect within {} ms", limit.as_millis())
-        }))),
+        Err(_) => Err(not_connected(limit)),
     }
+}
+
+/// `BrokerDisconnectedError`: the transporter did not connect within `limit`.
+pub(crate) fn not_connected(limit: Duration) -> Error {
+    Error::broker_disconnected().with_data(serde_json::json!({
+        "reason": format!("the transporter did not connect within {} ms", limit.as_millis())
+    }))
 }
 
 fn snapshot(broker: &Broker) -> String {

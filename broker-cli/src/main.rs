@@ -8,21 +8,26 @@
 //! ```
 //!
 //! The output of a command is JSON on standard output; a failure prints the error on standard
-//! error and exits with 1 (2 for a command line that cannot be understood).
+//! error (as JSON with `--json` or `--compact`) and exits with 1 (2 for a command line that
+//! cannot be understood). SIGINT (Ctrl-C) or SIGTERM stops the node gracefully, so peers drop
+//! it at once, and exits with 130 or 143 (128 + the signal's number).
+//!
+//! Unless `--protocol 4|5` (or `MOLECULER_PROTOCOL`) says otherwise, the node first listens to
+//! the bus and speaks the protocol version the nodes there speak (see `probe`).
 
 mod cli;
 mod connect;
 mod probe;
 mod signals;
 
-use broker_core::{Broker, Error, ProtocolVersion, Transporter};
+use broker_core::{Broker, Error, ProtocolVersion};
 use broker_repl::{execute, render_error, Command, CommandError, ReplOptions, Style};
 use cli::{Cli, Invocation, ProtocolChoice};
 use connect::Needs;
 use signals::{Signals, Stop};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long `stop` may take before the process leaves anyway.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
@@ -97,9 +102,8 @@ async fn run(cli: Cli) -> ExitCode {
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
         Err(err) => {
-            return report.failure(&CommandError::usage(format!(
-                "cannot listen for SIGINT/SIGTERM: {err}"
-            )))
+            eprintln!("error: cannot listen for SIGINT/SIGTERM: {err}");
+            return ExitCode::FAILURE;
         }
     };
     let transporter = match connect::transporter(&cli.transporter) {
@@ -107,7 +111,10 @@ async fn run(cli: Cli) -> ExitCode {
         Err(err) => return report.failure(&CommandError::usage(err.message())),
     };
     let protocol = tokio::select! {
-        protocol = protocol(&cli, transporter.is_some()) => protocol,
+        protocol = protocol(&cli, transporter.is_some()) => match protocol {
+            Ok(protocol) => protocol,
+            Err(err) => return report.failure(&CommandError::Broker(err)),
+        },
         stop = signals.recv() => return stop.exit_code(),
     };
     let mut builder = Broker::builder()
@@ -134,16 +141,22 @@ async fn run(cli: Cli) -> ExitCode {
         code = work => code,
         stop = signals.recv() => stopped_by(stop),
     };
-    if tokio::time::timeout(STOP_LIMIT, broker.stop())
-        .await
-        .is_err()
-    {
-        eprintln!(
-            "warning: the node did not stop within {} s",
-            STOP_LIMIT.as_secs()
-        );
+    tokio::select! {
+        stopped = tokio::time::timeout(STOP_LIMIT, broker.stop()) => {
+            if stopped.is_err() {
+                eprintln!(
+                    "warning: the node did not stop within {} s",
+                    STOP_LIMIT.as_secs()
+                );
+            }
+            code
+        }
+        // A second Ctrl-C does not wait for in-flight work to finish.
+        stop = signals.recv() => {
+            eprintln!("{}: leaving without waiting for the node to stop", stop.name());
+            stop.exit_code()
+        }
     }
-    code
 }
 
 fn stopped_by(stop: Stop) -> ExitCode {
@@ -151,51 +164,48 @@ fn stopped_by(stop: Stop) -> ExitCode {
     stop.exit_code()
 }
 
+/// How often the probe tries again while the transporter cannot be reached.
+const PROBE_RETRY: Duration = Duration::from_millis(500);
+
 /// The protocol version to speak: the one asked for, or (`auto`) the one the bus speaks.
-async fn protocol(cli: &Cli, has_transporter: bool) -> ProtocolVersion {
-    let ProtocolChoice::Fixed(version) = cli.protocol else {
-        if !has_transporter {
-            return ProtocolVersion::V5;
-        }
-        return detect(cli).await;
-    };
-    version
+async fn protocol(cli: &Cli, has_transporter: bool) -> Result<ProtocolVersion, Error> {
+    match cli.protocol {
+        ProtocolChoice::Fixed(version) => Ok(version),
+        ProtocolChoice::Auto if has_transporter => detect(cli).await,
+        ProtocolChoice::Auto => Ok(ProtocolVersion::V5),
+    }
 }
 
-async fn detect(cli: &Cli) -> ProtocolVersion {
-    // A transporter of its own: the node's must connect afresh once the probe is gone.
-    let probe: Arc<dyn Transporter> = match connect::transporter(&cli.transporter) {
-        Ok(Some(t)) => t,
-        Ok(None) | Err(_) => return ProtocolVersion::V5,
-    };
-    let listened = tokio::time::timeout(
-        cli.connect_timeout + probe::WINDOW,
-        probe::listen(probe, &cli.namespace, probe::WINDOW),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(Error::broker_disconnected()
-            .with_data(serde_json::json!({"reason": "the protocol probe did not finish"})))
-    });
-    match listened {
-        Ok(heard) => {
-            if let Some(warning) = heard.mixed_warning() {
-                eprintln!("{warning}");
+/// Listens to the bus, trying again until `--connect-timeout` while it cannot be reached (a
+/// node started before its Redis works as soon as Redis is there).
+async fn detect(cli: &Cli) -> Result<ProtocolVersion, Error> {
+    let deadline = Instant::now() + cli.connect_timeout;
+    let mut warned = false;
+    let heard = loop {
+        // A transporter per attempt, and not the node's: that one connects afresh later.
+        let Some(probe) = connect::transporter(&cli.transporter)? else {
+            return Ok(ProtocolVersion::V5);
+        };
+        let listening = probe::listen(probe, &cli.namespace, probe::WINDOW);
+        match tokio::time::timeout_at(deadline + probe::WINDOW, listening).await {
+            Ok(Ok(heard)) => break heard,
+            Ok(Err(err)) if Instant::now() + PROBE_RETRY < deadline => {
+                if !warned {
+                    tracing::warn!(%err, "cannot reach the transporter; trying again until the connect timeout");
+                    warned = true;
+                }
+                tokio::time::sleep(PROBE_RETRY).await;
             }
-            let version = heard.choice();
-            tracing::info!(
-                heard = %heard,
-                speaking = %version,
-                "protocol auto: listened to the bus"
-            );
-            version
+            Ok(Err(err)) => return Err(err),
+            Err(_) => return Err(connect::not_connected(cli.connect_timeout)),
         }
-        Err(err) => {
-            // The node's own start reports the connection problem.
-            tracing::info!(%err, "protocol auto: could not listen to the bus; speaking 5");
-            ProtocolVersion::V5
-        }
+    };
+    if let Some(warning) = heard.mixed_warning() {
+        eprintln!("{warning}");
     }
+    let version = heard.choice();
+    tracing::info!(heard = %heard, speaking = %version, "protocol auto: listened to the bus");
+    Ok(version)
 }
 
 async fn repl(broker: &Broker, cli: &Cli) -> ExitCode {
@@ -234,7 +244,9 @@ async fn one_shot(broker: &Broker, cli: &Cli, report: Report, command: Command) 
             ExitCode::SUCCESS
         }
         Err(err) => {
-            if broker.config().transporter.is_none()
+            // Standard error stays one JSON document when errors are JSON.
+            if !report.json
+                && broker.config().transporter.is_none()
                 && err.broker_error().is_some_and(|e| e.code() == 404)
             {
                 eprintln!("note: no transporter given, so this node sees only itself; pass --transporter redis://host:port or set TRANSPORTER");

@@ -71,6 +71,45 @@ async fn a_missing_action_fails_with_the_error_on_stderr() {
     );
 }
 
+/// With `--json` or `--compact`, an error goes to stderr as one JSON document in Moleculer's
+/// shape; without, as one line of text (never Rust's `Debug` form).
+#[tokio::test]
+async fn errors_are_json_on_stderr_with_json_or_compact() {
+    for flag in ["--json", "--compact"] {
+        let run = broker(&[flag, "call", "math.add", r#"{"a":1}"#]).await;
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert!(run.stdout.is_empty(), "{run:?}");
+        let err: serde_json::Value = match serde_json::from_str(&run.stderr) {
+            Ok(v) => v,
+            Err(e) => panic!("{flag}: stderr is not one JSON document ({e}): {run:?}"),
+        };
+        assert_eq!(err["name"], json!("ServiceNotFoundError"), "{run:?}");
+        assert_eq!(err["message"], json!("Service 'math.add' is not found."));
+        assert_eq!(err["code"], json!(404));
+        assert_eq!(err["type"], json!("SERVICE_NOT_FOUND"));
+        assert_eq!(err["data"]["action"], json!("math.add"), "{run:?}");
+
+        let run = broker(&[flag, "call", "math.add", "{bad"]).await;
+        assert_eq!(run.code, Some(2), "{run:?}");
+        let err: serde_json::Value = serde_json::from_str(&run.stderr).unwrap_or_default();
+        assert_eq!(err["name"], json!("UsageError"), "{run:?}");
+    }
+    let run = broker(&[
+        "--json",
+        "--transporter",
+        "redis://127.0.0.1:1",
+        "--connect-timeout",
+        "500",
+        "nodes",
+    ])
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    // The error is the last line: log lines (warnings about Redis) may come before it.
+    let last = run.stderr.lines().last().unwrap_or_default();
+    let err: serde_json::Value = serde_json::from_str(last).unwrap_or_default();
+    assert_eq!(err["name"], json!("BrokerDisconnectedError"), "{run:?}");
+}
+
 #[tokio::test]
 async fn bad_command_lines_exit_with_2() {
     let cases: &[(&[&str], &str)] = &[
@@ -112,6 +151,10 @@ async fn a_transporter_that_does_not_answer_fails_in_bounded_time() {
     .await;
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("BrokerDisconnectedError"), "{run:?}");
+    assert!(
+        !run.stderr.contains("Error {"),
+        "Display, not Debug: {run:?}"
+    );
 }
 
 #[tokio::test]

@@ -248,6 +248,14 @@ async fn auto_protocol_speaks_the_version_of_the_nodes_on_the_bus() {
             json!(protocol.as_str()),
             "{info:?}"
         );
+        // The transporter as its URL, not Rust's `Debug` form.
+        let shown = info.json()["broker"]["transporter"].clone();
+        assert!(
+            shown
+                .as_str()
+                .is_some_and(|t| t.starts_with("redis") && !t.contains('{')),
+            "{shown}"
+        );
     }
 }
 

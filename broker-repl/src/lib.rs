@@ -52,6 +52,16 @@
 //! # }
 //! ```
 //!
+//! # Logs
+//!
+//! [`init_logging`] installs a `tracing` subscriber (`RUST_LOG`, else a default directive)
+//! whose lines appear above the console's prompt while one is open, so log lines and output
+//! from event handlers ([`print_line`]) never break the line being typed:
+//!
+//! ```no_run
+//! broker_repl::init_logging("info");
+//! ```
+//!
 //! # Commands
 //!
 //! `call`, `dcall`, `emit`, `broadcast`, `broadcastLocal`, `nodes`, `services`, `actions`,

@@ -2,6 +2,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod peer;
+pub mod pty;
+pub mod redis_server;
+
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

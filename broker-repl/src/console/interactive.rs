@@ -60,9 +60,49 @@ pub(super) async fn run(
     style: Style,
 ) -> io::Result<ReplSummary> {
     let handle = Handle::current();
-    tokio::task::spawn_blocking(move || run_blocking(&handle, broker, &options, style))
-        .await
-        .map_err(io::Error::other)?
+    let mut modes = TerminalModes::save();
+    let result =
+        tokio::task::spawn_blocking(move || run_blocking(&handle, broker, &options, style))
+            .await
+            .map_err(io::Error::other)?;
+    modes.finished = true;
+    result
+}
+
+/// The terminal's modes as the console found them, put back if the console is dropped before
+/// it finished: its blocking thread may be reading a line with the terminal in raw mode (the
+/// `broker` CLI drops it on SIGTERM and exits), and the shell must not get the terminal so.
+struct TerminalModes {
+    #[cfg(unix)]
+    saved: Option<nix::sys::termios::Termios>,
+    finished: bool,
+}
+
+impl TerminalModes {
+    fn save() -> TerminalModes {
+        TerminalModes {
+            #[cfg(unix)]
+            saved: nix::sys::termios::tcgetattr(io::stdin()).ok(),
+            finished: false,
+        }
+    }
+}
+
+impl Drop for TerminalModes {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        #[cfg(unix)]
+        if let Some(modes) = &self.saved {
+            use nix::sys::termios::{tcsetattr, SetArg};
+            let _ = tcsetattr(io::stdin(), SetArg::TCSANOW, modes);
+        }
+        // Bracketed paste off (rustyline turns it on while reading), and a fresh line.
+        let mut stdout = io::stdout();
+        let _ = stdout.write_all(b"\x1b[?2004l\r\n");
+        let _ = stdout.flush();
+    }
 }
 
 fn run_blocking(
