@@ -62,7 +62,11 @@ impl Broker {
             let result = match deadline {
                 Some(deadline) => match tokio::time::timeout_at(deadline, once).await {
                     Ok(result) => result,
-                    Err(_) => Err(Error::broker_disconnected()),
+                    Err(_) => {
+                        // Cut off midway, perhaps connected but not subscribed: close it.
+                        let _ = transit.transporter.disconnect().await;
+                        Err(Error::broker_disconnected())
+                    }
                 },
                 None => once.await,
             };
