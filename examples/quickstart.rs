@@ -125,8 +125,8 @@ async fn main() -> Result<(), Error> {
         "three nodes up: {:?}",
         node3
             .node_list(false, true)
-            .iter()
-            .filter_map(|n| n["id"].as_str().map(str::to_owned))
+            .into_iter()
+            .map(|n| n.id)
             .collect::<Vec<_>>()
     );
 

@@ -108,7 +108,11 @@ async fn find_server(broker: &Broker, wait: f64) -> Result<(String, Value), Stri
     let pinned = std::env::var("SERVER_NODE").ok().filter(|s| !s.is_empty());
     let deadline = Instant::now() + Duration::from_secs_f64(wait);
     while Instant::now() < deadline {
-        for node in broker.node_list(true, true) {
+        for node in broker
+            .node_list(true, true)
+            .into_iter()
+            .filter_map(|n| serde_json::to_value(n).ok())
+        {
             let id = node["id"].as_str().unwrap_or_default();
             let offers = node["services"]
                 .as_array()

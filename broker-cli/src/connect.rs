@@ -74,7 +74,8 @@ pub(crate) fn not_connected(limit: Duration) -> Error {
 fn snapshot(broker: &Broker) -> String {
     broker
         .node_list(true, true)
-        .iter()
+        .into_iter()
+        .filter_map(|n| serde_json::to_value(n).ok())
         .map(|n| format!("{}:{}", n["id"], n["services"]))
         .collect::<Vec<_>>()
         .join("|")
@@ -82,10 +83,10 @@ fn snapshot(broker: &Broker) -> String {
 
 fn has_action(broker: &Broker, action: &str, node: Option<&str>) -> bool {
     broker.node_list(true, true).iter().any(|n| {
-        node.is_none_or(|id| n["id"].as_str() == Some(id))
-            && n["services"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|svc| svc["actions"].get(action).is_some()))
+        node.is_none_or(|id| n.id == id)
+            && n.services
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|svc| svc.actions.contains_key(action)))
     })
 }
 

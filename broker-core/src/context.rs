@@ -150,8 +150,10 @@ pub struct EmitOptions {
     pub groups: Option<Vec<String>>,
     /// Meta merged over the parent's meta.
     pub meta: Option<JsonMap>,
-    /// Headers (protocol 5).
+    /// Headers (protocol 5; one hop only).
     pub headers: Option<JsonMap>,
+    /// The chain ID (otherwise inherited or generated).
+    pub request_id: Option<String>,
 }
 
 impl EmitOptions {
@@ -173,6 +175,18 @@ impl EmitOptions {
         if let Value::Object(map) = meta {
             self.meta = Some(map);
         }
+        self
+    }
+    /// Sets headers (a JSON object; anything else is ignored).
+    pub fn headers(mut self, headers: Value) -> EmitOptions {
+        if let Value::Object(map) = headers {
+            self.headers = Some(map);
+        }
+        self
+    }
+    /// Sets the chain ID.
+    pub fn request_id(mut self, request_id: impl Into<String>) -> EmitOptions {
+        self.request_id = Some(request_id.into());
         self
     }
 }
@@ -445,31 +459,40 @@ impl Context {
 
     /// Emits an event as a child of this context.
     pub async fn emit(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        self.emit_with(event, data, EmitOptions::default()).await
+    }
+
+    /// [`Context::emit`] with options (groups, meta merged over this context's, headers).
+    pub async fn emit_with(
+        &self,
+        event: &str,
+        data: impl Serialize,
+        options: EmitOptions,
+    ) -> Result<(), Error> {
         let data = to_payload(&data)?;
         self.0
             .broker
-            .emit_value(
-                event,
-                data,
-                EmitOptions::default(),
-                EventType::Emit,
-                Some(self),
-            )
+            .emit_value(event, data, options, EventType::Emit, Some(self))
             .await
     }
 
     /// Broadcasts an event as a child of this context.
     pub async fn broadcast(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        self.broadcast_with(event, data, EmitOptions::default())
+            .await
+    }
+
+    /// [`Context::broadcast`] with options.
+    pub async fn broadcast_with(
+        &self,
+        event: &str,
+        data: impl Serialize,
+        options: EmitOptions,
+    ) -> Result<(), Error> {
         let data = to_payload(&data)?;
         self.0
             .broker
-            .emit_value(
-                event,
-                data,
-                EmitOptions::default(),
-                EventType::Broadcast,
-                Some(self),
-            )
+            .emit_value(event, data, options, EventType::Broadcast, Some(self))
             .await
     }
 }

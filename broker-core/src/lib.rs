@@ -69,6 +69,7 @@ pub use circuit_breaker::CircuitBreakerOptions;
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};
+pub use registry::NodeRecord;
 pub use service::{
     full_service_name, ActionDef, ActionHandler, ActionResult, BeforeHookResult, EventDef,
     EventHandler, EventResult, HookResult, LifecycleHook, Service, ServiceSchema, ServiceVersion,

@@ -30,6 +30,11 @@ pub(crate) struct Transit {
     other_versions: Mutex<HashMap<String, (String, Instant)>>,
 }
 
+/// How many nodes of other versions are remembered (and warned about) at most.
+const MAX_REMEMBERED: usize = 1024;
+/// How often one sender of another version is warned about.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
@@ -152,25 +157,29 @@ impl Transit {
     /// A packet of another protocol version arrived (and is dropped): remembers the sender,
     /// and warns once a minute per sender, naming the setting to change.
     pub(crate) fn other_version_seen(&self, sender: &str, received: &str, leaving: bool) {
+        if sender.is_empty() {
+            return;
+        }
+        let now = Instant::now();
         {
             let mut seen = lock(&self.other_versions);
             if leaving {
                 seen.remove(sender);
-            } else {
-                match seen.get_mut(sender) {
-                    Some(entry) if entry.0 == received => entry.1 = Instant::now(),
-                    _ => {
-                        seen.insert(sender.to_owned(), (received.to_owned(), Instant::now()));
-                    }
-                }
+            } else if let Some(entry) = seen.get_mut(sender) {
+                *entry = (received.to_owned(), now);
+            } else if seen.len() < MAX_REMEMBERED {
+                // Bounded: a flood of made-up senders must not grow the map without end.
+                seen.insert(sender.to_owned(), (received.to_owned(), now));
             }
         }
         let mut warned = lock(&self.version_warnings);
-        let now = Instant::now();
+        if warned.len() >= MAX_REMEMBERED {
+            warned.retain(|_, last| now.duration_since(*last) <= WARN_EVERY);
+        }
         let due = warned
             .get(sender)
-            .is_none_or(|last| now.duration_since(*last) > Duration::from_secs(60));
-        if due {
+            .is_none_or(|last| now.duration_since(*last) > WARN_EVERY);
+        if due && (warned.len() < MAX_REMEMBERED || warned.contains_key(sender)) {
             warned.insert(sender.to_owned(), now);
             tracing::warn!(
                 peer = %sender,
@@ -200,16 +209,13 @@ impl Transit {
 
 /// What to change to talk to nodes of protocol `version`.
 pub(crate) fn setting_for(version: &str) -> String {
-    match ProtocolVersion::parse(version) {
-        Some(v) => format!(
-            "set `.protocol(ProtocolVersion::{v:?})` on the broker builder to talk to them \
-             (Moleculer.js {})",
-            if v == ProtocolVersion::V4 {
-                "0.14"
-            } else {
-                "0.15"
-            }
-        ),
-        None => "this broker speaks only protocols \"4\" and \"5\"".to_owned(),
-    }
+    let (variant, release) = match ProtocolVersion::parse(version) {
+        Some(ProtocolVersion::V4) => ("V4", "0.14"),
+        Some(ProtocolVersion::V5) => ("V5", "0.15"),
+        None => return "this broker speaks only protocols \"4\" and \"5\"".to_owned(),
+    };
+    format!(
+        "set `.protocol(ProtocolVersion::{variant})` on the broker builder to talk to them \
+         (Moleculer.js {release})"
+    )
 }

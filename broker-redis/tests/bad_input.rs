@@ -133,7 +133,7 @@ async fn garbage_huge_storms_impostors_and_wrong_versions_are_survived() {
     );
     assert!(victim.is_running() && caller.is_running());
     let nodes = caller.node_list(false, true);
-    assert!(nodes.iter().any(|n| n["id"] == "victim"), "{nodes:?}");
+    assert!(nodes.iter().any(|n| n.id == "victim"), "{nodes:?}");
 
     caller.stop().await.expect("stop caller");
     victim.stop().await.expect("stop victim");

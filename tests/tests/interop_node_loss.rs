@@ -70,7 +70,8 @@ async fn graceful_stops(v: JsVersion) {
         "Rust sees the JS node leave",
         Duration::from_millis(1500),
         || async {
-            let list = Value::Array(p.rust.node_list(false, false));
+            let list = serde_json::to_value(p.rust.node_list(false, false))
+                .expect("node records serialize");
             (find_node(&list, &js_id)?["available"] == false).then_some(())
         },
     )
@@ -218,7 +219,8 @@ async fn killed_js_node(v: JsVersion) {
     assert!(waited < loss_bound(), "rejected only after {waited:?}");
     println!("Rust rejected the pending call {waited:?} after the kill");
 
-    let list = Value::Array(p.rust.node_list(false, false));
+    let list =
+        serde_json::to_value(p.rust.node_list(false, false)).expect("node records serialize");
     let n = find_node(&list, &js_id).unwrap_or_else(|| panic!("{list}"));
     assert_eq!(n["available"], false, "{n}");
     p.rust.stop().await.expect("Rust node stops");

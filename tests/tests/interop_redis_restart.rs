@@ -11,7 +11,7 @@ use interop::peer::JsPeer;
 use interop::redis_server::PrivateRedis;
 use interop::services::{received, recorder, rmath, Received};
 use interop::{eventually, Cluster, JsVersion, HB_TIMEOUT_S, WAIT};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 both_versions!(redis_restart);
@@ -116,7 +116,7 @@ async fn redis_restart(v: JsVersion) {
     let list = js.list().await;
     let n = interop::find_node(&list, rust.node_id()).unwrap_or_else(|| panic!("{list}"));
     assert_eq!(n["available"], true, "{n}");
-    let mine = Value::Array(rust.node_list(false, false));
+    let mine = serde_json::to_value(rust.node_list(false, false)).expect("node records serialize");
     let j = interop::find_node(&mine, &js.node_id).unwrap_or_else(|| panic!("{mine}"));
     assert_eq!(j["available"], true, "{j}");
     let (stopped, ()) = tokio::join!(rust.stop(), js.exit());

@@ -18,10 +18,8 @@ fn find_service<'a>(list: &'a Value, full_name: &str) -> Option<&'a Value> {
 async fn js_sees_rust_node(v: JsVersion) {
     let p = Pair::start(v, "reg-js").await;
     let rust_id = p.rust.node_id().to_owned();
-    let own = p.rust.node_list(false, false);
-    let me = find_node(&Value::Array(own), &rust_id)
-        .cloned()
-        .expect("own entry");
+    let own = serde_json::to_value(p.rust.node_list(false, false)).expect("serializes");
+    let me = find_node(&own, &rust_id).cloned().expect("own entry");
 
     let list = p.js.list().await;
     let n = find_node(&list, &rust_id).unwrap_or_else(|| panic!("no Rust node in {list}"));
@@ -101,7 +99,8 @@ async fn js_sees_rust_node(v: JsVersion) {
 async fn rust_sees_js_node(v: JsVersion) {
     let p = Pair::start(v, "reg-rust").await;
     let js_id = p.js.node_id.clone();
-    let list = Value::Array(p.rust.node_list(false, false));
+    let list =
+        serde_json::to_value(p.rust.node_list(false, false)).expect("node records serialize");
     let n = find_node(&list, &js_id).unwrap_or_else(|| panic!("no JS node in {list}"));
     assert_eq!(n["available"], true, "{n}");
     assert_eq!(n["local"], false, "{n}");

@@ -117,7 +117,7 @@ async fn garbage_wrong_shapes_versions_and_impostors_are_dropped() {
     assert!(victim.is_running());
     let nodes = caller.node_list(false, true);
     assert!(
-        nodes.iter().any(|n| n["id"] == "victim"),
+        nodes.iter().any(|n| n.id == "victim"),
         "victim still listed"
     );
     victim.stop().await.expect("stop");

@@ -146,12 +146,7 @@ async fn cpu_usage_prefers_the_idle_node() {
         async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let nodes = c.node_list(false, true);
-            let cpu = |id: &str| {
-                nodes
-                    .iter()
-                    .find(|n| n["id"] == id)
-                    .and_then(|n| n["cpu"].as_f64())
-            };
+            let cpu = |id: &str| nodes.iter().find(|n| n.id == id).and_then(|n| n.cpu);
             cpu("busy") == Some(95.0) && cpu("idle") == Some(7.0)
         }
     })

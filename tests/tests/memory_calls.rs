@@ -43,12 +43,12 @@ async fn nodes_discover_each_other_and_call_across() {
     assert_eq!(counter.load(Ordering::SeqCst), 1, "served exactly once");
 
     let nodes = client.node_list(false, false);
-    let ids: Vec<&str> = nodes.iter().filter_map(|n| n["id"].as_str()).collect();
+    let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
     assert_eq!(ids, vec!["client", "server"]);
-    let server_entry = nodes.iter().find(|n| n["id"] == "server").expect("server");
-    assert_eq!(server_entry["client"]["type"], "rust");
-    assert_eq!(server_entry["available"], true);
-    assert_eq!(server_entry["local"], false);
+    let server_entry = nodes.iter().find(|n| n.id == "server").expect("server");
+    assert_eq!(server_entry.client.client_type, "rust");
+    assert!(server_entry.available);
+    assert!(!server_entry.local);
 
     let services: Value = client
         .call("$node.services", json!({"skipInternal": true}))
@@ -295,7 +295,7 @@ async fn graceful_stop_is_seen_at_once_and_rejects_pending_calls() {
             client
                 .node_list(false, false)
                 .iter()
-                .any(|n| n["id"] == "server" && n["available"] == false)
+                .any(|n| n.id == "server" && !n.available)
         }
     })
     .await;
@@ -362,9 +362,10 @@ async fn a_vanished_node_goes_offline_and_its_pending_calls_are_rejected() {
     let list = client.node_list(false, false);
     let doomed = list
         .iter()
-        .find(|n| n["id"] == "doomed")
+        .find(|n| n.id == "doomed")
         .expect("kept as offline");
-    assert_eq!(doomed["available"], false);
+    assert!(!doomed.available);
+    assert!(doomed.offline_since.is_some());
     client.stop().await.expect("stop");
     server.stop().await.expect("stop");
 }

@@ -303,3 +303,108 @@ async fn panicking_and_waiting_handlers_do_not_stop_delivery() {
     receiver.stop().await.expect("stop");
     sender.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn emit_options_carry_headers_meta_and_chain_id_and_broadcast_local_takes_them() {
+    let bus = MemoryBus::new();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let record = seen.clone();
+    let recorder =
+        ServiceSchema::new("recorder").event(EventDef::new("audit.*", move |ctx: Context| {
+            let record = record.clone();
+            async move {
+                record.lock().expect("log").push(json!({
+                    "event": ctx.event_name(),
+                    "node": ctx.broker().node_id(),
+                    "headers": ctx.headers(),
+                    "meta": ctx.meta(),
+                    "requestID": ctx.request_id(),
+                }));
+                Ok(())
+            }
+        }));
+    let receiver = start(&bus, "opt-receiver", vec![recorder]).await;
+    let sender = start(&bus, "opt-sender", vec![]).await;
+    sender
+        .wait_for_services(&["recorder"], WAIT)
+        .await
+        .expect("sees recorder");
+    let options = || {
+        EmitOptions::new()
+            .headers(json!({"x-trace": "t-1"}))
+            .meta(json!({"user": "ann"}))
+            .request_id("chain-1")
+    };
+    // Across the bus (protocol 5 carries headers), and to this node's handlers only.
+    sender
+        .emit_with("audit.remote", json!({}), options())
+        .await
+        .expect("emit");
+    receiver
+        .broadcast_local_with("audit.local", json!({}), options())
+        .await
+        .expect("broadcast_local_with");
+    let waited = tokio::time::timeout(WAIT, async {
+        while seen.lock().expect("log").len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "both events delivered");
+    let seen = seen.lock().expect("log").clone();
+    for event in ["audit.remote", "audit.local"] {
+        let got = seen
+            .iter()
+            .find(|e| e["event"] == event)
+            .unwrap_or_else(|| panic!("{event} in {seen:?}"));
+        assert_eq!(got["node"], "opt-receiver");
+        assert_eq!(got["headers"], json!({"x-trace": "t-1"}), "{got}");
+        assert_eq!(got["meta"]["user"], "ann", "{got}");
+        assert_eq!(got["requestID"], "chain-1", "{got}");
+    }
+    // node_list gives typed records in `$node.list`'s shape.
+    let nodes = sender.node_list(true, true);
+    let record = nodes
+        .iter()
+        .find(|n| n.id == "opt-receiver")
+        .expect("receiver listed");
+    assert!(record.available && !record.local);
+    assert_eq!(record.client.client_type, "rust");
+    let services = record.services.as_ref().expect("with services");
+    assert!(services.iter().any(|s| s.name == "recorder"));
+    let listed: Value = sender
+        .call(
+            "$node.list",
+            json!({"withServices": true, "onlyAvailable": true}),
+        )
+        .await
+        .expect("$node.list");
+    let entry = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|n| n["id"] == "opt-receiver"))
+        .expect("in $node.list");
+    for key in [
+        "id",
+        "instanceID",
+        "available",
+        "local",
+        "lastHeartbeatTime",
+        "config",
+        "client",
+        "metadata",
+        "ipList",
+        "port",
+        "hostname",
+        "udpAddress",
+        "cpu",
+        "cpuSeq",
+        "seq",
+        "offlineSince",
+        "services",
+    ] {
+        assert!(entry.get(key).is_some(), "{key} in {entry}");
+    }
+    assert_eq!(entry["instanceID"], json!(record.instance_id));
+    sender.stop().await.expect("stop");
+    receiver.stop().await.expect("stop");
+}

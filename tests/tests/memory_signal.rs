@@ -1,5 +1,6 @@
 //! `Broker::run_until_signal`: SIGTERM stops the node gracefully. Its own test binary, since
 //! signals are process-wide.
+#![cfg(unix)]
 
 mod common;
 

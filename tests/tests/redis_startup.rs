@@ -59,6 +59,10 @@ async fn a_node_started_before_redis_serves_once_redis_is_up() {
         .expect("start completes once Redis is up")
         .expect("task")
         .expect("started");
+    eprintln!(
+        "start completed {} ms after Redis came up",
+        up.elapsed().as_millis()
+    );
     // Attempts so far at ~0, 0.5, 1.5 s: the next one comes at most ~2.4 s later.
     assert!(up.elapsed() < Duration::from_secs(4), "{:?}", up.elapsed());
 
@@ -91,7 +95,7 @@ async fn connect_timeout_fails_start_in_bounded_time() {
         .expect_err("no Redis");
     assert_eq!(err.kind(), ErrorKind::BrokerDisconnected, "{err}");
     assert!(
-        begun.elapsed() < Duration::from_secs(3),
+        begun.elapsed() >= Duration::from_millis(1300) && begun.elapsed() < Duration::from_secs(3),
         "{:?}",
         begun.elapsed()
     );

@@ -13,6 +13,8 @@ use tokio::time::Instant;
 const FIRST_DELAY: Duration = Duration::from_millis(500);
 /// The longest pause, Moleculer's fixed retry interval.
 const MAX_DELAY: Duration = Duration::from_secs(5);
+/// With a connect timeout, the last attempt starts this long before it passes.
+const LAST_TRY_MARGIN: Duration = Duration::from_millis(100);
 
 /// The pause after failed attempt `attempt` (1-based): 0.5 s doubling up to 5 s, ±20 %.
 pub(crate) fn retry_delay(attempt: u32) -> Duration {
@@ -60,7 +62,11 @@ impl Broker {
             let result = match deadline {
                 Some(deadline) => match tokio::time::timeout_at(deadline, once).await {
                     Ok(result) => result,
-                    Err(_) => Err(Error::broker_disconnected()),
+                    Err(_) => {
+                        // Cut off midway, perhaps connected but not subscribed: close it.
+                        let _ = transit.transporter.disconnect().await;
+                        Err(Error::broker_disconnected())
+                    }
                 },
                 None => once.await,
             };
@@ -78,8 +84,12 @@ impl Broker {
                 Err(err) if !err.is_retryable() => return Err(err),
                 Err(err) => err,
             };
-            let delay = retry_delay(attempt);
-            if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+            let mut delay = retry_delay(attempt);
+            // The last attempt comes just before the deadline rather than never.
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if let Some(remaining) = remaining.filter(|r| *r > LAST_TRY_MARGIN) {
+                delay = delay.min(remaining - LAST_TRY_MARGIN);
+            } else if remaining.is_some() {
                 tracing::error!(
                     node_id = %self.node_id(),
                     attempt,

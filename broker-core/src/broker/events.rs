@@ -45,8 +45,9 @@ impl Broker {
             meta.extend(extra);
         }
         let level = parent.map_or(1, |p| p.level() + 1);
-        let request_id = parent
-            .map(|p| p.request_id().to_owned())
+        let request_id = options
+            .request_id
+            .or_else(|| parent.map(|p| p.request_id().to_owned()))
             .unwrap_or_else(generate_uid);
         let parent_id = parent.map(|p| p.id().to_owned());
         let caller = parent.and_then(|p| p.service().map(str::to_owned));

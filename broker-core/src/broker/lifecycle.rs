@@ -50,7 +50,15 @@ impl Broker {
         let _guard = self.inner.lifecycle.lock().await;
         match self.state() {
             State::Created => {}
-            State::Started | State::Starting => return Ok(()),
+            State::Started => return Ok(()),
+            // Seen under the lifecycle lock, `Starting` means a start future was dropped
+            // midway (say, under a timeout): half started, it cannot be trusted.
+            State::Starting => {
+                return Err(Error::broker_options(
+                    "an earlier start of this broker was cancelled before it completed; \
+                     stop it and build a new one (or bound the wait with connect_timeout)",
+                ))
+            }
             State::Stopping | State::Stopped => {
                 return Err(Error::broker_options(
                     "this broker was stopped; build a new one to start again",

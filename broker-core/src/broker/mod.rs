@@ -21,12 +21,11 @@ use crate::error::Error;
 use crate::middleware::CallHandler;
 use crate::packet::ClientInfo;
 use crate::payload::{from_payload, to_payload};
-use crate::registry::{Node, Registry};
+use crate::registry::{Node, NodeRecord, Registry};
 use crate::service::ServiceSchema;
 use crate::transit::Transit;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -309,15 +308,20 @@ impl Broker {
 
     /// Broadcasts an event to the handlers of this node only.
     pub async fn broadcast_local(&self, event: &str, data: impl Serialize) -> Result<(), Error> {
+        self.broadcast_local_with(event, data, EmitOptions::default())
+            .await
+    }
+
+    /// [`Broker::broadcast_local`] with options (meta, headers, groups).
+    pub async fn broadcast_local_with(
+        &self,
+        event: &str,
+        data: impl Serialize,
+        options: EmitOptions,
+    ) -> Result<(), Error> {
         let data = to_payload(&data)?;
-        self.emit_value(
-            event,
-            data,
-            EmitOptions::default(),
-            EventType::BroadcastLocal,
-            None,
-        )
-        .await
+        self.emit_value(event, data, options, EventType::BroadcastLocal, None)
+            .await
     }
 
     /// Waits until every named service (full names such as `greeter` or `v2.posts`) is
@@ -406,16 +410,17 @@ impl Broker {
         }
     }
 
-    /// The registry as `$node.list` shows it.
-    pub fn node_list(&self, with_services: bool, only_available: bool) -> Vec<Value> {
+    /// The nodes of the cluster (this one included) as `$node.list` shows them, sorted by ID:
+    /// with their services when `with_services`, the online ones only when `only_available`.
+    pub fn node_list(&self, with_services: bool, only_available: bool) -> Vec<NodeRecord> {
         let state = self.inner.registry.read();
-        let mut nodes: Vec<Value> = state
+        let mut nodes: Vec<NodeRecord> = state
             .nodes
             .values()
             .filter(|n| !only_available || n.available)
-            .map(|n| n.to_list_entry(with_services))
+            .map(|n| n.to_record(with_services))
             .collect();
-        nodes.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
         nodes
     }
 }

@@ -9,6 +9,7 @@ mod node;
 
 pub(crate) use catalog::{EventTargets, LocalAction, LocalEvent, Target};
 pub(crate) use node::Node;
+pub use node::NodeRecord;
 
 use crate::error::Error;
 use crate::packet::{HeartbeatPacket, InfoPacket, ServiceInfo};

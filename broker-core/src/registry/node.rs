@@ -2,7 +2,8 @@
 
 use crate::packet::{ClientInfo, InfoPacket, JsonMap, ServiceInfo};
 use crate::util::now_ms;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -126,29 +127,86 @@ impl Node {
         self.services.clear();
     }
 
-    /// The shape `$node.list` returns for a node.
-    pub(crate) fn to_list_entry(&self, with_services: bool) -> Value {
-        let mut entry = json!({
-            "id": self.id,
-            "instanceID": self.instance_id,
-            "available": self.available,
-            "local": self.local,
-            "lastHeartbeatTime": self.last_heartbeat_ms,
-            "config": self.config,
-            "client": self.client,
-            "metadata": self.metadata,
-            "ipList": self.ip_list,
-            "port": null,
-            "hostname": self.hostname,
-            "udpAddress": null,
-            "cpu": self.cpu,
-            "cpuSeq": self.cpu_seq,
-            "seq": self.seq,
-            "offlineSince": self.offline_since,
-        });
-        if with_services {
-            entry["services"] = json!(self.services);
+    /// This node as `$node.list` shows it.
+    pub(crate) fn to_record(&self, with_services: bool) -> NodeRecord {
+        NodeRecord {
+            id: self.id.clone(),
+            instance_id: self.instance_id.clone(),
+            available: self.available,
+            local: self.local,
+            last_heartbeat_time: self.last_heartbeat_ms,
+            config: self.config.clone(),
+            client: self.client.clone(),
+            metadata: self.metadata.clone(),
+            ip_list: self.ip_list.clone(),
+            port: None,
+            hostname: self.hostname.clone(),
+            udp_address: None,
+            cpu: self.cpu,
+            cpu_seq: self.cpu_seq,
+            seq: self.seq,
+            offline_since: self.offline_since,
+            services: with_services.then(|| self.services.clone()),
         }
-        entry
     }
+
+    /// The JSON `$node.list` returns for a node (and `$node.connected` carries).
+    pub(crate) fn to_list_entry(&self, with_services: bool) -> Value {
+        serde_json::to_value(self.to_record(with_services)).unwrap_or(Value::Null)
+    }
+}
+
+/// A node of the cluster as [`Broker::node_list`](crate::Broker::node_list) and `$node.list`
+/// give it; it serializes to Moleculer's JSON shape (`instanceID`, `lastHeartbeatTime`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRecord {
+    /// The node ID.
+    pub id: String,
+    /// The ID of the node's current process (new on every restart).
+    #[serde(rename = "instanceID", default)]
+    pub instance_id: String,
+    /// Whether the node is online.
+    pub available: bool,
+    /// Whether it is this node.
+    pub local: bool,
+    /// When its last heartbeat arrived (ms since the epoch).
+    #[serde(default)]
+    pub last_heartbeat_time: i64,
+    /// The configuration it announced.
+    #[serde(default)]
+    pub config: JsonMap,
+    /// Its framework and runtime (`type`, `version`, `langVersion`).
+    #[serde(default)]
+    pub client: ClientInfo,
+    /// Its metadata.
+    #[serde(default)]
+    pub metadata: JsonMap,
+    /// Its IP addresses.
+    #[serde(default)]
+    pub ip_list: Vec<String>,
+    /// Its UDP discovery port (always `null`: no UDP discovery here).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Its host name.
+    #[serde(default)]
+    pub hostname: String,
+    /// Its UDP discovery address (always `null`).
+    #[serde(default)]
+    pub udp_address: Option<String>,
+    /// Its last reported CPU usage in percent.
+    #[serde(default)]
+    pub cpu: Option<f64>,
+    /// How many CPU reports came.
+    #[serde(default)]
+    pub cpu_seq: u64,
+    /// The revision of its service list.
+    #[serde(default)]
+    pub seq: u64,
+    /// When it went offline (ms since the epoch), if it is offline.
+    #[serde(default)]
+    pub offline_since: Option<i64>,
+    /// Its services, when asked for (`withServices`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceInfo>>,
 }

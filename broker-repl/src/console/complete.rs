@@ -17,7 +17,11 @@ impl Names {
     /// Reads the names from the broker's registry (available nodes only).
     pub(crate) fn of(broker: &Broker) -> Names {
         let mut names = Names::default();
-        for node in broker.node_list(true, true) {
+        for node in broker
+            .node_list(true, true)
+            .into_iter()
+            .filter_map(|n| serde_json::to_value(n).ok())
+        {
             if let Some(id) = node["id"].as_str() {
                 names.nodes.insert(id.to_owned());
             }

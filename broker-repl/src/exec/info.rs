@@ -37,10 +37,7 @@ pub(crate) async fn info(broker: &Broker) -> Result<InfoReport, CommandError> {
         .map_or(Value::Null, |t| Value::String(t.describe()));
     let health = local_query(broker, "$node.health", json!({})).await?;
     let all_nodes = broker.node_list(false, false);
-    let online = all_nodes
-        .iter()
-        .filter(|n| n["available"].as_bool().unwrap_or(false))
-        .count();
+    let online = all_nodes.iter().filter(|n| n.available).count();
     let services = local_query(broker, "$node.services", json!({"onlyAvailable": true})).await?;
     let local_services: Vec<String> = local_query(
         broker,

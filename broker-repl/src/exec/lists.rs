@@ -64,6 +64,7 @@ pub(crate) fn nodes(broker: &Broker, options: &ListOptions) -> Listing {
     let nodes: Vec<Value> = broker
         .node_list(true, !options.all)
         .into_iter()
+        .filter_map(|n| serde_json::to_value(n).ok())
         .filter(|n| keep(options, n["id"].as_str().unwrap_or_default()))
         .collect();
     let mut table = Table::new([
