@@ -58,7 +58,9 @@ pub(crate) fn transporter(spec: &str) -> Result<Option<Arc<dyn Transporter>>, Er
 
 /// Starts the broker, failing after `limit` if the transporter does not connect.
 pub(crate) async fn start(broker: &Broker, limit: Duration) -> Result<(), Error> {
-    match tokio::time::timeout(limit, broker.start()).await {
+    // The broker gives up by itself at its `connect_timeout` (the same limit) with the bus's
+    // own error; this outer bound only guards against a start that hangs after connecting.
+    match tokio::time::timeout(limit + Duration::from_secs(5), broker.start()).await {
         Ok(result) => result,
         Err(_) => Err(not_connected(limit)),
     }

@@ -120,7 +120,9 @@ async fn run(cli: Cli) -> ExitCode {
     let mut builder = Broker::builder()
         .namespace(cli.namespace.clone())
         .protocol(protocol)
-        .request_timeout(cli.timeout);
+        .request_timeout(cli.timeout)
+        // `start` retries a bus that is down until this passes, then fails with its error.
+        .connect_timeout(cli.connect_timeout);
     if let Some(node_id) = &cli.node_id {
         builder = builder.node_id(node_id.clone());
     }
@@ -205,6 +207,10 @@ async fn detect(cli: &Cli) -> Result<ProtocolVersion, Error> {
     }
     let version = heard.choice();
     tracing::info!(heard = %heard, speaking = %version, "protocol auto: listened to the bus");
+    if version == ProtocolVersion::V4 {
+        // The probe's version-5 DISCOVER made each 0.14 node log a ProtocolVersionMismatchError.
+        tracing::info!("a protocol 4 cluster: pass --protocol 4 (or MOLECULER_PROTOCOL=4) to skip the probe and its one mismatched packet per run");
+    }
     Ok(version)
 }
 

@@ -1,10 +1,14 @@
 //! `--protocol auto`: before the node joins, a throwaway connection asks the bus who is there
 //! and which protocol version they speak ("4": Moleculer.js 0.14, "5": 0.15).
 //!
-//! A node drops every packet whose `ver` is not its own and sends nothing back, so the probe
-//! broadcasts a DISCOVER of each version: each node answers the one of its own version with
-//! an INFO aimed at the probe. The probe reads the `ver` of INFO and HEARTBEAT packets only:
-//! a DISCOVER proves nothing, since other probes send both versions.
+//! A node drops every packet whose `ver` is not its own, and a Moleculer.js node logs each one
+//! as a `ProtocolVersionMismatchError`. So the probe asks in stages: a DISCOVER of version 5
+//! (the current release) first; only when no node of version 5 answers does it send a DISCOVER
+//! of version 4. A 0.15 cluster never sees a packet of the wrong version; a 0.14 cluster sees one
+//! per run, which `--protocol 4` avoids. Meanwhile it listens to whatever the bus carries
+//! (INFO, HEARTBEAT), so nodes of the other version that speak up are heard too. It reads the
+//! `ver` of INFO and HEARTBEAT packets only: a DISCOVER proves nothing, since other probes send
+//! them.
 
 use broker_core::packet::PacketType;
 use broker_core::transporter::{Bytes, Topic, TransportEvent, TransportSetup};
@@ -14,11 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The longest the probe listens when nobody answers.
+/// The longest the probe listens when nobody answers (both stages together).
 pub(crate) const WINDOW: Duration = Duration::from_millis(1500);
 
-/// After the first answer, how much longer the probe listens for nodes of the other version
-/// (they answer the same DISCOVER, so within a few milliseconds of each other).
+/// After the first answer, how much longer the probe listens for nodes of the other version.
 const GRACE: Duration = Duration::from_millis(250);
 
 /// What the probe heard: node IDs by the protocol version they spoke.
@@ -101,8 +104,9 @@ fn probe_id() -> String {
     format!("broker-cli-probe-{}-{nanos:08x}", std::process::id())
 }
 
-/// Connects `transporter` under a throwaway node ID, provokes answers with a DISCOVER of each
-/// version, listens for at most `window` (less once someone answered), and disconnects.
+/// Connects `transporter` under a throwaway node ID, asks who is there (version 5 first, then
+/// version 4 if no node of version 5 answered within half the window), listens for at most
+/// `window` (less once someone answered), and disconnects.
 pub(crate) async fn listen(
     transporter: Arc<dyn Transporter>,
     namespace: &str,
@@ -121,28 +125,35 @@ pub(crate) async fn listen(
                 Topic::broadcast(PacketType::Heartbeat),
             ])
             .await?;
-        for version in [ProtocolVersion::V5, ProtocolVersion::V4] {
+        let start = Instant::now();
+        let mut heard = Heard::default();
+        for (version, until) in [
+            (ProtocolVersion::V5, start + window / 2),
+            (ProtocolVersion::V4, start + window),
+        ] {
+            if heard.nodes_of(ProtocolVersion::V5).is_some() {
+                break;
+            }
             let discover = serde_json::json!({"ver": version.as_str(), "sender": setup.node_id});
             transporter.publish(
                 &Topic::broadcast(PacketType::Discover),
                 Bytes::from(discover.to_string()),
             )?;
-        }
-        let mut heard = Heard::default();
-        let mut deadline = Instant::now() + window;
-        loop {
-            let event = match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some(event)) => event,
-                Ok(None) | Err(_) => break,
-            };
-            if let TransportEvent::Message {
-                packet_type: PacketType::Info | PacketType::Heartbeat,
-                payload,
-            } = event
-            {
-                let first = heard.by_version.is_empty();
-                if heard.record(&payload, &setup.node_id) && first {
-                    deadline = deadline.min(Instant::now() + GRACE);
+            let mut deadline = until;
+            loop {
+                let event = match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(Some(event)) => event,
+                    Ok(None) | Err(_) => break,
+                };
+                if let TransportEvent::Message {
+                    packet_type: PacketType::Info | PacketType::Heartbeat,
+                    payload,
+                } = event
+                {
+                    let first = heard.by_version.is_empty();
+                    if heard.record(&payload, &setup.node_id) && first {
+                        deadline = deadline.min(Instant::now() + GRACE);
+                    }
                 }
             }
         }
