@@ -87,6 +87,8 @@ async fn node_actions_events_health_and_options() {
         .expect("options");
     assert_eq!(options["nodeID"], "alpha");
     assert_eq!(options["namespace"], "test");
+    // The transporter as a person reads it (a URL without password), never Rust's `Debug`.
+    assert_eq!(options["transporter"], "memory", "{options}");
 
     // Flags accept Moleculer's `convert: true` strings.
     let available: Value = alpha

@@ -143,7 +143,7 @@ impl BrokerConfig {
         json!({
             "namespace": self.namespace,
             "nodeID": self.node_id,
-            "transporter": self.transporter.as_ref().map(|t| format!("{t:?}")),
+            "transporter": self.transporter.as_ref().map(|t| t.describe()),
             "requestTimeout": self.request_timeout.map_or(0, |d| d.as_millis() as u64),
             "heartbeatInterval": self.heartbeat_interval.as_secs_f64(),
             "heartbeatTimeout": self.heartbeat_timeout.as_secs_f64(),
