@@ -6,9 +6,11 @@
 use broker_core::{service, Broker, Context, EmitOptions, Error, MemoryTransporter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing_subscriber::EnvFilter;
 
 #[derive(Deserialize)]
 struct HelloParams {
@@ -78,7 +80,7 @@ impl Mailer {
     #[event(name = "system.**")]
     async fn system(&self, ctx: Context) {
         println!(
-            "  [{}] broadcast {:?} received: {}",
+            "  [{}] broadcast '{}' received: {}",
             self.node,
             ctx.event_name().unwrap_or_default(),
             ctx.params()
@@ -95,8 +97,49 @@ fn node(id: &str) -> Broker {
         .build()
 }
 
+/// The error of a call that must fail; a success is itself an error here.
+fn failure<T: std::fmt::Debug>(result: Result<T, Error>) -> Result<Error, Error> {
+    match result {
+        Err(err) => Ok(err),
+        Ok(value) => Err(Error::new(
+            "UnexpectedSuccess",
+            format!("the call was expected to fail but returned {value:?}"),
+        )),
+    }
+}
+
+/// Waits (bounded) until `broker` sees `count` available nodes, itself included.
+async fn wait_for_nodes(broker: &Broker, count: usize) -> Result<Vec<String>, Error> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ids: Vec<String> = broker
+            .node_list(false, true)
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        if ids.len() >= count || tokio::time::Instant::now() >= deadline {
+            return Ok(ids);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
+    // The broker's own log lines (nodes joining and leaving) at `info`; RUST_LOG overrides.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,broker_core=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("quickstart: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let sent = Arc::new(AtomicUsize::new(0));
 
     let node1 = node("node-1");
@@ -118,16 +161,14 @@ async fn main() -> Result<(), Error> {
     for n in [&node1, &node2, &node3] {
         n.start().await?;
     }
+    // Each node learns of the others from their INFO packets, a moment after they start.
     node3
         .wait_for_services(&["v1.greeter", "mailer"], Duration::from_secs(5))
         .await?;
+    wait_for_nodes(&node1, 3).await?;
     println!(
-        "three nodes up: {:?}",
-        node3
-            .node_list(false, true)
-            .into_iter()
-            .map(|n| n.id)
-            .collect::<Vec<_>>()
+        "three nodes up: {}",
+        wait_for_nodes(&node3, 3).await?.join(", ")
     );
 
     println!("\n1. node-3 calls v1.greeter.hello on node-1");
@@ -137,36 +178,31 @@ async fn main() -> Result<(), Error> {
     println!("  -> {greeting}");
 
     println!("\n2. a typed error crosses the wire");
-    let err = node3
-        .call::<f64>("v1.greeter.divide", json!({"a": 1, "b": 0}))
-        .await
-        .expect_err("dividing by zero fails");
+    let err = failure(
+        node3
+            .call::<f64>("v1.greeter.divide", json!({"a": 1, "b": 0}))
+            .await,
+    )?;
     println!(
-        "  -> {} (code {}, type {:?}, data {:?}, from {:?})",
+        "  -> {} (code {}, type {}, data {}, from {})",
         err.name(),
         err.code(),
-        err.error_type(),
-        err.data(),
-        err.node_id()
+        err.error_type().unwrap_or("-"),
+        err.data().cloned().unwrap_or_default(),
+        err.node_id().unwrap_or("-")
     );
 
     println!("\n3. params of the wrong shape are a ValidationError naming the field");
-    let err = node3
-        .call::<f64>("v1.greeter.divide", json!({"a": "one", "b": 2}))
-        .await
-        .expect_err("a string is not a number");
-    println!(
-        "  -> {}: {}",
-        err.name(),
-        err.data().cloned().unwrap_or_default()
-    );
+    let err = failure(
+        node3
+            .call::<f64>("v1.greeter.divide", json!({"a": "one", "b": 2}))
+            .await,
+    )?;
+    println!("  -> {err}");
 
     println!("\n4. a missing action");
-    let err = node3
-        .call::<String>("v1.greeter.nope", json!({}))
-        .await
-        .expect_err("no such action");
-    println!("  -> {}: {}", err.name(), err.message());
+    let err = failure(node3.call::<String>("v1.greeter.nope", json!({})).await)?;
+    println!("  -> {err}");
 
     println!("\n5. four signups; each user.created reaches exactly one mailer of group 'mail'");
     for (id, email) in [
