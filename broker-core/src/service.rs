@@ -229,6 +229,26 @@ impl ActionDef {
         self
     }
 
+    /// Adds an HTTP route to the action's INFO entry as its `rest` property, which gateways
+    /// such as moleculer-web (`autoAliases`) read: `"GET /hello/:name"`, or a path alone
+    /// (`"/hello"`) for every method. The path is relative to the service's base path (see
+    /// [`ServiceSchema::rest`]). One call publishes a string, several an array, as a
+    /// Moleculer.js action's `rest: ["GET /a", "POST /a"]`; an object route
+    /// (`{method, path}`) can be set with [`ActionDef::info`].
+    ///
+    /// ```
+    /// use broker_core::ActionDef;
+    ///
+    /// let hello = ActionDef::new("hello", |_ctx| async { Ok(serde_json::json!("hi")) })
+    ///     .rest("GET /hello/:name")
+    ///     .rest("POST /hello");
+    /// assert_eq!(hello.extra["rest"], serde_json::json!(["GET /hello/:name", "POST /hello"]));
+    /// ```
+    pub fn rest(mut self, route: impl Into<String>) -> ActionDef {
+        push_string_or_array(&mut self.extra, "rest", route.into());
+        self
+    }
+
     /// Adds a key to the action's INFO entry (`params`, `rest`, custom keys).
     pub fn info(mut self, key: impl Into<String>, value: Value) -> ActionDef {
         self.extra.insert(key.into(), value);
@@ -364,6 +384,16 @@ impl ServiceSchema {
         if let Value::Object(map) = settings {
             self.settings = map;
         }
+        self
+    }
+
+    /// Sets the base path gateways put before the `rest` routes of its actions: the
+    /// `settings.rest` of a Moleculer.js service, which moleculer-web's `autoAliases` read
+    /// (without it they use the full name, `v2.greeter` → `/v2/greeter`). One call publishes a
+    /// string, several an array (the routes are then served under each). It is a setting:
+    /// call it after [`ServiceSchema::settings`], which replaces them all.
+    pub fn rest(mut self, base_path: impl Into<String>) -> ServiceSchema {
+        push_string_or_array(&mut self.settings, "rest", base_path.into());
         self
     }
 
@@ -573,5 +603,20 @@ impl<E: Into<Error>> BeforeHookResult for Result<(), E> {
 impl<E: Into<Error>> BeforeHookResult for Result<Option<Value>, E> {
     fn into_before_result(self) -> Result<Option<Value>, Error> {
         self.map_err(Into::into)
+    }
+}
+
+/// Sets `map[key]` to `value`, or appends it, turning a string already there into an array:
+/// the string-or-array shape of Moleculer's `rest` properties.
+fn push_string_or_array(map: &mut JsonMap, key: &str, value: String) {
+    match map.get_mut(key) {
+        Some(Value::Array(items)) => items.push(Value::String(value)),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, Value::String(value)]);
+        }
+        None => {
+            map.insert(key.to_owned(), Value::String(value));
+        }
     }
 }

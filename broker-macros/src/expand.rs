@@ -5,6 +5,7 @@
 
 use crate::attr::{Errors, IntOrStr, MethodAttr};
 use crate::model::{self, Action, Event, Hook, Provider, ServiceModel};
+use crate::rest;
 use crate::signature::Handler;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
@@ -142,7 +143,18 @@ impl Generator<'_> {
             .metadata
             .as_ref()
             .map(|p| self.provider(p, quote!(metadata)));
-        quote!(#settings #metadata)
+        // After `#[settings]`, which replaces the settings: the base path is one of them.
+        let rest = (!self.model.rest.is_empty()).then(|| {
+            let setters = rest::setters(&self.model.rest);
+            quote! {
+                let __broker_schema = {
+                    let mut __broker_schema = __broker_schema;
+                    __broker_schema.settings.remove("rest");
+                    __broker_schema #setters
+                };
+            }
+        });
+        quote!(#settings #metadata #rest)
     }
 
     /// `let __broker_schema = __broker_schema.<setter>(<Ret as Into<Value>>::into(Self::<method>(&*self)));`:
@@ -217,12 +229,13 @@ impl Generator<'_> {
             .map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
         let bulkhead = action.bulkhead.as_ref().map(|b| b.setter());
         let strategy = action.strategy.as_ref().map(|s| s.setter());
+        let rest = rest::setters(&action.rest);
         let cfgs = self.cfgs(&action.handler.ident);
         quote! {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                __broker_schema.action(#new #visibility #timeout #bulkhead #strategy)
+                __broker_schema.action(#new #visibility #timeout #bulkhead #strategy #rest)
             };
         }
     }

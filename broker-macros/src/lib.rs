@@ -82,6 +82,7 @@ mod expand;
 mod hooks;
 mod model;
 mod options;
+mod rest;
 mod signature;
 mod suggest;
 mod timeout;
@@ -134,6 +135,7 @@ use proc_macro::TokenStream;
 /// | `name`         | string literal                                | required |
 /// | `version`      | integer (`2` → `v2.name`) or string (`"staging"` → `staging.name`) | none |
 /// | `dependencies` | array of full service names, `["users", "v2.posts"]` | none |
+/// | `rest`         | the base path of its actions' `rest` routes, `"/greeter"`, or an array of them (routes served under each): `settings.rest`, as moleculer-web's `autoAliases` read it; wins over a `rest` key of `#[settings]` | the full name, `v2.greeter` → `/v2/greeter` |
 ///
 /// # Methods
 ///
@@ -150,6 +152,7 @@ use proc_macro::TokenStream;
 ///   | `bulkhead(concurrency = 2, max_queue_size = 10)` | at most `concurrency` runs at once and `max_queue_size` waiting; more calls fail at once with `QueueIsFullError` (429). Both keys optional (`BulkheadOptions::default()`: 10 and 100); overrides the broker-wide bulkhead | none |
 ///   | `strategy`     | `"RoundRobin"`, `"Random"`, `"CpuUsage"`, `"Latency"` or `"Shard"` (default options), published in INFO for callers to balance with | the service's / broker's |
 ///   | `shard_key`    | with `strategy = "Shard"` only: a params path (`"user.id"`) or a meta path (`"#tenant"`) | none |
+///   | `rest`         | its HTTP route for gateways, published in INFO as Moleculer's `rest` property (moleculer-web's `autoAliases`): `"GET /hello/:name"`, `"/hello"` for every method, or an array, `["GET /a", "POST /a"]`. Methods are `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`, `HEAD` or `*`; the path starts with `/` and is relative to the service's `rest` base path | none |
 ///
 /// * `#[event(name = "...", group = "...", bulkhead(...))]`: an event handler. `name` is
 ///   required (an event name or a pattern such as `user.*`); `group` defaults to the service
@@ -192,7 +195,8 @@ use proc_macro::TokenStream;
 /// Every mistake is reported at compile time on the offending token, all at once: unknown keys
 /// (with the known key a typo is closest to: "did you mean `timeout`?") or duplicate ones, bad
 /// values (an unknown strategy, a `shard_key` without `"Shard"`, a zero `concurrency`, a
-/// malformed hook pattern), a missing name, a duplicate action or event name (on both
+/// malformed hook pattern, a `rest` route with an unknown method or a path not starting with
+/// `/`), a missing name, a duplicate action or event name (on both
 /// definitions), a hook naming no action of the service, a method that is not `async` or does
 /// not take `&self`, unsupported parameters, return types the broker cannot use, and a method
 /// whose future is not `Send` ("future returned by `hello` is not `Send`", with the value held

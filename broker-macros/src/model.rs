@@ -4,6 +4,7 @@
 use crate::attr::{self, Errors, IntOrStr, MethodAttr};
 use crate::hooks::{self, ServiceHook};
 use crate::options::{self, Bulkhead, Strategy};
+use crate::rest;
 use crate::signature::{self, Handler};
 use crate::timeout;
 use proc_macro2::{Span, TokenStream};
@@ -18,6 +19,8 @@ pub(crate) struct ServiceModel {
     pub(crate) version: Option<IntOrStr>,
     /// `dependencies = [...]`.
     pub(crate) dependencies: Vec<LitStr>,
+    /// `rest = "/base"` or `rest = [...]`: the base paths of its actions' routes.
+    pub(crate) rest: Vec<LitStr>,
     /// The `#[settings]` method.
     pub(crate) settings: Option<Provider>,
     /// The `#[metadata]` method.
@@ -48,6 +51,8 @@ pub(crate) struct Action {
     pub(crate) bulkhead: Option<Bulkhead>,
     /// `strategy = "..."` and `shard_key = "..."`.
     pub(crate) strategy: Option<Strategy>,
+    /// `rest = "GET /path"` or `rest = [...]`: its HTTP routes.
+    pub(crate) rest: Vec<LitStr>,
 }
 
 /// One `#[event]` method.
@@ -80,7 +85,7 @@ pub(crate) struct Provider {
     pub(crate) output: ReturnType,
 }
 
-const SERVICE_KEYS: &[&str] = &["name", "version", "dependencies"];
+const SERVICE_KEYS: &[&str] = &["name", "version", "dependencies", "rest"];
 const ACTION_KEYS: &[&str] = &[
     "name",
     "visibility",
@@ -88,6 +93,7 @@ const ACTION_KEYS: &[&str] = &[
     "bulkhead(...)",
     "strategy",
     "shard_key",
+    "rest",
 ];
 const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)"];
 const VISIBILITIES: &[(&str, &str)] = &[
@@ -115,6 +121,7 @@ pub(crate) fn parse(
         name: LitStr::new("", Span::call_site()),
         version: None,
         dependencies: Vec::new(),
+        rest: Vec::new(),
         settings: None,
         metadata: None,
         actions: Vec::new(),
@@ -136,19 +143,21 @@ pub(crate) fn parse(
     if !model.actions_incomplete {
         hooks::check_names(&model.service_hooks, &model.actions, errors);
     }
-    let (name, version, dependencies) = service?;
+    let (name, version, dependencies, rest) = service?;
     model.name = name;
     model.version = version;
     model.dependencies = dependencies;
+    model.rest = rest;
     errors.is_empty().then_some(model)
 }
 
-type ServiceArgs = (LitStr, Option<IntOrStr>, Vec<LitStr>);
+type ServiceArgs = (LitStr, Option<IntOrStr>, Vec<LitStr>, Vec<LitStr>);
 
 fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
     let mut name = None;
     let mut version = None;
     let mut dependencies = Vec::new();
+    let mut rest = Vec::new();
     let args = attr::parse_args(args, "#[service(...)]", SERVICE_KEYS, errors)?;
     if !args.given("name") {
         errors.at_span(
@@ -160,10 +169,11 @@ fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
         match arg.key.to_string().as_str() {
             "name" => name = errors.ok(attr::string(&arg)),
             "version" => version = errors.ok(attr::int_or_string(&arg)),
+            "rest" => rest = rest::base_paths(&arg, errors).unwrap_or_default(),
             _ => dependencies = attr::string_array(&arg, errors),
         }
     }
-    Some((name?, version, dependencies))
+    Some((name?, version, dependencies, rest))
 }
 
 /// Our attributes on something other than a method: report and strip them.
@@ -307,6 +317,7 @@ fn action_args(
     let mut timeout_ms = None;
     let mut bulkhead = None;
     let (mut strategy, mut shard_key) = (None, None);
+    let mut rest = Vec::new();
     let args = attr::parse_args(args?, "#[action(...)]", ACTION_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
@@ -334,6 +345,7 @@ fn action_args(
             "timeout" => timeout_ms = errors.ok(timeout::millis(arg)),
             "bulkhead" => bulkhead = options::bulkhead(arg, errors),
             "strategy" => strategy = Some(arg),
+            "rest" => rest = rest::action_routes(arg, errors).unwrap_or_default(),
             _ => shard_key = Some(arg),
         }
     }
@@ -346,6 +358,7 @@ fn action_args(
         timeout_ms,
         bulkhead,
         strategy,
+        rest,
     })
 }
 
