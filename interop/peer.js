@@ -10,10 +10,13 @@
 //     services: ["jsmath"],               built-in test services to load (see below)
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
+//     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
+//                                         (port 0: any free one), with these routes and extra
+//                                         settings; 0.15 only (moleculer-web 0.11 needs it)
 //   }
 // stdin:  {"id":1,"cmd":"call","action":"x.y","params":{},"opts":{}}   (one JSON per line)
 // stdout: {"id":1,"ok":true,"result":...} or {"id":1,"ok":false,"error":{...}}
-//         plus one {"ready":true,...} line once the broker started.
+//         plus one {"ready":true,...} line once the broker started (with `gatewayPort`).
 // The process stops its broker and exits when stdin closes, on "exit", or on SIGTERM/SIGINT.
 
 const config = JSON.parse(process.argv[2] || "{}");
@@ -158,6 +161,25 @@ for (const name of config.services || []) {
 }
 for (const schema of eventServices(config.events)) broker.createService(schema);
 
+let gateway = null;
+if (config.gateway) {
+	if (pkg !== "moleculer") throw new Error("moleculer-web 0.11 needs moleculer 0.15");
+	const ApiGateway = require("moleculer-web");
+	gateway = broker.createService({
+		name: "api",
+		mixins: [ApiGateway],
+		settings: {
+			port: config.gateway.port ?? 0,
+			ip: "127.0.0.1",
+			routes: config.gateway.routes || [],
+			log4XXResponses: false,
+			logRequest: null,
+			logResponse: null,
+			...config.gateway.settings
+		}
+	});
+}
+
 for (const type of ["connected", "updated", "disconnected"]) {
 	broker.localBus.on(`$node.${type}`, payload => {
 		nodeEvents.push({
@@ -287,7 +309,8 @@ broker
 			ready: true,
 			nodeID: broker.nodeID,
 			moleculer: broker.MOLECULER_VERSION,
-			protocol: broker.PROTOCOL_VERSION
+			protocol: broker.PROTOCOL_VERSION,
+			gatewayPort: gateway ? gateway.server.address().port : null
 		})
 	)
 	.catch(err => {

@@ -177,7 +177,7 @@ pub fn ensure_js_deps() {
     let result = DONE.get_or_init(|| {
         let dir = interop_dir();
         let installed = || {
-            ["moleculer", "moleculer-014", "ioredis"].iter().all(|p| {
+            ["moleculer", "moleculer-014", "moleculer-web", "ioredis"].iter().all(|p| {
                 dir.join("node_modules")
                     .join(p)
                     .join("package.json")
