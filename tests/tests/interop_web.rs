@@ -1,8 +1,9 @@
 //! A Moleculer.js moleculer-web gateway (npm `moleculer-web` 0.11, pinned in
 //! `interop/package.json`) in front of Rust actions over the real Redis: explicit aliases,
 //! `autoAliases` built from the `rest` routes and base paths our INFO carries, path, query and
-//! JSON body params, Rust errors as moleculer-web's status and body, and the `$statusCode`,
-//! `$location` and `$responseHeaders` meta a Rust action sets, answered over plain HTTP.
+//! JSON body params, Rust errors as moleculer-web's status and body, the `$statusCode`,
+//! `$location`, `$responseHeaders` and `$responseType` meta a Rust action sets, bytes, and
+//! routes that follow services added at run time and nodes leaving, all over plain HTTP.
 //!
 //! moleculer-web 0.11 requires moleculer 0.15 (its peer dependency; 0.10 was the last for
 //! 0.14), so these run on 0.15 only.
@@ -61,10 +62,35 @@ impl Greeter {
         Err(Error::client("I'm a teapot", 418, "TEAPOT").with_data(json!({ "spout": true })))
     }
 
+    /// Text, not JSON, through `$responseType`.
+    #[action(rest = "GET /text")]
+    async fn text(&self, ctx: Context) -> Result<String, Error> {
+        ctx.set_meta("$responseType", json!("text/plain; charset=utf-8"));
+        Ok("plain words".to_owned())
+    }
+
+    /// Bytes: a Node.js Buffer's JSON shape, which moleculer-web answers as raw bytes.
+    #[action(rest = "GET /bytes")]
+    async fn bytes(&self, ctx: Context) -> Result<Value, Error> {
+        ctx.set_meta("$responseType", json!("image/png"));
+        Ok(json!({ "type": "Buffer", "data": [137, 80, 78, 71, 0, 255] }))
+    }
+
     /// Not published: moleculer-web makes no alias for it.
     #[action(visibility = "public", rest = "GET /internal")]
     async fn internal(&self) -> Result<u32, Error> {
         Ok(1)
+    }
+}
+
+/// A service added after the nodes met.
+struct Late;
+
+#[service(name = "late", rest = "/later")]
+impl Late {
+    #[action(rest = "GET /ping")]
+    async fn ping(&self) -> Result<&'static str, Error> {
+        Ok("pong")
     }
 }
 
@@ -153,7 +179,8 @@ async fn aliases(js: &JsPeer) -> Vec<Value> {
 only_v015!(
     routes_reach_rust_actions,
     bodies_and_response_meta,
-    rust_errors_over_http
+    rust_errors_over_http,
+    routes_follow_services_and_nodes
 );
 
 /// (a) an explicit alias and (b) the aliases moleculer-web built from our `rest` routes.
@@ -174,8 +201,10 @@ async fn routes_reach_rust_actions() {
     let expected = [
         ("GET", "/api/api/list-aliases", "api.listAliases"),
         ("GET", "/api/greet/:name", "greeter.hello"),
+        ("GET", "/api/greeter/bytes", "greeter.bytes"),
         ("GET", "/api/greeter/hello/:name", "greeter.hello"),
         ("GET", "/api/greeter/teapot", "greeter.teapot"),
+        ("GET", "/api/greeter/text", "greeter.text"),
         ("POST", "/api/greeter/sum", "greeter.sum"),
         ("POST", "/api/people", "v2.users.create"),
         ("PUT", "/api/greeter/sum", "greeter.sum"),
@@ -238,6 +267,17 @@ async fn bodies_and_response_meta() {
     assert_eq!(r.header("x-user-id"), Some("42"));
     assert_eq!(r.json(), json!({ "id": 42, "name": "Ada", "age": 36 }));
 
+    let r = web.get("/api/greeter/text").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.body, b"plain words");
+
+    let r = web.get("/api/greeter/bytes").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.header("content-length"), Some("6"));
+    assert_eq!(r.body, [137, 80, 78, 71, 0, 255]);
+
     // The meta of one request does not leak into the next.
     let r = web.get("/api/greet/Bob").await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -298,4 +338,47 @@ async fn rust_errors_over_http() {
     assert_eq!(r.header("x-teapot"), Some("short and stout"));
 
     web.stop().await;
+}
+
+/// The gateway rebuilds its routes as the cluster changes: a service added to the running Rust
+/// node gets its alias (our INFO update), and the routes go when the Rust node leaves.
+async fn routes_follow_services_and_nodes() {
+    let web = Web::start("web-changes").await;
+    assert_eq!(web.get("/api/later/ping").await.status, 404);
+
+    web.rust.add_service(Late).await.expect("add late");
+    let r = eventually("the alias of a service added at run time", WAIT, || async {
+        let r = web.get("/api/later/ping").await;
+        (r.status != 404).then_some(r)
+    })
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json(), json!("pong"));
+
+    let Web { rust, js, port } = web;
+    rust.stop().await.expect("Rust node stops");
+    // The auto aliases are gone; the explicit alias stays but finds no node to call.
+    eventually(
+        "the auto aliases to go with the Rust node",
+        WAIT,
+        || async {
+            let r = request(port, "GET", "/api/greeter/hello/Bob", None).await;
+            (r.status == 404).then_some(())
+        },
+    )
+    .await;
+    let r = request(port, "GET", "/api/greet/Bob", None).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(
+        r.json(),
+        json!({
+            "name": "ServiceNotAvailableError",
+            "message": "Service 'greeter.hello' is not available.",
+            "code": 404,
+            "type": "SERVICE_NOT_AVAILABLE",
+            "data": { "action": "greeter.hello" },
+        })
+    );
+    js.exit().await;
+    js.assert_no_errors();
 }
