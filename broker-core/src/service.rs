@@ -392,6 +392,20 @@ impl ServiceSchema {
     /// (without it they use the full name, `v2.greeter` → `/v2/greeter`). One call publishes a
     /// string, several an array (the routes are then served under each). It is a setting:
     /// call it after [`ServiceSchema::settings`], which replaces them all.
+    ///
+    /// ```
+    /// use broker_core::{ActionDef, ServiceSchema};
+    /// use serde_json::json;
+    ///
+    /// // moleculer-web's autoAliases serve this action at `GET <route path>/greet/hello/:name`.
+    /// let greeter = ServiceSchema::new("greeter")
+    ///     .settings(json!({ "page": 10 }))
+    ///     .rest("/greet")
+    ///     .action(
+    ///         ActionDef::new("hello", |_ctx| async { Ok(json!("hi")) }).rest("GET /hello/:name"),
+    ///     );
+    /// assert_eq!(greeter.settings["rest"], json!("/greet"));
+    /// ```
     pub fn rest(mut self, base_path: impl Into<String>) -> ServiceSchema {
         push_string_or_array(&mut self.settings, "rest", base_path.into());
         self
