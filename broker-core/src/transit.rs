@@ -103,6 +103,22 @@ impl Transit {
     /// Delivers a response to its waiting caller; an unknown ID is an orphan (late reply).
     pub(crate) fn resolve(&self, response: ResponsePacket) {
         match self.remove_pending(&response.id) {
+            // A streamed reply (Moleculer 0.15): its first packet carries no data and the
+            // chunks follow under the same id. Until streams are served, the call fails clearly
+            // instead of resolving with the empty first packet; the chunks become orphans.
+            Some(pending) if response.stream == Some(true) => {
+                let err = Error::server(
+                    format!(
+                        "The reply of '{}' from '{}' is a stream, which this node cannot read yet.",
+                        pending.action, response.sender
+                    ),
+                    501,
+                    "STREAM_NOT_SUPPORTED",
+                )
+                .with_data(serde_json::json!({"action": pending.action, "nodeID": response.sender}))
+                .with_retryable(false);
+                let _ = pending.tx.send(Err(err));
+            }
             Some(pending) => {
                 let _ = pending.tx.send(Ok(response));
             }

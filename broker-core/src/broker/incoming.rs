@@ -94,6 +94,12 @@ impl Broker {
             }
         }
         match packet {
+            // Moleculer 0.15 stream packets: the chunks and the end marker of a request
+            // stream share the first packet's id. Streams are not served yet: the first packet
+            // is answered with an error, the rest dropped, so the action never runs per chunk.
+            Packet::Request(req) if req.seq.is_some_and(|seq| seq > 0) => {
+                tracing::debug!(request_id = %req.id, seq = ?req.seq, "request stream chunk dropped");
+            }
             Packet::Request(req) => {
                 let broker = self.clone();
                 tokio::spawn(async move { broker.serve_request(req).await });
@@ -234,6 +240,8 @@ impl Broker {
                     Error::service_not_available(&req.action, Some(me)),
                     req.meta,
                 ))
+            } else if req.stream == Some(true) {
+                Err((stream_not_supported(&req.action, me), req.meta))
             } else {
                 match self.inner.registry.local_action(&req.action) {
                     Some(action) if action.visibility.is_remote_callable() => {
@@ -360,4 +368,15 @@ pub(crate) fn run_inline_first(work: impl Future<Output = ()> + Send + 'static) 
     if work.as_mut().poll(&mut cx).is_pending() {
         tokio::spawn(work);
     }
+}
+
+/// The answer to a streamed request: this node does not take request streams yet.
+fn stream_not_supported(action: &str, node_id: &str) -> Error {
+    Error::server(
+        format!("Action '{action}' cannot take a streamed request: streams are not supported by this node yet."),
+        501,
+        "STREAM_NOT_SUPPORTED",
+    )
+    .with_data(serde_json::json!({"action": action, "nodeID": node_id}))
+    .with_retryable(false)
 }
