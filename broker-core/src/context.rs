@@ -251,6 +251,29 @@ impl Context {
         Context(Arc::new(inner))
     }
 
+    /// A root context for code outside any handler (an HTTP gateway, say): actions called
+    /// through it are its children (level 2, this chain's `request_id`), and their meta merges
+    /// back into it, so the caller can read what the callee set.
+    pub fn root(broker: &Broker, request_id: Option<String>, meta: JsonMap) -> Context {
+        Context::new(ContextInner {
+            broker: broker.clone(),
+            id: OnceLock::new(),
+            request_id,
+            parent_id: None,
+            level: 1,
+            caller: None,
+            node_id: None,
+            params: Params::from_value(Value::Null),
+            meta: Mutex::new(meta),
+            headers: JsonMap::new(),
+            response_headers: Mutex::new(JsonMap::new()),
+            action: None,
+            service: None,
+            event: None,
+            deadline: None,
+        })
+    }
+
     /// The params (for events, the payload).
     pub fn params(&self) -> &Value {
         self.0.params.value()
