@@ -1,0 +1,305 @@
+//! One request's way through the gateway: find the route and action, read and merge params,
+//! authenticate, call, and answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use broker_core::{CallOptions, Context, Error, ErrorKind, JsonMap};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{json, Map, Value};
+
+use crate::alias::AliasKind;
+use crate::auth::{AuthRequest, RequestInfo};
+use crate::errors;
+use crate::gateway::Shared;
+use crate::params;
+use crate::route::{MappingPolicy, Route};
+use crate::server::PeerAddr;
+
+/// The tracing span of one request, with its request ID when the client sent one.
+pub(crate) fn span(req: &Request) -> tracing::Span {
+    let id = request_id_of(req.headers()).unwrap_or_default();
+    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// `X-Correlation-ID` over `X-Request-ID`, as moleculer-web reads them.
+fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    ["x-correlation-id", "x-request-id"]
+        .iter()
+        .find_map(|h| headers.get(*h)?.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+pub(crate) async fn health() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+pub(crate) async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    match crate::health::readiness(shared.broker().as_ref(), &shared.config.required_services) {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(body) => json_response(StatusCode::SERVICE_UNAVAILABLE, &body),
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut res = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    res
+}
+
+/// Where a request goes.
+struct Target<'a> {
+    route: &'a Route,
+    action: String,
+    path_params: Map<String, Value>,
+    kind: AliasKind,
+    /// Named by an alias (a missing action is then a 503, as moleculer-web answers).
+    aliased: bool,
+}
+
+fn resolve<'a>(
+    routes: &'a [Route],
+    auto: &[Vec<crate::Alias>],
+    method: &Method,
+    path: &str,
+) -> Option<Target<'a>> {
+    // Aliases of every route first, as moleculer-web's global alias list; then direct mapping.
+    for (i, route) in routes.iter().enumerate() {
+        let generated = auto.get(i).map(Vec::as_slice).unwrap_or_default();
+        for alias in route.aliases.iter().chain(generated) {
+            if !alias.accepts(method) {
+                continue;
+            }
+            if let Some(path_params) = alias.path.matches(path) {
+                return Some(Target {
+                    route,
+                    action: alias.action.clone(),
+                    path_params,
+                    kind: alias.kind,
+                    aliased: true,
+                });
+            }
+        }
+    }
+    let route = routes.iter().find(|r| r.covers(path))?;
+    if route.mapping_policy == MappingPolicy::Restrict {
+        return None;
+    }
+    let rest = path[route.path.len()..].trim_matches('/');
+    if rest.is_empty() {
+        return None;
+    }
+    // `~node/list` is `$node.list`, moleculer-web's shorthand for internal services.
+    let action = rest.replace('/', ".");
+    let action = match action.strip_prefix('~') {
+        Some(internal) => format!("${internal}"),
+        None => action,
+    };
+    Some(Target {
+        route,
+        action,
+        path_params: Map::new(),
+        kind: AliasKind::Call,
+        aliased: false,
+    })
+}
+
+/// The fallback handler: every request that is not `/health` or `/ready`.
+pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let request_id = request_id_of(req.headers());
+    let expose = shared.config.expose_internal_errors;
+    let path = req.uri().path().to_owned();
+    let result = match shared.config.request_timeout {
+        Some(t) => match tokio::time::timeout(t, process(&shared, req, request_id.clone())).await {
+            Ok(r) => r,
+            Err(_) => Err(errors::gateway_timeout(&path)),
+        },
+        None => process(&shared, req, request_id.clone()).await,
+    };
+    let mut res = match result {
+        Ok(res) => res,
+        Err(err) => {
+            if errors::status_of(&err).is_server_error() {
+                tracing::warn!(%err, %path, "request failed");
+            } else {
+                tracing::debug!(%err, %path, "request refused");
+            }
+            errors::error_response(&err, expose)
+        }
+    };
+    if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+async fn process(
+    shared: &Shared,
+    req: Request,
+    request_id: Option<String>,
+) -> Result<Response, Error> {
+    let view = shared.view();
+    let routes = &shared.config.routes;
+    let (parts, body) = req.into_parts();
+    let target = resolve(routes, &view.auto_aliases, &parts.method, parts.uri.path())
+        .ok_or_else(errors::not_found)?;
+    let route = target.route;
+    if !route.allows(&target.action) || view.hidden.contains(&target.action) {
+        return Err(errors::service_not_found(&target.action));
+    }
+    let broker = shared.broker().ok_or_else(errors::service_unavailable)?;
+
+    let bytes = read_body(
+        &parts.headers,
+        body,
+        route.body_limit,
+        shared.config.body_read_timeout,
+    )
+    .await?;
+    let query = params::parse_query(parts.uri.query().unwrap_or(""));
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut meta = JsonMap::new();
+    let params = match target.kind {
+        AliasKind::Call => params::merge(
+            parse_body(&content_type, &bytes)?,
+            query,
+            target.path_params,
+        ),
+        AliasKind::Raw => {
+            let mut p = params::merge(None, query, target.path_params);
+            if let Value::Object(map) = &mut p {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                map.insert("$body".into(), Value::String(encoded));
+            }
+            meta.insert("$contentType".into(), json!(content_type));
+            p
+        }
+    };
+
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    if route.caller_ip {
+        if let Some(addr) = peer {
+            meta.insert("ip".into(), json!(addr.ip().to_string()));
+        }
+    }
+    if !route.meta_headers.is_empty() {
+        let mut copied = Map::new();
+        for name in &route.meta_headers {
+            if let Some(v) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+                copied.insert(name.as_str().to_owned(), json!(v));
+            }
+        }
+        meta.insert("headers".into(), Value::Object(copied));
+    }
+    let ctx = Context::root(&broker, request_id, meta);
+
+    if let Some(bearer) = &route.bearer {
+        if let Some(user) = bearer.check(&parts.headers)? {
+            ctx.set_meta("user", user);
+        }
+    }
+    if route.authentication.is_some() || route.authorization.is_some() {
+        let auth = AuthRequest {
+            ctx: ctx.clone(),
+            request: Arc::new(RequestInfo {
+                method: parts.method.clone(),
+                uri: parts.uri.clone(),
+                headers: parts.headers.clone(),
+                remote_addr: peer,
+            }),
+            action: target.action.clone(),
+        };
+        if let Some(hook) = &route.authentication {
+            let user = hook(auth.clone()).await?;
+            ctx.set_meta("user", user.unwrap_or(Value::Null));
+        }
+        if let Some(hook) = &route.authorization {
+            hook(auth).await?;
+        }
+    }
+
+    let mut options = CallOptions::new();
+    options.caller = Some(shared.config.name.clone());
+    if let Some(t) = shared.config.request_timeout {
+        options.timeout = Some(t);
+    }
+    let data: Value = match ctx.call_with(&target.action, params, options).await {
+        Ok(data) => data,
+        Err(err) if target.aliased && is_missing(&err, &target.action) => {
+            return Err(errors::service_unavailable());
+        }
+        Err(err) => return Err(err),
+    };
+    Ok(crate::response::success(&data, &ctx.meta()))
+}
+
+/// A `ServiceNotFoundError` about this very action (not one raised by a nested call).
+fn is_missing(err: &Error, action: &str) -> bool {
+    err.kind() == ErrorKind::ServiceNotFound
+        && err
+            .data()
+            .and_then(|d| d.get("action"))
+            .and_then(Value::as_str)
+            == Some(action)
+}
+
+/// Reads the whole body, refusing one over `limit` (413) or slower than `timeout` (408).
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Error> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(errors::payload_too_large(limit));
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(errors::body_timeout()),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(errors::payload_too_large(limit))
+        }
+        Ok(Err(err)) => Err(errors::invalid_body(err)),
+    }
+}
+
+/// JSON and urlencoded bodies are parsed; others (and empty ones) give no params.
+fn parse_body(content_type: &str, bytes: &[u8]) -> Result<Option<Value>, Error> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        return serde_json::from_slice(bytes)
+            .map(Some)
+            .map_err(errors::invalid_body);
+    }
+    if mime == "application/x-www-form-urlencoded" {
+        let text = std::str::from_utf8(bytes).map_err(errors::invalid_body)?;
+        return Ok(Some(Value::Object(params::parse_query(text))));
+    }
+    Ok(None)
+}
