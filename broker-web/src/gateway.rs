@@ -196,6 +196,18 @@ impl Shared {
         let task = tokio::spawn(serve(listener, app, limits, stopped));
         tracing::info!(gateway = %self.config.name, %addr, "API gateway listening");
         *lock(&self.server) = Some(ServerHandle { addr, stop, task });
+        // Local services start alongside this one and raise no `$services.changed`: look
+        // again once the broker has started them all (bounded wait).
+        let shared = self.clone();
+        tokio::spawn(async move {
+            for _ in 0..3000 {
+                match shared.broker() {
+                    Some(b) if b.is_running() => return shared.refresh(),
+                    Some(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    None => return,
+                }
+            }
+        });
         Ok(())
     }
 

@@ -123,8 +123,20 @@ async fn whitelist_and_mapping_policy_decide_direct_calls() {
 #[tokio::test]
 async fn auto_aliases_follow_the_registry() {
     let cluster = Cluster::new();
+    // A slow `started` hook: registered after the gateway's own hook returned.
+    let local = ServiceSchema::new("local")
+        .on_started(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Ok(())
+        })
+        .action(
+            ActionDef::new("here", |_ctx: Context| async {
+                Ok::<Value, Error>(json!("here"))
+            })
+            .info("rest", json!("/here")),
+        );
     let gw = cluster
-        .gateway(vec![], |b| {
+        .gateway(vec![local], |b| {
             b.route(
                 Route::new("/api")
                     .auto_aliases(true)
@@ -136,6 +148,15 @@ async fn auto_aliases_follow_the_registry() {
         gw.get("/api/greeter/hello/Ann").await.status,
         StatusCode::NOT_FOUND
     );
+    // The gateway node's own services count too (a path-only `rest` takes any method),
+    // even those whose `started` hook returns after the gateway's.
+    eventually("the local auto-alias", || async {
+        gw.send(Method::DELETE, "/api/local/here", &[], Bytes::new())
+            .await
+            .status
+            == StatusCode::OK
+    })
+    .await;
 
     // A remote node brings actions that declare their routes.
     let greeter = ServiceSchema::new("greeter")
@@ -185,7 +206,7 @@ async fn auto_aliases_follow_the_registry() {
     assert_eq!(a.json(), json!("many"));
     assert_eq!(gw.get("/api/folks").await.json(), json!(["ann"]));
     let listed: usize = gw.gateway.auto_aliases().iter().map(Vec::len).sum();
-    assert_eq!(listed, 4);
+    assert_eq!(listed, 5);
 
     // The node leaves: its aliases go with it.
     remote.stop().await.expect("remote stopped");
