@@ -1,62 +1,25 @@
 //! Per-route authentication and authorization: async hooks, and a ready-made bearer-token check.
 
 use std::fmt;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, Method, Uri};
-use broker_core::{Context, Error};
+use axum::http::{header, HeaderMap};
+use broker_core::Error;
 use serde_json::Value;
 
 use crate::errors::{unauthorized, ERR_INVALID_TOKEN, ERR_NO_TOKEN};
-
-/// A boxed future, as the hooks return.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-/// What a hook sees of the HTTP request.
-#[derive(Debug)]
-pub struct RequestInfo {
-    /// The method.
-    pub method: Method,
-    /// The URI (path and query).
-    pub uri: Uri,
-    /// The request headers.
-    pub headers: HeaderMap,
-    /// The peer's address.
-    pub remote_addr: Option<SocketAddr>,
-}
-
-/// The argument of an authentication or authorization hook.
-#[derive(Debug, Clone)]
-pub struct AuthRequest {
-    /// The request's root context: the hook may call actions through it and set meta; the
-    /// aliased action then sees that meta.
-    pub ctx: Context,
-    /// The HTTP request.
-    pub request: Arc<RequestInfo>,
-    /// The action the request is about to call.
-    pub action: String,
-}
-
-impl AuthRequest {
-    /// The token of an `Authorization: Bearer <token>` header.
-    pub fn bearer_token(&self) -> Option<&str> {
-        bearer_of(&self.request.headers)
-    }
-}
+use crate::hooks::{BoxFuture, HookRequest};
 
 /// An authentication hook: `Ok(Some(user))` puts `user` in `ctx.meta.user`, `Ok(None)` leaves
 /// the request anonymous (`meta.user` is `null`), an error refuses it.
 pub type AuthenticateFn =
-    Arc<dyn Fn(AuthRequest) -> BoxFuture<Result<Option<Value>, Error>> + Send + Sync>;
+    Arc<dyn Fn(HookRequest) -> BoxFuture<Result<Option<Value>, Error>> + Send + Sync>;
 
 /// An authorization hook: an error (usually [`crate::errors::forbidden`] or
 /// [`crate::errors::unauthorized`]) refuses the request.
-pub type AuthorizeFn = Arc<dyn Fn(AuthRequest) -> BoxFuture<Result<(), Error>> + Send + Sync>;
+pub type AuthorizeFn = Arc<dyn Fn(HookRequest) -> BoxFuture<Result<(), Error>> + Send + Sync>;
 
-fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_of(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

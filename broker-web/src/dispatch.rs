@@ -14,10 +14,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{json, Map, Value};
 
 use crate::alias::AliasKind;
-use crate::auth::{AuthRequest, RequestInfo};
 use crate::errors;
 use crate::gateway::Shared;
+use crate::hooks::{HookRequest, RequestInfo};
 use crate::params;
+use crate::ratelimit::RateLimit;
 use crate::route::{MappingPolicy, Route};
 use crate::server::PeerAddr;
 
@@ -118,12 +119,14 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     let request_id = request_id_of(req.headers());
     let expose = shared.config.expose_internal_errors;
     let path = req.uri().path().to_owned();
+    let mut extra = HeaderMap::new();
+    let work = process(&shared, req, request_id.clone(), &mut extra);
     let result = match shared.config.request_timeout {
-        Some(t) => match tokio::time::timeout(t, process(&shared, req, request_id.clone())).await {
+        Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,
             Err(_) => Err(errors::gateway_timeout(&path)),
         },
-        None => process(&shared, req, request_id.clone()).await,
+        None => work.await,
     };
     let mut res = match result {
         Ok(res) => res,
@@ -136,6 +139,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             errors::error_response(&err, expose)
         }
     };
+    res.headers_mut().extend(extra);
     if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         res.headers_mut().insert("x-request-id", v);
     }
@@ -146,6 +150,7 @@ async fn process(
     shared: &Shared,
     req: Request,
     request_id: Option<String>,
+    extra: &mut HeaderMap,
 ) -> Result<Response, Error> {
     let view = shared.view();
     let routes = &shared.config.routes;
@@ -155,6 +160,10 @@ async fn process(
     let route = target.route;
     if !route.allows(&target.action) || view.hidden.contains(&target.action) {
         return Err(errors::service_not_found(&target.action));
+    }
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    if let (Some(limit), Some(addr)) = (&route.rate_limit, peer) {
+        check_rate(limit, addr.ip(), extra)?;
     }
     let broker = shared.broker().ok_or_else(errors::service_unavailable)?;
 
@@ -190,7 +199,6 @@ async fn process(
         }
     };
 
-    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
     if route.caller_ip {
         if let Some(addr) = peer {
             meta.insert("ip".into(), json!(addr.ip().to_string()));
@@ -207,29 +215,34 @@ async fn process(
     }
     let ctx = Context::root(&broker, request_id, meta);
 
+    let hooked = route.before_call.is_some()
+        || route.authentication.is_some()
+        || route.authorization.is_some()
+        || route.after_call.is_some();
+    let hook_req = hooked.then(|| HookRequest {
+        ctx: ctx.clone(),
+        request: Arc::new(RequestInfo {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            remote_addr: peer,
+        }),
+        action: target.action.clone(),
+    });
+    if let (Some(hook), Some(req)) = (&route.before_call, &hook_req) {
+        hook(req.clone()).await?;
+    }
     if let Some(bearer) = &route.bearer {
         if let Some(user) = bearer.check(&parts.headers)? {
             ctx.set_meta("user", user);
         }
     }
-    if route.authentication.is_some() || route.authorization.is_some() {
-        let auth = AuthRequest {
-            ctx: ctx.clone(),
-            request: Arc::new(RequestInfo {
-                method: parts.method.clone(),
-                uri: parts.uri.clone(),
-                headers: parts.headers.clone(),
-                remote_addr: peer,
-            }),
-            action: target.action.clone(),
-        };
-        if let Some(hook) = &route.authentication {
-            let user = hook(auth.clone()).await?;
-            ctx.set_meta("user", user.unwrap_or(Value::Null));
-        }
-        if let Some(hook) = &route.authorization {
-            hook(auth).await?;
-        }
+    if let (Some(hook), Some(req)) = (&route.authentication, &hook_req) {
+        let user = hook(req.clone()).await?;
+        ctx.set_meta("user", user.unwrap_or(Value::Null));
+    }
+    if let (Some(hook), Some(req)) = (&route.authorization, &hook_req) {
+        hook(req.clone()).await?;
     }
 
     let mut options = CallOptions::new();
@@ -244,7 +257,33 @@ async fn process(
         }
         Err(err) => return Err(err),
     };
+    let data = match (&route.after_call, hook_req) {
+        (Some(hook), Some(req)) => hook(req, data).await?,
+        _ => data,
+    };
     Ok(crate::response::success(&data, &ctx.meta()))
+}
+
+/// Counts the request; over the limit a 429 with `Retry-After` (whole seconds, rounded up).
+fn check_rate(limit: &RateLimit, ip: std::net::IpAddr, extra: &mut HeaderMap) -> Result<(), Error> {
+    let verdict = limit.hit(ip);
+    if verdict.headers {
+        extra.insert("x-rate-limit-limit", HeaderValue::from(verdict.limit));
+        extra.insert(
+            "x-rate-limit-remaining",
+            HeaderValue::from(verdict.remaining),
+        );
+        extra.insert(
+            "x-rate-limit-reset",
+            HeaderValue::from(verdict.reset_unix_ms() as u64),
+        );
+    }
+    if verdict.allowed {
+        return Ok(());
+    }
+    let secs = verdict.reset_in.as_millis().div_ceil(1000).max(1) as u64;
+    extra.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Err(errors::rate_limit_exceeded())
 }
 
 /// A `ServiceNotFoundError` about this very action (not one raised by a nested call).

@@ -64,6 +64,11 @@ pub fn payload_too_large(limit: usize) -> Error {
         .with_data(json!({ "limit": limit }))
 }
 
+/// `RateLimitExceeded` (429): too many requests from this client in the window.
+pub fn rate_limit_exceeded() -> Error {
+    Error::new("RateLimitExceeded", "Rate limit exceeded").with_code(429)
+}
+
 /// `RequestBodyTimeoutError` (408, `REQUEST_BODY_TIMEOUT`): the body did not arrive in time.
 pub fn body_timeout() -> Error {
     Error::new(

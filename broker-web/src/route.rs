@@ -10,7 +10,9 @@ use broker_core::Error;
 use serde_json::Value;
 
 use crate::alias::{rest_aliases, Alias};
-use crate::auth::{AuthRequest, AuthenticateFn, AuthorizeFn, BearerToken};
+use crate::auth::{AuthenticateFn, AuthorizeFn, BearerToken};
+use crate::hooks::{AfterCallFn, BeforeCallFn, HookRequest};
+use crate::ratelimit::RateLimit;
 use crate::whitelist::ActionPattern;
 
 /// Default body limit of a route: 1 MiB (body-parser's default is 100 kB; uploads want more).
@@ -50,6 +52,9 @@ pub struct Route {
     pub(crate) bearer: Option<BearerToken>,
     pub(crate) meta_headers: Vec<HeaderName>,
     pub(crate) caller_ip: bool,
+    pub(crate) before_call: Option<BeforeCallFn>,
+    pub(crate) after_call: Option<AfterCallFn>,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl fmt::Debug for Route {
@@ -83,6 +88,9 @@ impl Route {
             bearer: None,
             meta_headers: Vec::new(),
             caller_ip: false,
+            before_call: None,
+            after_call: None,
+            rate_limit: None,
         }
     }
 
@@ -137,7 +145,7 @@ impl Route {
     /// Runs `hook` before each call of this route; its user goes to `ctx.meta.user`.
     pub fn authentication<F, Fut>(mut self, hook: F) -> Route
     where
-        F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
+        F: Fn(HookRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<Value>, Error>> + Send + 'static,
     {
         self.authentication = Some(Arc::new(move |req| Box::pin(hook(req))));
@@ -147,7 +155,7 @@ impl Route {
     /// Runs `hook` after authentication; an error refuses the request.
     pub fn authorization<F, Fut>(mut self, hook: F) -> Route
     where
-        F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
+        F: Fn(HookRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Error>> + Send + 'static,
     {
         self.authorization = Some(Arc::new(move |req| Box::pin(hook(req))));
@@ -178,6 +186,32 @@ impl Route {
     /// Puts the caller's IP address in `ctx.meta.ip`.
     pub fn caller_ip(mut self, enabled: bool) -> Route {
         self.caller_ip = enabled;
+        self
+    }
+
+    /// `onBeforeCall`: runs before authentication; may set meta or refuse with an error.
+    pub fn on_before_call<F, Fut>(mut self, hook: F) -> Route
+    where
+        F: Fn(HookRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        self.before_call = Some(Arc::new(move |req| Box::pin(hook(req))));
+        self
+    }
+
+    /// `onAfterCall`: gets the action's result and returns what the client receives.
+    pub fn on_after_call<F, Fut>(mut self, hook: F) -> Route
+    where
+        F: Fn(HookRequest, Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+    {
+        self.after_call = Some(Arc::new(move |req, data| Box::pin(hook(req, data))));
+        self
+    }
+
+    /// Limits requests per client IP (429 `RateLimitExceeded` with `Retry-After` over it).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Route {
+        self.rate_limit = Some(limit);
         self
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use broker_core::{ActionDef, Context, Error, ServiceSchema};
 use broker_web::cors::CorsLayer;
 use broker_web::errors::forbidden;
-use broker_web::{AuthRequest, BearerToken, Route};
+use broker_web::{BearerToken, HookRequest, RateLimit, Route};
 use bytes::Bytes;
 use common::{eventually, Cluster};
 use hyper::header::HeaderValue;
@@ -83,7 +83,7 @@ async fn hooks_call_actions_set_the_user_and_forbid() {
             b.route(
                 Route::new("/api")
                     .whitelist(["vault.*"])
-                    .authentication(|req: AuthRequest| async move {
+                    .authentication(|req: HookRequest| async move {
                         let Some(token) = req.bearer_token().map(str::to_owned) else {
                             return Ok(None);
                         };
@@ -98,7 +98,7 @@ async fn hooks_call_actions_set_the_user_and_forbid() {
                         }
                         Ok(Some(user))
                     })
-                    .authorization(|req: AuthRequest| async move {
+                    .authorization(|req: HookRequest| async move {
                         let role = req
                             .ctx
                             .meta_value("user")
@@ -250,4 +250,79 @@ async fn stopping_the_broker_finishes_requests_in_flight_then_closes_the_port() 
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "port closed after stop"
     );
+}
+
+#[tokio::test]
+async fn before_and_after_call_hooks_shape_the_call_and_the_answer() {
+    let cluster = Cluster::new();
+    let gw = cluster
+        .gateway(vec![vault()], |b| {
+            b.route(
+                Route::new("/api")
+                    .on_before_call(|req: HookRequest| async move {
+                        if req.request.headers.contains_key("x-block") {
+                            return Err(forbidden("BLOCKED"));
+                        }
+                        req.ctx.set_meta("user", json!({"name": "from-before"}));
+                        Ok(())
+                    })
+                    .on_after_call(|req: HookRequest, data: Value| async move {
+                        req.ctx
+                            .set_meta("$responseHeaders", json!({"X-After": "1"}));
+                        Ok(json!({"wrapped": data, "action": req.action}))
+                    }),
+            )
+        })
+        .await;
+    let a = gw.get("/api/vault/open").await;
+    assert_eq!(a.header("x-after").as_deref(), Some("1"));
+    assert_eq!(
+        a.json(),
+        json!({"wrapped": {"user": {"name": "from-before"}}, "action": "vault.open"})
+    );
+    let a = gw
+        .send(
+            Method::GET,
+            "/api/vault/open",
+            &[("x-block", "1")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json()["type"].clone()),
+        (StatusCode::FORBIDDEN, json!("BLOCKED"))
+    );
+    gw.broker.stop().await.expect("stopped");
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let cluster = Cluster::new();
+    let gw = cluster
+        .gateway(vec![vault()], |b| {
+            b.route(
+                Route::new("/api")
+                    .rate_limit(RateLimit::new(2, Duration::from_secs(30)).headers(true)),
+            )
+        })
+        .await;
+    let a = gw.get("/api/vault/open").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("x-rate-limit-limit").as_deref(), Some("2"));
+    assert_eq!(a.header("x-rate-limit-remaining").as_deref(), Some("1"));
+    assert_eq!(gw.get("/api/vault/open").await.status, StatusCode::OK);
+    let a = gw.get("/api/vault/open").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        a.json(),
+        json!({"name": "RateLimitExceeded", "message": "Rate limit exceeded", "code": 429})
+    );
+    let retry: u64 = a
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=30).contains(&retry), "{retry}");
+    // Probes are not rate limited.
+    assert_eq!(gw.get("/health").await.status, StatusCode::OK);
+    gw.broker.stop().await.expect("stopped");
 }
