@@ -139,10 +139,10 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             errors::error_response(&err, expose)
         }
     };
-    res.headers_mut().extend(extra);
     if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         res.headers_mut().insert("x-request-id", v);
     }
+    res.headers_mut().extend(extra);
     res
 }
 
@@ -214,6 +214,10 @@ async fn process(
         meta.insert("headers".into(), Value::Object(copied));
     }
     let ctx = Context::root(&broker, request_id, meta);
+    // moleculer-web always answers with the chain's ID, generated when the client sent none.
+    if let Ok(v) = HeaderValue::from_str(ctx.request_id()) {
+        extra.insert("x-request-id", v);
+    }
 
     let hooked = route.before_call.is_some()
         || route.authentication.is_some()

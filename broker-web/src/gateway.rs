@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use broker_core::{Broker, Error, EventDef, Service, ServiceSchema};
+use broker_core::{ActionDef, Broker, Error, EventDef, Service, ServiceSchema};
+use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::cors::CorsLayer;
@@ -154,6 +155,38 @@ impl Shared {
             .clone()
     }
 
+    pub(crate) fn list(&self, view: &RegistryView) -> Vec<(String, crate::Alias)> {
+        let mut out = Vec::new();
+        for (i, route) in self.config.routes.iter().enumerate() {
+            let generated = view
+                .auto_aliases
+                .get(i)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for alias in route.aliases().iter().chain(generated) {
+                out.push((route.path().to_owned(), alias.clone()));
+            }
+        }
+        out
+    }
+
+    /// moleculer-web's `listAliases` answer: `{actionName, path, fullPath, methods, routePath}`.
+    fn list_json(&self) -> Value {
+        let view = self.view();
+        let items = self.list(&view).into_iter().map(|(route_path, alias)| {
+            let full = alias.path.as_str().to_owned();
+            let path = full.strip_prefix(&route_path).unwrap_or(&full).to_owned();
+            json!({
+                "actionName": alias.action,
+                "path": if path.is_empty() { "/".to_owned() } else { path },
+                "fullPath": full,
+                "methods": alias.method.as_ref().map_or("*", |m| m.as_str()),
+                "routePath": if route_path.is_empty() { "/" } else { &route_path },
+            })
+        });
+        Value::Array(items.collect())
+    }
+
     fn refresh(&self) {
         let Some(broker) = self.broker() else { return };
         let view = RegistryView::build(&self.config.routes, &broker.node_list(true, true));
@@ -269,6 +302,13 @@ impl ApiGateway {
         &self.shared.config.routes
     }
 
+    /// Every alias in the order requests try them (each route's declared aliases, then its
+    /// auto-aliases), with the path of its route.
+    pub fn aliases(&self) -> Vec<(String, crate::Alias)> {
+        let view = self.shared.view();
+        self.shared.list(&view)
+    }
+
     /// The aliases currently built from the registry, per route (same order as
     /// [`ApiGateway::routes`]).
     pub fn auto_aliases(&self) -> Vec<Vec<crate::Alias>> {
@@ -281,12 +321,20 @@ impl Service for ApiGateway {
         let start = self.shared.clone();
         let stop = self.shared.clone();
         let changed = self.shared.clone();
+        let listing = self.shared.clone();
         ServiceSchema::new(self.shared.config.name.clone())
             .on_started(move || start.clone().start())
             .on_stopped(move || {
                 let stop = stop.clone();
                 async move { stop.stop().await }
             })
+            .action(
+                ActionDef::new("listAliases", move |_ctx| {
+                    let list = listing.list_json();
+                    async move { Ok::<Value, Error>(list) }
+                })
+                .info("rest", json!("GET /list-aliases")),
+            )
             .event(EventDef::new("$services.changed", move |_ctx| {
                 changed.refresh();
                 async { Ok::<(), Error>(()) }

@@ -56,6 +56,20 @@ async fn aliases_rest_and_wildcards_reach_their_actions() {
         assert_eq!(a.json()["action"], action, "{method} {path}");
     }
 
+    // The alias list, as moleculer-web's `listAliases` gives it, for tools and specs.
+    let list: Value = gw
+        .broker
+        .call("api.listAliases", json!({}))
+        .await
+        .expect("listAliases");
+    let list = list.as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 8);
+    assert!(
+        list.contains(&json!({"actionName": "users.get", "path": "/people/:id",
+        "fullPath": "/api/people/:id", "methods": "GET", "routePath": "/api"}))
+    );
+    assert_eq!(gw.gateway.aliases().len(), 8);
+
     let a = gw.get("/api/files/docs/read%20me.txt").await;
     assert_eq!(a.json()["params"], json!({"path": "docs/read me.txt"}));
     gw.broker.stop().await.expect("stopped");
@@ -206,7 +220,10 @@ async fn auto_aliases_follow_the_registry() {
     assert_eq!(a.json(), json!("many"));
     assert_eq!(gw.get("/api/folks").await.json(), json!(["ann"]));
     let listed: usize = gw.gateway.auto_aliases().iter().map(Vec::len).sum();
-    assert_eq!(listed, 5);
+    // The gateway's own `listAliases` declares `GET /list-aliases`, as moleculer-web's.
+    assert_eq!(listed, 6);
+    let a = gw.get("/api/api/list-aliases").await;
+    assert_eq!(a.json().as_array().map(Vec::len), Some(6));
 
     // The node leaves: its aliases go with it.
     remote.stop().await.expect("remote stopped");
