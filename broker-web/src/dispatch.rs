@@ -166,6 +166,11 @@ async fn process(
         check_rate(limit, addr.ip(), extra)?;
     }
     let broker = shared.broker().ok_or_else(errors::service_unavailable)?;
+    // Before the body: a client without the token does not get to upload anything.
+    let bearer_user = match &route.bearer {
+        Some(bearer) => bearer.check(&parts.headers)?,
+        None => None,
+    };
 
     let bytes = read_body(
         &parts.headers,
@@ -236,10 +241,8 @@ async fn process(
     if let (Some(hook), Some(req)) = (&route.before_call, &hook_req) {
         hook(req.clone()).await?;
     }
-    if let Some(bearer) = &route.bearer {
-        if let Some(user) = bearer.check(&parts.headers)? {
-            ctx.set_meta("user", user);
-        }
+    if let Some(user) = bearer_user {
+        ctx.set_meta("user", user);
     }
     if let (Some(hook), Some(req)) = (&route.authentication, &hook_req) {
         let user = hook(req.clone()).await?;

@@ -34,6 +34,12 @@
 //! # }
 //! ```
 //!
+//! An alias whose action is written `stream:files.save` does not parse the body: the action
+//! gets the bytes base64-encoded in the `$body` param (path and query params beside it) and
+//! the request's content type in `ctx.meta.$contentType`. An action answers with bytes by
+//! returning [`buffer`]'s shape, which is also what a Moleculer.js `Buffer` becomes in JSON.
+//! The gateway's own `listAliases` action lists every alias as moleculer-web's does.
+//!
 //! A request is answered as follows: no matching alias or route is a 404 `NotFoundError`; an
 //! action outside the whitelist a 404 `ServiceNotFoundError`; a body that does not parse a 400
 //! `InvalidRequestBodyError`, one over the route's limit a 413 `PayloadTooLarge`, one slower
@@ -61,6 +67,7 @@ pub use gateway::{ApiGateway, ApiGatewayBuilder};
 pub use hooks::{AfterCallFn, BeforeCallFn, BoxFuture, HookRequest, RequestInfo};
 pub use params::parse_query;
 pub use ratelimit::RateLimit;
+pub use response::buffer;
 pub use route::{MappingPolicy, Route, DEFAULT_BODY_LIMIT};
 pub use tower_http::cors;
 pub use whitelist::ActionPattern;

@@ -10,6 +10,13 @@ use serde_json::Value;
 const JSON: &str = "application/json; charset=utf-8";
 const OCTETS: &str = "application/octet-stream";
 
+/// `bytes` in the shape Node.js gives a `Buffer` in JSON (`{"type": "Buffer", "data": [..]}`):
+/// an action returning this is answered with the raw bytes (`application/octet-stream` unless
+/// `ctx.meta.$responseType` says otherwise), behind this gateway as behind moleculer-web.
+pub fn buffer(bytes: &[u8]) -> Value {
+    serde_json::json!({"type": "Buffer", "data": bytes})
+}
+
 /// Builds the response of a successful call: `null` is an empty body; a Buffer-shaped object
 /// (`{"type": "Buffer", "data": [...]}`, how Node.js sends bytes) is the raw bytes; a string
 /// with a `$responseType` is sent as is; anything else is JSON.

@@ -42,7 +42,7 @@ async fn bearer_tokens_answer_401_as_moleculer_web() {
     let gw =
         cluster
             .gateway(vec![vault()], |b| {
-                b.route(Route::new("/api").bearer_token(
+                b.route(Route::new("/api").body_limit(16).bearer_token(
                     BearerToken::any_of(["t1", "t2"]).user(json!({"name": "service"})),
                 ))
             })
@@ -62,6 +62,16 @@ async fn bearer_tokens_answer_401_as_moleculer_web() {
         )
         .await;
     assert_eq!(a.json()["type"], "INVALID_TOKEN");
+    // The token is checked before the body is read: no upload for strangers (401, not 413).
+    let a = gw
+        .send(
+            Method::POST,
+            "/api/vault/open",
+            &[],
+            Bytes::from(vec![b'x'; 1024]),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     let a = gw
         .send(
             Method::GET,

@@ -36,7 +36,7 @@ fn shop() -> ServiceSchema {
         }))
         .action(ActionDef::new("bytes", |ctx: Context| async move {
             ctx.set_meta("$responseType", json!("image/png"));
-            Ok::<Value, Error>(json!({"type": "Buffer", "data": [137, 80, 78, 71]}))
+            Ok::<Value, Error>(broker_web::buffer(&[137, 80, 78, 71]))
         }))
         .action(ActionDef::new("invalid", |_ctx: Context| async {
             Err::<Value, Error>(Error::validation(
