@@ -15,11 +15,21 @@ pub enum Segment {
         /// Whether the segment may be absent.
         optional: bool,
     },
-    /// `*name` (or a bare `*`, named `0`): the rest of the path, slashes included.
+    /// `:name*` (zero or more segments) or `:name+` (one or more), given as an array of
+    /// segments, as path-to-regexp's repeated params in moleculer-web.
+    Repeat {
+        /// Param name.
+        name: String,
+        /// `+` rather than `*`.
+        at_least_one: bool,
+    },
+    /// `*name` (or a bare `*`, named `0`): the rest of the path, slashes included, as one
+    /// string.
     Wildcard(String),
 }
 
-/// A path with `:param`, `:param?` and trailing `*wildcard` parts, as moleculer-web writes them.
+/// A path with `:param`, `:param?`, `:param*`, `:param+` (path-to-regexp's forms, which
+/// moleculer-web uses) and a trailing `*wildcard` part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     raw: String,
@@ -34,6 +44,18 @@ impl PathPattern {
             .filter(|s| !s.is_empty())
             .map(|s| {
                 if let Some(name) = s.strip_prefix(':') {
+                    if let Some(n) = name.strip_suffix('*') {
+                        return Segment::Repeat {
+                            name: n.to_owned(),
+                            at_least_one: false,
+                        };
+                    }
+                    if let Some(n) = name.strip_suffix('+') {
+                        return Segment::Repeat {
+                            name: n.to_owned(),
+                            at_least_one: true,
+                        };
+                    }
                     match name.strip_suffix('?') {
                         Some(n) => Segment::Param {
                             name: n.to_owned(),
@@ -96,6 +118,19 @@ fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Val
                 }
             }
             *optional && match_from(rest, parts, params)
+        }
+        Segment::Repeat { name, at_least_one } => {
+            let min = usize::from(*at_least_one);
+            // Longest first, backing off so later segments can still match.
+            for take in (min..=parts.len()).rev() {
+                if match_from(rest, &parts[take..], params) {
+                    let items: Vec<Value> =
+                        parts[..take].iter().map(|p| json!(decode(p))).collect();
+                    params.insert(name.clone(), Value::Array(items));
+                    return true;
+                }
+            }
+            false
         }
         Segment::Wildcard(name) => {
             let joined: Vec<String> = parts.iter().map(|p| decode(p)).collect();
@@ -226,6 +261,19 @@ mod tests {
         let wild = PathPattern::parse("/files/*path");
         let m = wild.matches("/files/a/b%20c.txt");
         assert_eq!(m.map(|m| m["path"].clone()), Some(json!("a/b c.txt")));
+        let rep = PathPattern::parse("/tree/:parts*/leaf");
+        let m = rep.matches("/tree/a/b/leaf").map(|m| m["parts"].clone());
+        assert_eq!(m, Some(json!(["a", "b"])));
+        assert_eq!(
+            rep.matches("/tree/leaf").map(|m| m["parts"].clone()),
+            Some(json!([]))
+        );
+        let plus = PathPattern::parse("/p/:rest+");
+        assert!(plus.matches("/p").is_none());
+        assert_eq!(
+            plus.matches("/p/x").map(|m| m["rest"].clone()),
+            Some(json!(["x"]))
+        );
     }
 
     #[test]
