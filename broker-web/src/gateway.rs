@@ -11,6 +11,7 @@ use broker_core::{ActionDef, Broker, Error, EventDef, Service, ServiceSchema};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
@@ -31,6 +32,7 @@ pub struct ApiGatewayBuilder {
     pub(crate) max_header_bytes: usize,
     pub(crate) drain_timeout: Duration,
     pub(crate) cors: Option<CorsLayer>,
+    pub(crate) compression: bool,
     pub(crate) required_services: Vec<String>,
 }
 
@@ -94,6 +96,13 @@ impl ApiGatewayBuilder {
     /// Answers CORS preflights and adds CORS headers with this tower-http layer.
     pub fn cors(mut self, cors: CorsLayer) -> Self {
         self.cors = Some(cors);
+        self
+    }
+
+    /// Gzips responses for clients that accept it (tower-http's compression; small bodies
+    /// are left alone).
+    pub fn compression(mut self, enabled: bool) -> Self {
+        self.compression = enabled;
         self
     }
 
@@ -216,6 +225,9 @@ impl Shared {
             .route("/ready", get(crate::dispatch::ready))
             .fallback(crate::dispatch::handle)
             .with_state(self.clone());
+        if self.config.compression {
+            app = app.layer(CompressionLayer::new());
+        }
         if let Some(cors) = &self.config.cors {
             app = app.layer(cors.clone());
         }
@@ -288,6 +300,7 @@ impl ApiGateway {
             max_header_bytes: 64 * 1024,
             drain_timeout: Duration::from_secs(10),
             cors: None,
+            compression: false,
             required_services: Vec::new(),
         }
     }

@@ -205,3 +205,28 @@ async fn request_id_ip_and_allowed_headers_reach_the_action() {
     );
     gw.broker.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn responses_are_gzipped_when_enabled_and_accepted() {
+    let cluster = Cluster::new();
+    let big = ServiceSchema::new("big").action(ActionDef::new("list", |_ctx: Context| async {
+        Ok::<Value, Error>(json!(vec!["the same words again and again"; 200]))
+    }));
+    let gw = cluster
+        .gateway(vec![big], |b| b.route(api()).compression(true))
+        .await;
+    let a = gw
+        .send(
+            Method::GET,
+            "/api/big/list",
+            &[("accept-encoding", "gzip")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(a.header("content-encoding").as_deref(), Some("gzip"));
+    assert!(a.body.len() < 1000, "{} bytes", a.body.len());
+    let plain = gw.get("/api/big/list").await;
+    assert!(plain.header("content-encoding").is_none());
+    assert_eq!(plain.json().as_array().map(Vec::len), Some(200));
+    gw.broker.stop().await.expect("stopped");
+}
