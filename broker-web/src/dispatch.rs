@@ -162,8 +162,9 @@ async fn process(
         return Err(errors::service_not_found(&target.action));
     }
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
-    if let (Some(limit), Some(addr)) = (&route.rate_limit, peer) {
-        check_rate(limit, addr.ip(), extra)?;
+    let client_ip = client_ip(route, &parts.headers, peer);
+    if let (Some(limit), Some(ip)) = (&route.rate_limit, client_ip) {
+        check_rate(limit, ip, extra)?;
     }
     let broker = shared.broker().ok_or_else(errors::service_unavailable)?;
     // Before the body: a client without the token does not get to upload anything.
@@ -205,8 +206,8 @@ async fn process(
     };
 
     if route.caller_ip {
-        if let Some(addr) = peer {
-            meta.insert("ip".into(), json!(addr.ip().to_string()));
+        if let Some(ip) = client_ip {
+            meta.insert("ip".into(), json!(ip.to_string()));
         }
     }
     if !route.meta_headers.is_empty() {
@@ -269,6 +270,21 @@ async fn process(
         _ => data,
     };
     Ok(crate::response::success(&data, &ctx.meta()))
+}
+
+/// The client's IP: the peer's, or with `trust_proxy` the first of `X-Forwarded-For`.
+fn client_ip(
+    route: &Route,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    let forwarded = route
+        .trust_proxy
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| first.trim().parse().ok());
+    forwarded.or(peer.map(|p| p.ip()))
 }
 
 /// Counts the request; over the limit a 429 with `Retry-After` (whole seconds, rounded up).

@@ -52,6 +52,7 @@ pub struct Route {
     pub(crate) bearer: Option<BearerToken>,
     pub(crate) meta_headers: Vec<HeaderName>,
     pub(crate) caller_ip: bool,
+    pub(crate) trust_proxy: bool,
     pub(crate) before_call: Option<BeforeCallFn>,
     pub(crate) after_call: Option<AfterCallFn>,
     pub(crate) rate_limit: Option<RateLimit>,
@@ -88,6 +89,7 @@ impl Route {
             bearer: None,
             meta_headers: Vec::new(),
             caller_ip: false,
+            trust_proxy: false,
             before_call: None,
             after_call: None,
             rate_limit: None,
@@ -189,6 +191,13 @@ impl Route {
         self
     }
 
+    /// Takes the client's IP (for `ctx.meta.ip` and the rate limit) from the first address of
+    /// `X-Forwarded-For` when present: only behind a proxy that sets it.
+    pub fn trust_proxy(mut self, enabled: bool) -> Route {
+        self.trust_proxy = enabled;
+        self
+    }
+
     /// `onBeforeCall`: runs before authentication; may set meta or refuse with an error.
     pub fn on_before_call<F, Fut>(mut self, hook: F) -> Route
     where
@@ -223,6 +232,31 @@ impl Route {
     /// The declared aliases, in order (auto-aliases are not among them).
     pub fn aliases(&self) -> &[Alias] {
         &self.aliases
+    }
+
+    /// Whether a bearer token is required (for specs: the route's security scheme).
+    pub fn requires_bearer_token(&self) -> bool {
+        self.bearer.is_some()
+    }
+
+    /// Whether the route has an authentication hook.
+    pub fn has_authentication(&self) -> bool {
+        self.authentication.is_some()
+    }
+
+    /// The mapping policy.
+    pub fn policy(&self) -> MappingPolicy {
+        self.mapping_policy
+    }
+
+    /// Whether auto-aliases are on.
+    pub fn has_auto_aliases(&self) -> bool {
+        self.auto_aliases
+    }
+
+    /// The body limit in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.body_limit
     }
 
     /// Whether `action` passes the whitelist (an empty whitelist allows all).

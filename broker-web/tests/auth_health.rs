@@ -20,6 +20,9 @@ fn vault() -> ServiceSchema {
         .action(ActionDef::new("open", |ctx: Context| async move {
             Ok::<Value, Error>(json!({"user": ctx.meta_value("user")}))
         }))
+        .action(ActionDef::new("ip", |ctx: Context| async move {
+            Ok::<Value, Error>(ctx.meta_value("ip").unwrap_or(Value::Null))
+        }))
         .action(ActionDef::new("slow", |_ctx: Context| async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             Ok::<Value, Error>(json!("done"))
@@ -314,6 +317,12 @@ async fn rate_limit_answers_429_with_retry_after() {
                 Route::new("/api")
                     .rate_limit(RateLimit::new(2, Duration::from_secs(30)).headers(true)),
             )
+            .route(
+                Route::new("/proxied")
+                    .trust_proxy(true)
+                    .caller_ip(true)
+                    .rate_limit(RateLimit::new(2, Duration::from_secs(30))),
+            )
         })
         .await;
     let a = gw.get("/api/vault/open").await;
@@ -334,5 +343,42 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert!((1..=30).contains(&retry), "{retry}");
     // Probes are not rate limited.
     assert_eq!(gw.get("/health").await.status, StatusCode::OK);
+    // Behind a trusted proxy, each forwarded client has its own count.
+    let a = gw
+        .send(
+            Method::GET,
+            "/proxied/vault/ip",
+            &[("x-forwarded-for", "203.0.113.7, 10.0.0.1")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(a.json(), json!("203.0.113.7"));
+    let a = gw
+        .send(
+            Method::GET,
+            "/proxied/vault/ip",
+            &[("x-forwarded-for", "203.0.113.7")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = gw
+        .send(
+            Method::GET,
+            "/proxied/vault/ip",
+            &[("x-forwarded-for", "203.0.113.7")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    let a = gw
+        .send(
+            Method::GET,
+            "/proxied/vault/ip",
+            &[("x-forwarded-for", "198.51.100.1")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
     gw.broker.stop().await.expect("stopped");
 }
