@@ -166,7 +166,11 @@ async fn process(
     if let (Some(limit), Some(ip)) = (&route.rate_limit, client_ip) {
         check_rate(limit, ip, extra)?;
     }
-    let broker = shared.broker().ok_or_else(errors::service_unavailable)?;
+    // A stopping (or not yet started) broker takes no new requests; those in flight finish.
+    let broker = shared
+        .broker()
+        .filter(broker_core::Broker::is_running)
+        .ok_or_else(errors::service_unavailable)?;
     // Before the body: a client without the token does not get to upload anything.
     let bearer_user = match &route.bearer {
         Some(bearer) => bearer.check(&parts.headers)?,

@@ -87,7 +87,9 @@ impl ApiGatewayBuilder {
         self
     }
 
-    /// How long a stopping gateway waits for requests in flight (default 10 s).
+    /// How long a stopping gateway waits for requests in flight before closing their
+    /// connections (default 5 s; the broker has already waited up to its shutdown timeout for
+    /// the handlers they called).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self
@@ -257,6 +259,9 @@ impl Shared {
     }
 
     async fn stop(&self) -> Result<(), Error> {
+        // First, so that a hook cut short by the broker's shutdown timeout still breaks the
+        // broker ↔ gateway cycle; the server task drains and closes on its own.
+        lock(&self.broker).take();
         let handle = lock(&self.server).take();
         if let Some(h) = handle {
             let _ = h.stop.send(true);
@@ -264,7 +269,6 @@ impl Shared {
                 tracing::warn!(%err, "gateway server task failed");
             }
         }
-        lock(&self.broker).take();
         Ok(())
     }
 }
@@ -298,7 +302,7 @@ impl ApiGateway {
             body_read_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             max_header_bytes: 64 * 1024,
-            drain_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
             cors: None,
             compression: false,
             required_services: Vec::new(),

@@ -34,7 +34,10 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        // Reap finished connections so the set does not grow with the server's age.
+        while conns.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(x) => x,
@@ -59,7 +62,7 @@ pub(crate) async fn serve(
             .max_buf_size(limits.max_header_bytes.max(8192));
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        conns.spawn(async move {
             if let Err(err) = conn.await {
                 tracing::debug!(%err, %peer, "connection ended with an error");
             }
@@ -72,6 +75,7 @@ pub(crate) async fn serve(
     {
         tracing::warn!("HTTP connections still open after the drain timeout; closing them");
     }
+    conns.abort_all();
 }
 
 async fn stopping(shutdown: &mut watch::Receiver<bool>) {

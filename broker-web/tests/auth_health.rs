@@ -23,6 +23,10 @@ fn vault() -> ServiceSchema {
         .action(ActionDef::new("ip", |ctx: Context| async move {
             Ok::<Value, Error>(ctx.meta_value("ip").unwrap_or(Value::Null))
         }))
+        .action(ActionDef::new("hang", |_ctx: Context| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<Value, Error>(json!("never"))
+        }))
         .action(ActionDef::new("slow", |_ctx: Context| async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             Ok::<Value, Error>(json!("done"))
@@ -251,8 +255,21 @@ async fn stopping_the_broker_finishes_requests_in_flight_then_closes_the_port() 
     };
     let in_flight = tokio::spawn(async move { url_gw.get("/api/vault/slow").await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    tokio::time::timeout(common::WAIT, gw.broker.stop())
+    let stopping = tokio::spawn({
+        let broker = gw.broker.clone();
+        async move { tokio::time::timeout(common::WAIT, broker.stop()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // While the broker waits for the call in flight: new requests are turned away.
+    let late = gw.get("/api/vault/open").await;
+    assert_eq!(late.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        gw.get("/ready").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    stopping
         .await
+        .expect("stop task")
         .expect("stop in time")
         .expect("stopped");
     let answer = in_flight.await.expect("request task");
@@ -381,4 +398,36 @@ async fn rate_limit_answers_429_with_retry_after() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     gw.broker.stop().await.expect("stopped");
+}
+
+#[tokio::test]
+async fn a_request_hanging_past_the_drain_timeout_does_not_hold_the_stop() {
+    let cluster = Cluster::new();
+    let gw = cluster
+        .gateway(vec![vault()], |b| {
+            b.route(Route::new("/api"))
+                .drain_timeout(Duration::from_millis(200))
+        })
+        .await;
+    let addr = gw.addr;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /api/vault/hang HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("request sent");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), gw.broker.stop())
+        .await
+        .expect("stop bounded")
+        .expect("stopped");
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(common::WAIT, stream.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the hanging connection is closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
