@@ -402,7 +402,8 @@ async fn rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn a_request_hanging_past_the_drain_timeout_does_not_hold_the_stop() {
-    let cluster = Cluster::new();
+    let mut cluster = Cluster::new();
+    cluster.shutdown_timeout = Some(Duration::from_millis(300));
     let gw = cluster
         .gateway(vec![vault()], |b| {
             b.route(Route::new("/api"))

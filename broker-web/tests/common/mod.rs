@@ -26,6 +26,8 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 pub struct Cluster {
     pub bus: Arc<MemoryBus>,
     pub namespace: String,
+    /// The brokers' shutdown timeout (core's default when `None`).
+    pub shutdown_timeout: Option<Duration>,
 }
 
 impl Cluster {
@@ -34,12 +36,18 @@ impl Cluster {
         Cluster {
             bus: MemoryBus::new(),
             namespace: format!("web-{}-{n}", std::process::id()),
+            shutdown_timeout: None,
         }
     }
 
     /// A broker of this cluster (not started).
     pub fn broker(&self, id: &str) -> Broker {
-        Broker::builder()
+        let builder = Broker::builder();
+        let builder = match self.shutdown_timeout {
+            Some(t) => builder.shutdown_timeout(t),
+            None => builder,
+        };
+        builder
             .node_id(id)
             .namespace(&self.namespace)
             .shared_transporter(Arc::new(MemoryTransporter::on_bus(self.bus.clone())))
