@@ -2,18 +2,16 @@
 //! authenticate, call, and answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use broker_core::{CallOptions, Context, Error, ErrorKind, JsonMap};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{json, Map, Value};
 
 use crate::alias::AliasKind;
+use crate::body;
 use crate::errors;
 use crate::gateway::Shared;
 use crate::hooks::{HookRequest, RequestInfo};
@@ -177,7 +175,7 @@ async fn process(
         None => None,
     };
 
-    let bytes = read_body(
+    let bytes = body::read(
         &parts.headers,
         body,
         route.body_limit,
@@ -194,7 +192,7 @@ async fn process(
     let mut meta = JsonMap::new();
     let params = match target.kind {
         AliasKind::Call => params::merge(
-            parse_body(&content_type, &bytes)?,
+            body::parse(&content_type, &bytes)?,
             query,
             target.path_params,
         ),
@@ -321,51 +319,4 @@ fn is_missing(err: &Error, action: &str) -> bool {
             .and_then(|d| d.get("action"))
             .and_then(Value::as_str)
             == Some(action)
-}
-
-/// Reads the whole body, refusing one over `limit` (413) or slower than `timeout` (408).
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, Error> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(errors::payload_too_large(limit));
-    }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(errors::body_timeout()),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(errors::payload_too_large(limit))
-        }
-        Ok(Err(err)) => Err(errors::invalid_body(err)),
-    }
-}
-
-/// JSON and urlencoded bodies are parsed; others (and empty ones) give no params.
-fn parse_body(content_type: &str, bytes: &[u8]) -> Result<Option<Value>, Error> {
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if mime == "application/json" || mime.ends_with("+json") {
-        return serde_json::from_slice(bytes)
-            .map(Some)
-            .map_err(errors::invalid_body);
-    }
-    if mime == "application/x-www-form-urlencoded" {
-        let text = std::str::from_utf8(bytes).map_err(errors::invalid_body)?;
-        return Ok(Some(Value::Object(params::parse_query(text))));
-    }
-    Ok(None)
 }

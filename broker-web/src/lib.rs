@@ -49,6 +49,7 @@
 mod alias;
 mod auth;
 mod autoalias;
+mod body;
 mod dispatch;
 pub mod errors;
 mod gateway;
