@@ -1,5 +1,5 @@
 //! Turning an action's result and the meta it set into an HTTP response, reading the keys
-//! moleculer-web reads: `$statusCode`, `$statusMessage`, `$responseType`, `$responseHeaders`
+//! moleculer-web reads: `$statusCode`, `$statusMessage` (the HTTP/1 reason phrase), `$responseType`, `$responseHeaders`
 //! and `$location`.
 
 use axum::body::Body;
@@ -106,6 +106,15 @@ pub(crate) fn success(data: &Value, meta: &JsonMap) -> Response<Body> {
         }
     }
     *res.status_mut() = status;
+    // `$statusMessage`: the HTTP/1 reason phrase (a header-safe one only).
+    if let Some(msg) = meta.get("$statusMessage").and_then(Value::as_str) {
+        match hyper::ext::ReasonPhrase::try_from(msg.as_bytes().to_vec()) {
+            Ok(phrase) => {
+                res.extensions_mut().insert(phrase);
+            }
+            Err(_) => tracing::warn!("invalid ctx.meta.$statusMessage dropped"),
+        }
+    }
     for (name, value) in headers {
         res.headers_mut().append(name, value);
     }

@@ -4,6 +4,8 @@ mod common;
 
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use broker_core::{ActionDef, Context, Error, ServiceSchema};
 use broker_web::Route;
 use bytes::Bytes;
@@ -18,6 +20,11 @@ fn shop() -> ServiceSchema {
             ctx.set_meta("$location", json!("/api/items/42"));
             ctx.set_meta("$responseHeaders", json!({"X-Item": "42"}));
             Ok::<Value, Error>(json!({"id": 42}))
+        }))
+        .action(ActionDef::new("teapot", |ctx: Context| async move {
+            ctx.set_meta("$statusCode", json!(418));
+            ctx.set_meta("$statusMessage", json!("Short and stout"));
+            Ok::<Value, Error>(json!("tea"))
         }))
         .action(ActionDef::new("text", |ctx: Context| async move {
             ctx.set_meta("$responseType", json!("text/plain; charset=utf-8"));
@@ -102,6 +109,22 @@ async fn meta_sets_status_location_headers_and_type_locally_and_remotely() {
         );
         assert_eq!(a.text(), "plain words");
     }
+
+    // The reason phrase, seen on the raw status line.
+    let mut stream = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /api/shop/teapot HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("sent");
+    let mut raw = Vec::new();
+    tokio::time::timeout(common::WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 418 Short and stout\r\n"), "{raw}");
 
     let a = gw.get("/api/shop/string").await;
     assert_eq!(
