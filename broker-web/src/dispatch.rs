@@ -265,7 +265,14 @@ async fn process(
         Err(err) if target.aliased && is_missing(&err, &target.action) => {
             return Err(errors::service_unavailable());
         }
-        Err(err) => return Err(err),
+        Err(err) => {
+            // Headers the action set before failing go out with the error (as moleculer-web
+            // sends them), e.g. `WWW-Authenticate` with a 401.
+            for (name, value) in crate::response::meta_headers(&ctx.meta()).0 {
+                extra.append(name, value);
+            }
+            return Err(err);
+        }
     };
     let data = match (&route.after_call, hook_req) {
         (Some(hook), Some(req)) => hook(req, data).await?,

@@ -17,6 +17,33 @@ pub fn buffer(bytes: &[u8]) -> Value {
     serde_json::json!({"type": "Buffer", "data": bytes})
 }
 
+/// The headers of `ctx.meta.$responseHeaders`, and the content type among them if any
+/// (moleculer-web treats that one apart). Invalid ones are dropped with a warning.
+pub(crate) fn meta_headers(meta: &JsonMap) -> (Vec<(HeaderName, HeaderValue)>, Option<String>) {
+    let mut headers = Vec::new();
+    let mut content_type = None;
+    if let Some(Value::Object(extra)) = meta.get("$responseHeaders") {
+        for (k, v) in extra {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if k.eq_ignore_ascii_case("content-type") {
+                content_type.get_or_insert(text);
+                continue;
+            }
+            match (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(&text),
+            ) {
+                (Ok(name), Ok(value)) => headers.push((name, value)),
+                _ => tracing::warn!(header = %k, "invalid response header from meta dropped"),
+            }
+        }
+    }
+    (headers, content_type)
+}
+
 /// Builds the response of a successful call: `null` is an empty body; a Buffer-shaped object
 /// (`{"type": "Buffer", "data": [...]}`, how Node.js sends bytes) is the raw bytes; a string
 /// with a `$responseType` is sent as is; anything else is JSON.
@@ -31,25 +58,9 @@ pub(crate) fn success(data: &Value, meta: &JsonMap) -> Response<Body> {
         .get("$responseType")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
-    if let Some(Value::Object(extra)) = meta.get("$responseHeaders") {
-        for (k, v) in extra {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if k.eq_ignore_ascii_case("content-type") {
-                response_type.get_or_insert(text);
-                continue;
-            }
-            match (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(&text),
-            ) {
-                (Ok(name), Ok(value)) => headers.push((name, value)),
-                _ => tracing::warn!(header = %k, "invalid response header from meta dropped"),
-            }
-        }
+    let (mut headers, declared_type) = meta_headers(meta);
+    if response_type.is_none() {
+        response_type = declared_type;
     }
     if status == StatusCode::CREATED
         || (status.is_redirection() && status != StatusCode::NOT_MODIFIED)

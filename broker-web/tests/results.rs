@@ -50,6 +50,13 @@ fn shop() -> ServiceSchema {
                 vec![json!({"type": "required", "field": "name"})],
             ))
         }))
+        .action(ActionDef::new("login", |ctx: Context| async move {
+            ctx.set_meta(
+                "$responseHeaders",
+                json!({"WWW-Authenticate": "Bearer realm=\"api\""}),
+            );
+            Err::<Value, Error>(broker_web::errors::unauthorized("INVALID_TOKEN"))
+        }))
         .action(ActionDef::new("crash", |_ctx: Context| async {
             Err::<Value, Error>(Error::new("Error", "db password is hunter2"))
         }))
@@ -163,6 +170,13 @@ async fn errors_carry_moleculer_names_and_http_statuses() {
     assert_eq!(body["code"], 422);
     assert_eq!(body["type"], "VALIDATION_ERROR");
     assert_eq!(body["data"][0]["field"], "name");
+
+    let a = gw.get("/api/shop/login").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        a.header("www-authenticate").as_deref(),
+        Some("Bearer realm=\"api\"")
+    );
 
     let a = gw.get("/api/shop/crash").await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
