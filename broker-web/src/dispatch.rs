@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use broker_core::{CallOptions, Context, Error, ErrorKind, JsonMap};
+use broker_core::{Context, Error, ErrorKind, JsonMap};
 use serde_json::{json, Map, Value};
 
 use crate::alias::AliasKind;
@@ -255,10 +255,10 @@ async fn process(
         hook(req.clone()).await?;
     }
 
-    let mut options = CallOptions::new();
+    let mut options = route.call_options.clone();
     options.caller = Some(shared.config.name.clone());
-    if let Some(t) = shared.config.request_timeout {
-        options.timeout = Some(t);
+    if options.timeout.is_none() {
+        options.timeout = shared.config.request_timeout;
     }
     let data: Value = match ctx.call_with(&target.action, params, options).await {
         Ok(data) => data,

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::HeaderName;
-use broker_core::Error;
+use broker_core::{CallOptions, Error};
 use serde_json::Value;
 
 use crate::alias::{rest_aliases, Alias};
@@ -56,6 +56,7 @@ pub struct Route {
     pub(crate) before_call: Option<BeforeCallFn>,
     pub(crate) after_call: Option<AfterCallFn>,
     pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) call_options: CallOptions,
 }
 
 impl fmt::Debug for Route {
@@ -93,6 +94,7 @@ impl Route {
             before_call: None,
             after_call: None,
             rate_limit: None,
+            call_options: CallOptions::new(),
         }
     }
 
@@ -188,6 +190,13 @@ impl Route {
     /// Puts the caller's IP address in `ctx.meta.ip`.
     pub fn caller_ip(mut self, enabled: bool) -> Route {
         self.caller_ip = enabled;
+        self
+    }
+
+    /// Options of every call of this route (moleculer-web's `callOptions`): timeout, retries,
+    /// fallback… Its timeout wins over the gateway's request timeout for the call itself.
+    pub fn call_options(mut self, options: CallOptions) -> Route {
+        self.call_options = options;
         self
     }
 

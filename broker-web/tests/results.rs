@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use broker_core::{ActionDef, Context, Error, ServiceSchema};
+use broker_core::{ActionDef, CallOptions, Context, Error, ServiceSchema};
 use broker_web::Route;
 use bytes::Bytes;
 use common::Cluster;
@@ -159,7 +159,15 @@ async fn errors_carry_moleculer_names_and_http_statuses() {
     let cluster = Cluster::new();
     let gw = cluster
         .gateway(vec![shop()], |b| {
-            b.route(api()).request_timeout(Duration::from_millis(300))
+            b.route(api())
+                .route(
+                    Route::new("/fallback").call_options(
+                        CallOptions::new()
+                            .timeout(Duration::from_millis(100))
+                            .fallback_value(json!("fallback")),
+                    ),
+                )
+                .request_timeout(Duration::from_millis(300))
         })
         .await;
 
@@ -186,6 +194,9 @@ async fn errors_carry_moleculer_names_and_http_statuses() {
     let a = gw.get("/api/shop/slow").await;
     assert_eq!(a.status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(a.json()["name"], "RequestTimeoutError");
+    // A route's call options: its fallback answers instead of the timeout.
+    let a = gw.get("/fallback/shop/slow").await;
+    assert_eq!((a.status, a.json()), (StatusCode::OK, json!("fallback")));
 
     // Direct mapping to an unknown service: core's ServiceNotFoundError; an alias whose
     // action nobody serves: ServiceUnavailableError, as moleculer-web answers.
