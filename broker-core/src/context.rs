@@ -251,6 +251,50 @@ impl Context {
         Context(Arc::new(inner))
     }
 
+    /// A root context for code outside any handler (an HTTP gateway, say): actions called
+    /// through it are its children (level 2, this chain's `request_id`), and their meta merges
+    /// back into it, so the caller can read what the callee set.
+    ///
+    /// ```
+    /// use broker_core::{ActionDef, Broker, Context, Error, JsonMap, MemoryTransporter, ServiceSchema};
+    /// use serde_json::{json, Value};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let broker = Broker::builder().namespace("root-doc").transporter(MemoryTransporter::new()).build();
+    /// let users = ServiceSchema::new("users").action(ActionDef::new("create", |ctx: Context| async move {
+    ///     ctx.set_meta("$statusCode", json!(201));
+    ///     Ok::<Value, Error>(json!({"id": 1}))
+    /// }));
+    /// broker.add_service(users).await?;
+    /// broker.start().await?;
+    ///
+    /// let root = Context::root(&broker, Some("req-1".into()), JsonMap::new());
+    /// let _: Value = root.call("users.create", json!({})).await?;
+    /// assert_eq!(root.meta_value("$statusCode"), Some(json!(201)));
+    /// broker.stop().await
+    /// # }
+    /// ```
+    pub fn root(broker: &Broker, request_id: Option<String>, meta: JsonMap) -> Context {
+        Context::new(ContextInner {
+            broker: broker.clone(),
+            id: OnceLock::new(),
+            request_id,
+            parent_id: None,
+            level: 1,
+            caller: None,
+            node_id: None,
+            params: Params::from_value(Value::Null),
+            meta: Mutex::new(meta),
+            headers: JsonMap::new(),
+            response_headers: Mutex::new(JsonMap::new()),
+            action: None,
+            service: None,
+            event: None,
+            deadline: None,
+        })
+    }
+
     /// The params (for events, the payload).
     pub fn params(&self) -> &Value {
         self.0.params.value()

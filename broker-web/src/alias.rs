@@ -1,0 +1,297 @@
+//! Aliases: `"GET /users/:id" => "users.get"`, their path patterns, and the `REST` shorthand.
+
+use axum::http::Method;
+use serde_json::{json, Map, Value};
+
+/// One segment of a [`PathPattern`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Must equal this text.
+    Literal(String),
+    /// `:name` (or `:name?` when `optional`): one path segment, given to the action as a param.
+    Param {
+        /// Param name.
+        name: String,
+        /// Whether the segment may be absent.
+        optional: bool,
+    },
+    /// `:name*` (zero or more segments) or `:name+` (one or more), given as an array of
+    /// segments, as path-to-regexp's repeated params in moleculer-web.
+    Repeat {
+        /// Param name.
+        name: String,
+        /// `+` rather than `*`.
+        at_least_one: bool,
+    },
+    /// `*name` (or a bare `*`, named `0`): the rest of the path, slashes included, as one
+    /// string.
+    Wildcard(String),
+}
+
+/// A path with `:param`, `:param?`, `:param*`, `:param+` (path-to-regexp's forms, which
+/// moleculer-web uses) and a trailing `*wildcard` part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    raw: String,
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    /// Parses a path such as `/users/:id` or `/files/*path`.
+    pub fn parse(path: &str) -> PathPattern {
+        let segments = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if let Some(name) = s.strip_prefix(':') {
+                    if let Some(n) = name.strip_suffix('*') {
+                        return Segment::Repeat {
+                            name: n.to_owned(),
+                            at_least_one: false,
+                        };
+                    }
+                    if let Some(n) = name.strip_suffix('+') {
+                        return Segment::Repeat {
+                            name: n.to_owned(),
+                            at_least_one: true,
+                        };
+                    }
+                    match name.strip_suffix('?') {
+                        Some(n) => Segment::Param {
+                            name: n.to_owned(),
+                            optional: true,
+                        },
+                        None => Segment::Param {
+                            name: name.to_owned(),
+                            optional: false,
+                        },
+                    }
+                } else if let Some(name) = s.strip_prefix('*') {
+                    Segment::Wildcard(if name.is_empty() { "0" } else { name }.to_owned())
+                } else {
+                    Segment::Literal(s.to_owned())
+                }
+            })
+            .collect::<Vec<_>>();
+        let raw = format!(
+            "/{}",
+            path.split('/')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        PathPattern { raw, segments }
+    }
+
+    /// The normalized path (`/users/:id`).
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// The segments, for spec generators.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The params of `path` (percent-decoded) when it matches.
+    pub fn matches(&self, path: &str) -> Option<Map<String, Value>> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut params = Map::new();
+        match_from(&self.segments, &parts, &mut params).then_some(params)
+    }
+}
+
+fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Value>) -> bool {
+    let Some((first, rest)) = segments.split_first() else {
+        return parts.is_empty();
+    };
+    match first {
+        Segment::Literal(text) => match parts.split_first() {
+            Some((p, more)) if decode(p) == *text => match_from(rest, more, params),
+            _ => false,
+        },
+        Segment::Param { name, optional } => {
+            if let Some((p, more)) = parts.split_first() {
+                if match_from(rest, more, params) {
+                    params.insert(name.clone(), json!(decode(p)));
+                    return true;
+                }
+            }
+            *optional && match_from(rest, parts, params)
+        }
+        Segment::Repeat { name, at_least_one } => {
+            let min = usize::from(*at_least_one);
+            // Longest first, backing off so later segments can still match.
+            for take in (min..=parts.len()).rev() {
+                if match_from(rest, &parts[take..], params) {
+                    let items: Vec<Value> =
+                        parts[..take].iter().map(|p| json!(decode(p))).collect();
+                    params.insert(name.clone(), Value::Array(items));
+                    return true;
+                }
+            }
+            false
+        }
+        Segment::Wildcard(name) => {
+            let joined: Vec<String> = parts.iter().map(|p| decode(p)).collect();
+            params.insert(name.clone(), json!(joined.join("/")));
+            true
+        }
+    }
+}
+
+fn decode(s: &str) -> String {
+    // Path segments are percent-encoded; `+` stays a plus (that is a query-string rule).
+    let bytes: Vec<u8> = form_urlencoded::parse(format!("a={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_else(|_| s.to_owned())
+}
+
+/// How an alias hands the request to its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AliasKind {
+    /// Params from the path, query and parsed body (the default).
+    #[default]
+    Call,
+    /// `stream:action` (moleculer-web's name): the body is not parsed; it goes to the action
+    /// base64-encoded as the `$body` param, next to the path and query params, with its
+    /// content type in `ctx.meta.$contentType`.
+    Raw,
+}
+
+/// One alias: a method (or any), a full path pattern (route prefix included) and an action.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    /// `None` for any method (`*`, `ALL` or no method given).
+    pub method: Option<Method>,
+    /// The full path, route prefix included.
+    pub path: PathPattern,
+    /// The action called.
+    pub action: String,
+    /// How the body reaches the action.
+    pub kind: AliasKind,
+    /// Whether it came from an action's `rest` property (`autoAliases`).
+    pub generated: bool,
+}
+
+impl Alias {
+    /// Parses `"GET /users/:id"` (or `"/users"` for any method) under `prefix`, calling
+    /// `action` (`"users.get"`, or `"stream:files.save"` for a raw body). `None` when the
+    /// method is not an HTTP method.
+    pub fn parse(prefix: &str, spec: &str, action: &str) -> Option<Alias> {
+        let mut words = spec.split_whitespace();
+        let (method, path) = match (words.next(), words.next()) {
+            (Some(m), Some(p)) => (parse_method(m)?, p),
+            (Some(p), None) => (None, p),
+            _ => (None, "/"),
+        };
+        let (kind, action) = match action.split_once(':') {
+            Some(("stream", a)) => (AliasKind::Raw, a),
+            Some(("call", a)) => (AliasKind::Call, a),
+            _ => (AliasKind::Call, action),
+        };
+        Some(Alias {
+            method,
+            path: PathPattern::parse(&format!("{prefix}/{path}")),
+            action: action.to_owned(),
+            kind,
+            generated: false,
+        })
+    }
+
+    /// Whether it answers `method`.
+    pub fn accepts(&self, method: &Method) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method)
+    }
+
+    /// `GET /users/:id users.get`, for logs.
+    pub fn describe(&self) -> String {
+        let method = self.method.as_ref().map_or("*", Method::as_str);
+        format!("{method} {} => {}", self.path.as_str(), self.action)
+    }
+}
+
+fn parse_method(m: &str) -> Option<Option<Method>> {
+    match m.to_ascii_uppercase().as_str() {
+        "*" | "ALL" => Some(None),
+        other => Method::from_bytes(other.as_bytes()).ok().map(Some),
+    }
+}
+
+/// The six aliases `"REST /users" => "users"` stands for, as moleculer-web expands it:
+/// `list`, `get`, `create`, `update`, `patch` and `remove`.
+pub fn rest_aliases(path: &str, service: &str) -> Vec<(String, String)> {
+    let base = path.trim_end_matches('/');
+    let one = format!("{base}/:id");
+    let whole = if base.is_empty() { "/" } else { base };
+    [
+        ("GET", whole, "list"),
+        ("GET", one.as_str(), "get"),
+        ("POST", whole, "create"),
+        ("PUT", one.as_str(), "update"),
+        ("PATCH", one.as_str(), "patch"),
+        ("DELETE", one.as_str(), "remove"),
+    ]
+    .into_iter()
+    .map(|(m, p, a)| (format!("{m} {p}"), format!("{service}.{a}")))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_optional_params_and_wildcards_match() {
+        let p = PathPattern::parse("/api/users/:id");
+        assert_eq!(
+            p.matches("/api/users/7").map(|m| m["id"].clone()),
+            Some(json!("7"))
+        );
+        assert!(p.matches("/api/users").is_none());
+        assert!(p.matches("/api/users/7/x").is_none());
+        let opt = PathPattern::parse("/a/:x?");
+        assert!(opt.matches("/a").is_some());
+        assert_eq!(
+            opt.matches("/a/b").map(|m| m["x"].clone()),
+            Some(json!("b"))
+        );
+        let wild = PathPattern::parse("/files/*path");
+        let m = wild.matches("/files/a/b%20c.txt");
+        assert_eq!(m.map(|m| m["path"].clone()), Some(json!("a/b c.txt")));
+        let rep = PathPattern::parse("/tree/:parts*/leaf");
+        let m = rep.matches("/tree/a/b/leaf").map(|m| m["parts"].clone());
+        assert_eq!(m, Some(json!(["a", "b"])));
+        assert_eq!(
+            rep.matches("/tree/leaf").map(|m| m["parts"].clone()),
+            Some(json!([]))
+        );
+        let plus = PathPattern::parse("/p/:rest+");
+        assert!(plus.matches("/p").is_none());
+        assert_eq!(
+            plus.matches("/p/x").map(|m| m["rest"].clone()),
+            Some(json!(["x"]))
+        );
+    }
+
+    #[test]
+    fn rest_expands_to_six_aliases() {
+        let all = rest_aliases("/users", "users");
+        assert_eq!(all.len(), 6);
+        assert!(all.contains(&("PATCH /users/:id".into(), "users.patch".into())));
+        assert!(all.contains(&("GET /users".into(), "users.list".into())));
+    }
+
+    #[test]
+    fn alias_specs_parse() {
+        let a = Alias::parse("/api", "POST /upload", "stream:files.save");
+        let a = a.expect("parses");
+        assert_eq!(a.method, Some(Method::POST));
+        assert_eq!(a.kind, AliasKind::Raw);
+        assert_eq!(a.path.as_str(), "/api/upload");
+        let any = Alias::parse("/", "/x", "x.y").expect("parses");
+        assert!(any.accepts(&Method::DELETE));
+    }
+}

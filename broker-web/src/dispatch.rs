@@ -1,0 +1,329 @@
+//! One request's way through the gateway: find the route and action, read and merge params,
+//! authenticate, call, and answer.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use broker_core::{Context, Error, ErrorKind, JsonMap};
+use serde_json::{json, Map, Value};
+
+use crate::alias::AliasKind;
+use crate::body;
+use crate::errors;
+use crate::gateway::Shared;
+use crate::hooks::{HookRequest, RequestInfo};
+use crate::params;
+use crate::ratelimit::RateLimit;
+use crate::route::{MappingPolicy, Route};
+use crate::server::PeerAddr;
+
+/// The tracing span of one request, with its request ID when the client sent one.
+pub(crate) fn span(req: &Request) -> tracing::Span {
+    let id = request_id_of(req.headers()).unwrap_or_default();
+    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// `X-Correlation-ID` over `X-Request-ID`, as moleculer-web reads them.
+fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    ["x-correlation-id", "x-request-id"]
+        .iter()
+        .find_map(|h| headers.get(*h)?.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+pub(crate) async fn health() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+pub(crate) async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    match crate::health::readiness(shared.broker().as_ref(), &shared.config.required_services) {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(body) => json_response(StatusCode::SERVICE_UNAVAILABLE, &body),
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut res = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    res
+}
+
+/// Where a request goes.
+struct Target<'a> {
+    route: &'a Route,
+    action: String,
+    path_params: Map<String, Value>,
+    kind: AliasKind,
+    /// Named by an alias (a missing action is then a 503, as moleculer-web answers).
+    aliased: bool,
+}
+
+fn resolve<'a>(
+    routes: &'a [Route],
+    auto: &[Vec<crate::Alias>],
+    method: &Method,
+    path: &str,
+) -> Option<Target<'a>> {
+    // Aliases of every route first, as moleculer-web's global alias list; then direct mapping.
+    for (i, route) in routes.iter().enumerate() {
+        let generated = auto.get(i).map(Vec::as_slice).unwrap_or_default();
+        for alias in route.aliases.iter().chain(generated) {
+            if !alias.accepts(method) {
+                continue;
+            }
+            if let Some(path_params) = alias.path.matches(path) {
+                return Some(Target {
+                    route,
+                    action: alias.action.clone(),
+                    path_params,
+                    kind: alias.kind,
+                    aliased: true,
+                });
+            }
+        }
+    }
+    let route = routes.iter().find(|r| r.covers(path))?;
+    if route.mapping_policy == MappingPolicy::Restrict {
+        return None;
+    }
+    let rest = path[route.path.len()..].trim_matches('/');
+    if rest.is_empty() {
+        return None;
+    }
+    // `~node/list` is `$node.list`, moleculer-web's shorthand for internal services.
+    let action = rest.replace('/', ".");
+    let action = match action.strip_prefix('~') {
+        Some(internal) => format!("${internal}"),
+        None => action,
+    };
+    Some(Target {
+        route,
+        action,
+        path_params: Map::new(),
+        kind: AliasKind::Call,
+        aliased: false,
+    })
+}
+
+/// The fallback handler: every request that is not `/health` or `/ready`.
+pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let request_id = request_id_of(req.headers());
+    let expose = shared.config.expose_internal_errors;
+    let path = req.uri().path().to_owned();
+    let mut extra = HeaderMap::new();
+    let work = process(&shared, req, request_id.clone(), &mut extra);
+    let result = match shared.config.request_timeout {
+        Some(t) => match tokio::time::timeout(t, work).await {
+            Ok(r) => r,
+            Err(_) => Err(errors::gateway_timeout(&path)),
+        },
+        None => work.await,
+    };
+    let mut res = match result {
+        Ok(res) => res,
+        Err(err) => {
+            if errors::status_of(&err).is_server_error() {
+                tracing::warn!(%err, %path, "request failed");
+            } else {
+                tracing::debug!(%err, %path, "request refused");
+            }
+            errors::error_response(&err, expose)
+        }
+    };
+    if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res.headers_mut().extend(extra);
+    res
+}
+
+async fn process(
+    shared: &Shared,
+    req: Request,
+    request_id: Option<String>,
+    extra: &mut HeaderMap,
+) -> Result<Response, Error> {
+    let view = shared.view();
+    let routes = &shared.config.routes;
+    let (parts, body) = req.into_parts();
+    let target = resolve(routes, &view.auto_aliases, &parts.method, parts.uri.path())
+        .ok_or_else(errors::not_found)?;
+    let route = target.route;
+    if !route.allows(&target.action) || view.hidden.contains(&target.action) {
+        return Err(errors::service_not_found(&target.action));
+    }
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    let client_ip = client_ip(route, &parts.headers, peer);
+    if let (Some(limit), Some(ip)) = (&route.rate_limit, client_ip) {
+        check_rate(limit, ip, extra)?;
+    }
+    // A stopping (or not yet started) broker takes no new requests; those in flight finish.
+    let broker = shared
+        .broker()
+        .filter(broker_core::Broker::is_running)
+        .ok_or_else(errors::service_unavailable)?;
+    // Before the body: a client without the token does not get to upload anything.
+    let bearer_user = match &route.bearer {
+        Some(bearer) => bearer.check(&parts.headers)?,
+        None => None,
+    };
+
+    let bytes = body::read(
+        &parts.headers,
+        body,
+        route.body_limit,
+        shared.config.body_read_timeout,
+    )
+    .await?;
+    let query = params::parse_query(parts.uri.query().unwrap_or(""));
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut meta = JsonMap::new();
+    let params = match target.kind {
+        AliasKind::Call => params::merge(
+            body::parse(&content_type, &bytes)?,
+            query,
+            target.path_params,
+        ),
+        AliasKind::Raw => {
+            let mut p = params::merge(None, query, target.path_params);
+            if let Value::Object(map) = &mut p {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                map.insert("$body".into(), Value::String(encoded));
+            }
+            meta.insert("$contentType".into(), json!(content_type));
+            p
+        }
+    };
+
+    if route.caller_ip {
+        if let Some(ip) = client_ip {
+            meta.insert("ip".into(), json!(ip.to_string()));
+        }
+    }
+    if !route.meta_headers.is_empty() {
+        let mut copied = Map::new();
+        for name in &route.meta_headers {
+            if let Some(v) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+                copied.insert(name.as_str().to_owned(), json!(v));
+            }
+        }
+        meta.insert("headers".into(), Value::Object(copied));
+    }
+    let ctx = Context::root(&broker, request_id, meta);
+    // moleculer-web always answers with the chain's ID, generated when the client sent none.
+    if let Ok(v) = HeaderValue::from_str(ctx.request_id()) {
+        extra.insert("x-request-id", v);
+    }
+
+    let hooked = route.before_call.is_some()
+        || route.authentication.is_some()
+        || route.authorization.is_some()
+        || route.after_call.is_some();
+    let hook_req = hooked.then(|| HookRequest {
+        ctx: ctx.clone(),
+        request: Arc::new(RequestInfo {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            remote_addr: peer,
+        }),
+        action: target.action.clone(),
+    });
+    if let (Some(hook), Some(req)) = (&route.before_call, &hook_req) {
+        hook(req.clone()).await?;
+    }
+    if let Some(user) = bearer_user {
+        ctx.set_meta("user", user);
+    }
+    if let (Some(hook), Some(req)) = (&route.authentication, &hook_req) {
+        let user = hook(req.clone()).await?;
+        ctx.set_meta("user", user.unwrap_or(Value::Null));
+    }
+    if let (Some(hook), Some(req)) = (&route.authorization, &hook_req) {
+        hook(req.clone()).await?;
+    }
+
+    let mut options = route.call_options.clone();
+    options.caller = Some(shared.config.name.clone());
+    if options.timeout.is_none() {
+        options.timeout = shared.config.request_timeout;
+    }
+    let data: Value = match ctx.call_with(&target.action, params, options).await {
+        Ok(data) => data,
+        Err(err) if target.aliased && is_missing(&err, &target.action) => {
+            return Err(errors::service_unavailable());
+        }
+        Err(err) => {
+            // Headers the action set before failing go out with the error (as moleculer-web
+            // sends them), e.g. `WWW-Authenticate` with a 401.
+            for (name, value) in crate::response::meta_headers(&ctx.meta()).0 {
+                extra.append(name, value);
+            }
+            return Err(err);
+        }
+    };
+    let data = match (&route.after_call, hook_req) {
+        (Some(hook), Some(req)) => hook(req, data).await?,
+        _ => data,
+    };
+    Ok(crate::response::success(&data, &ctx.meta()))
+}
+
+/// The client's IP: the peer's, or with `trust_proxy` the first of `X-Forwarded-For`.
+fn client_ip(
+    route: &Route,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    let forwarded = route
+        .trust_proxy
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| first.trim().parse().ok());
+    forwarded.or(peer.map(|p| p.ip()))
+}
+
+/// Counts the request; over the limit a 429 with `Retry-After` (whole seconds, rounded up).
+fn check_rate(limit: &RateLimit, ip: std::net::IpAddr, extra: &mut HeaderMap) -> Result<(), Error> {
+    let verdict = limit.hit(ip);
+    if verdict.headers {
+        extra.insert("x-rate-limit-limit", HeaderValue::from(verdict.limit));
+        extra.insert(
+            "x-rate-limit-remaining",
+            HeaderValue::from(verdict.remaining),
+        );
+        extra.insert(
+            "x-rate-limit-reset",
+            HeaderValue::from(verdict.reset_unix_ms() as u64),
+        );
+    }
+    if verdict.allowed {
+        return Ok(());
+    }
+    let secs = verdict.reset_in.as_millis().div_ceil(1000).max(1) as u64;
+    extra.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Err(errors::rate_limit_exceeded())
+}
+
+/// A `ServiceNotFoundError` about this very action (not one raised by a nested call).
+fn is_missing(err: &Error, action: &str) -> bool {
+    err.kind() == ErrorKind::ServiceNotFound
+        && err
+            .data()
+            .and_then(|d| d.get("action"))
+            .and_then(Value::as_str)
+            == Some(action)
+}
