@@ -9,7 +9,7 @@ use crate::signature::{self, Handler};
 use crate::timeout;
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
-use syn::{Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType};
+use syn::{Expr, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType};
 
 /// Everything `#[service]` generates code from.
 pub(crate) struct ServiceModel {
@@ -53,6 +53,8 @@ pub(crate) struct Action {
     pub(crate) strategy: Option<Strategy>,
     /// `rest = "GET /path"` or `rest = [...]`: its HTTP routes.
     pub(crate) rest: Vec<LitStr>,
+    /// The method's doc comment, one expression per `#[doc = ...]`: its description.
+    pub(crate) docs: Vec<Expr>,
 }
 
 /// One `#[event]` method.
@@ -65,6 +67,8 @@ pub(crate) struct Event {
     pub(crate) group: Option<LitStr>,
     /// `bulkhead(...)`.
     pub(crate) bulkhead: Option<Bulkhead>,
+    /// The method's doc comment, one expression per `#[doc = ...]`: its description.
+    pub(crate) docs: Vec<Expr>,
 }
 
 /// One lifecycle hook method.
@@ -210,12 +214,14 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
     }
     method.attrs = kept;
     let Some((kind, a)) = ours else { return };
+    let docs = docs(&method.attrs);
     let sig = &method.sig;
     match kind {
         MethodAttr::Action => {
             let args = attr::attr_args(&a, errors);
             let handler = signature::handler(sig, kind, errors);
-            if let Some(action) = action_args(&sig.ident, handler, args, errors) {
+            if let Some(mut action) = action_args(&sig.ident, handler, args, errors) {
+                action.docs = docs;
                 let names = model.actions.iter().map(|x| &x.name);
                 duplicate("action", names, &action.name, errors);
                 model.actions.push(action);
@@ -227,7 +233,8 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
             let args = attr::attr_args(&a, errors);
             let handler = signature::handler(sig, kind, errors);
             if let Some(args) = args {
-                if let Some(event) = event_args(handler, args, &a, errors) {
+                if let Some(mut event) = event_args(handler, args, &a, errors) {
+                    event.docs = docs;
                     // The registry keys a service's events by name: a second handler would
                     // replace the first in INFO and share its emits locally.
                     let names = model.events.iter().map(|x| &x.name);
@@ -278,6 +285,19 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
             }
         }
     }
+}
+
+/// The values of a method's `#[doc = ...]` attributes (what `///` lines become): string
+/// literals, or expressions such as `include_str!(...)`.
+fn docs(attrs: &[syn::Attribute]) -> Vec<Expr> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => Some(nv.value.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Reports `name` if one of `earlier` has its value: on `name`, and on the first definition,
@@ -359,6 +379,7 @@ fn action_args(
         bulkhead,
         strategy,
         rest,
+        docs: Vec::new(),
     })
 }
 
@@ -391,5 +412,6 @@ fn event_args(
         name: name.flatten()?,
         group,
         bulkhead,
+        docs: Vec::new(),
     })
 }
