@@ -46,6 +46,7 @@
 mod broker;
 mod circuit_breaker;
 mod context;
+mod describe;
 mod error;
 pub mod event_match;
 pub mod middleware;
@@ -68,6 +69,7 @@ pub use broker::{
 pub use broker_macros::{action, event, service};
 pub use circuit_breaker::CircuitBreakerOptions;
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
+pub use describe::{ActionDoc, EventDoc, ServiceDoc};
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};
 pub use registry::NodeRecord;

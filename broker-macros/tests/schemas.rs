@@ -285,6 +285,51 @@ async fn remote_nodes_see_the_schemas_in_info() {
         .expect("user.removed");
     assert!(!removed.contains_key("payloadSchema"), "{removed:?}");
 
+    // The same through the API a gateway walks, on either side.
+    let docs = peer.service_docs();
+    let remote = docs
+        .iter()
+        .find(|s| s.full_name == "v2.users")
+        .expect("v2.users in the peer's service docs");
+    assert!(!remote.local);
+    assert_eq!(remote.nodes, ["host"]);
+    let local = host
+        .local_service_docs()
+        .into_iter()
+        .find(|s| s.full_name == "v2.users")
+        .expect("v2.users in the host's local service docs");
+    assert!(local.local);
+    assert_eq!(remote.actions, local.actions);
+    assert_eq!(remote.events, local.events);
+    let create = remote
+        .actions
+        .iter()
+        .find(|a| a.name == "v2.users.create")
+        .expect("create");
+    assert_eq!(create.raw_name, "create");
+    assert_eq!(create.rest, [json!("POST /users")]);
+    assert_eq!(
+        create.params_schema.as_ref(),
+        action(&expected, "create").params_schema.as_ref()
+    );
+    assert_eq!(
+        create.response_schema.as_ref(),
+        action(&expected, "create").response_schema.as_ref()
+    );
+    let created = remote
+        .events
+        .iter()
+        .find(|e| e.name == "user.created")
+        .expect("user.created");
+    assert_eq!(
+        created.payload_schema.as_ref().map(|s| &s["title"]),
+        Some(&json!("User"))
+    );
+    assert!(peer
+        .local_service_docs()
+        .iter()
+        .all(|s| s.full_name != "v2.users"));
+
     // The schemas change nothing about calling.
     let user: User = call(
         &peer,
