@@ -190,6 +190,55 @@ use proc_macro::TokenStream;
 /// The path forms `#[broker_core::action]` and `#[broker_core::event]` are accepted too.
 /// Outside a `#[service]` block, `#[action]` and `#[event]` are compile errors.
 ///
+/// # Schemas and descriptions
+///
+/// When the service is added, each action records the JSON Schema of its params type and of
+/// the `T` of its `Result<T, E>` (type aliases of `Result` too), and each event handler that of
+/// its payload type, for every such type that derives `JsonSchema`
+/// (`use broker_core::{schemars, JsonSchema};`, no extra dependency). A type without it
+/// compiles as before and has no schema; `serde_json::Value` has `{}` (anything); no params
+/// argument, or `()`, has no params schema. The doc comment of an `#[action]` or `#[event]`
+/// method is its description. They are published in INFO as `paramsSchema`,
+/// `responseSchema`, `payloadSchema` and `description` (not Moleculer's `params`, which is a
+/// fastest-validator schema), and read back by `Broker::service_docs`; see the `schema`
+/// module of `broker_core`.
+///
+/// ```
+/// use broker_core::{schemars, service, Error, JsonSchema, Service};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize, JsonSchema)]
+/// struct NewUser {
+///     name: String,
+///     email: Option<String>,
+/// }
+///
+/// #[derive(Serialize, JsonSchema)]
+/// struct User {
+///     id: u64,
+///     name: String,
+/// }
+///
+/// struct Users;
+///
+/// #[service(name = "users")]
+/// impl Users {
+///     /// Creates a user.
+///     #[action(rest = "POST /users")]
+///     async fn create(&self, params: NewUser) -> Result<User, Error> {
+///         Ok(User { id: 1, name: params.name })
+///     }
+/// }
+///
+/// let schema = std::sync::Arc::new(Users).schema();
+/// let create = &schema.actions[0];
+/// assert_eq!(create.description.as_deref(), Some("Creates a user."));
+/// let params = create.params_schema.as_ref().expect("NewUser derives JsonSchema");
+/// assert_eq!(params["required"], serde_json::json!(["name"]));
+/// let result = create.response_schema.as_ref().expect("User derives JsonSchema");
+/// assert_eq!(result["title"], "User");
+/// ```
+///
 /// # Compile-time checks
 ///
 /// Every mistake is reported at compile time on the offending token, all at once: unknown keys
