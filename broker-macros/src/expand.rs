@@ -10,7 +10,7 @@ use crate::signature::Handler;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Ident, ImplItem, ItemImpl, ReturnType, Type};
+use syn::{Ident, ImplItem, ItemImpl, LitStr, ReturnType, Type};
 
 /// `#[service(args)]` on `item`.
 pub(crate) fn service(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -232,7 +232,7 @@ impl Generator<'_> {
         let rest = rest::setters(&action.rest);
         let params_schema = params_schema(&action.handler);
         let response_schema = response_schema(&action.handler.output);
-        let description = description(&action.docs);
+        let description = description(action.description.as_ref(), &action.docs);
         let cfgs = self.cfgs(&action.handler.ident);
         quote! {
             #cfgs
@@ -257,7 +257,7 @@ impl Generator<'_> {
         let group = event.group.as_ref().map(|g| quote!(.group(#g)));
         let bulkhead = event.bulkhead.as_ref().map(|b| b.setter());
         let payload_schema = params_schema(&event.handler);
-        let description = description(&event.docs);
+        let description = description(event.description.as_ref(), &event.docs);
         let cfgs = self.cfgs(&event.handler.ident);
         quote! {
             #cfgs
@@ -381,12 +381,15 @@ fn probe(ty: TokenStream, method: TokenStream) -> TokenStream {
     }}
 }
 
-/// The description from a method's doc comment, or `None` without one.
-fn description(docs: &[syn::Expr]) -> TokenStream {
-    if docs.is_empty() {
-        return quote!(::core::option::Option::None);
+/// The description: `description = "..."` when given (`""` for none), else the method's doc
+/// comment, else `None`.
+fn description(explicit: Option<&LitStr>, docs: &[syn::Expr]) -> TokenStream {
+    match explicit {
+        Some(lit) if lit.value().is_empty() => quote!(::core::option::Option::None),
+        Some(lit) => quote!(::core::option::Option::Some(::std::string::String::from(#lit))),
+        None if docs.is_empty() => quote!(::core::option::Option::None),
+        None => quote!(::broker_core::__private::description(&[#(#docs),*])),
     }
-    quote!(::broker_core::__private::description(&[#(#docs),*]))
 }
 
 /// `async move { body }`, spanned on the method's name (the compiler names the future after

@@ -55,6 +55,8 @@ pub(crate) struct Action {
     pub(crate) rest: Vec<LitStr>,
     /// The method's doc comment, one expression per `#[doc = ...]`: its description.
     pub(crate) docs: Vec<Expr>,
+    /// `description = "..."`: replaces the doc comment as its description (`""`: none).
+    pub(crate) description: Option<LitStr>,
 }
 
 /// One `#[event]` method.
@@ -69,6 +71,8 @@ pub(crate) struct Event {
     pub(crate) bulkhead: Option<Bulkhead>,
     /// The method's doc comment, one expression per `#[doc = ...]`: its description.
     pub(crate) docs: Vec<Expr>,
+    /// `description = "..."`: replaces the doc comment as its description (`""`: none).
+    pub(crate) description: Option<LitStr>,
 }
 
 /// One lifecycle hook method.
@@ -98,8 +102,9 @@ const ACTION_KEYS: &[&str] = &[
     "strategy",
     "shard_key",
     "rest",
+    "description",
 ];
-const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)"];
+const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)", "description"];
 const VISIBILITIES: &[(&str, &str)] = &[
     ("published", "Published"),
     ("public", "Public"),
@@ -338,6 +343,7 @@ fn action_args(
     let mut bulkhead = None;
     let (mut strategy, mut shard_key) = (None, None);
     let mut rest = Vec::new();
+    let mut description = None;
     let args = attr::parse_args(args?, "#[action(...)]", ACTION_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
@@ -366,6 +372,7 @@ fn action_args(
             "bulkhead" => bulkhead = options::bulkhead(arg, errors),
             "strategy" => strategy = Some(arg),
             "rest" => rest = rest::action_routes(arg, errors).unwrap_or_default(),
+            "description" => description = errors.ok(attr::string_or_empty(arg)),
             _ => shard_key = Some(arg),
         }
     }
@@ -380,6 +387,7 @@ fn action_args(
         strategy,
         rest,
         docs: Vec::new(),
+        description,
     })
 }
 
@@ -391,12 +399,14 @@ fn event_args(
 ) -> Option<Event> {
     let mut name = None;
     let mut group = None;
+    let mut description = None;
     let mut bulkhead = None;
     let args = attr::parse_args(args, "#[event(...)]", EVENT_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
             "name" => name = Some(errors.ok(attr::string(arg))),
             "group" => group = errors.ok(attr::string(arg)),
+            "description" => description = errors.ok(attr::string_or_empty(arg)),
             _ => bulkhead = options::bulkhead(arg, errors),
         }
     }
@@ -413,5 +423,6 @@ fn event_args(
         group,
         bulkhead,
         docs: Vec::new(),
+        description,
     })
 }

@@ -81,12 +81,14 @@ impl Users {
         Ok(params)
     }
 
-    #[action]
+    /// Internal notes, replaced by the `description` key.
+    #[action(description = "Counts the users.")]
     async fn count(&self) -> Result<u32, Error> {
         Ok(3)
     }
 
-    #[action]
+    /// Internal notes, kept out of INFO by an empty `description`.
+    #[action(description = "")]
     async fn unit(&self, _params: ()) -> Res<Vec<User>> {
         Ok(Vec::new())
     }
@@ -95,7 +97,7 @@ impl Users {
     #[event(name = "user.created")]
     async fn created(&self, _user: User) {}
 
-    #[event(name = "user.removed")]
+    #[event(name = "user.removed", description = "A user left.")]
     async fn removed(&self, _user: Opaque) {}
 }
 
@@ -199,6 +201,22 @@ fn value_is_anything_and_no_params_is_no_schema() {
         .expect("Vec<User> has a schema");
     assert_eq!(list["type"], "array");
     assert_eq!(list["items"], json!({"$ref": "#/$defs/User"}));
+}
+
+#[test]
+fn the_description_key_replaces_the_doc_comment() {
+    let schema = schema();
+    assert_eq!(
+        action(&schema, "count").description.as_deref(),
+        Some("Counts the users.")
+    );
+    assert_eq!(action(&schema, "unit").description, None);
+    let removed = schema
+        .events
+        .iter()
+        .find(|e| e.name == "user.removed")
+        .expect("user.removed");
+    assert_eq!(removed.description.as_deref(), Some("A user left."));
 }
 
 #[test]
