@@ -46,6 +46,7 @@
 mod broker;
 mod circuit_breaker;
 mod context;
+mod describe;
 mod error;
 pub mod event_match;
 pub mod middleware;
@@ -53,6 +54,7 @@ mod node_service;
 pub mod packet;
 pub mod payload;
 mod registry;
+pub mod schema;
 mod service;
 pub mod strategy;
 mod sysinfo;
@@ -67,9 +69,16 @@ pub use broker::{
 pub use broker_macros::{action, event, service};
 pub use circuit_breaker::CircuitBreakerOptions;
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
+pub use describe::{ActionDoc, EventDoc, ServiceDoc};
 pub use error::{Error, ErrorKind, WireError};
 pub use packet::{JsonMap, ProtocolVersion};
 pub use registry::NodeRecord;
+pub use schema::{params_schema_for, response_schema_for};
+/// The JSON Schema crate the schemas come from: `use broker_core::{schemars, JsonSchema};`
+/// then `#[derive(JsonSchema)]` (the derive names the crate `schemars`, so both are imported).
+pub use schemars;
+/// Derive it on a params, result or payload type to publish its schema (see [`schema`]).
+pub use schemars::JsonSchema;
 pub use service::{
     full_service_name, ActionDef, ActionHandler, ActionResult, BeforeHookResult, EventDef,
     EventHandler, EventResult, HookResult, LifecycleHook, Service, ServiceSchema, ServiceVersion,
@@ -86,6 +95,9 @@ pub use transporter::{MemoryBus, MemoryTransporter, Transporter};
 pub mod __private {
     pub use crate::context::Context;
     pub use crate::error::Error;
+    pub use crate::schema::{
+        description, SchemaProbe, WithResponseSchema, WithSchema, WithoutSchema,
+    };
     pub use crate::service::{
         ActionDef, ActionResult, BeforeHookResult, EventDef, EventResult, HookResult, Service,
         ServiceSchema, Visibility,

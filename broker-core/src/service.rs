@@ -9,8 +9,10 @@ use crate::error::Error;
 use crate::middleware::{AfterHook, BeforeHook, BulkheadOptions, ErrorHook, Hooks};
 use crate::packet::JsonMap;
 use crate::payload::{into_payload, to_payload, Payload};
+use crate::schema::{params_schema_for, response_schema_for};
 use crate::strategy::StrategySpec;
 use crate::transporter::BoxFuture;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -149,6 +151,12 @@ pub struct ActionDef {
     pub strategy: Option<StrategySpec>,
     /// Its own bulkhead (overrides the broker-wide one).
     pub bulkhead: Option<BulkheadOptions>,
+    /// JSON Schema of its params, published in INFO as `paramsSchema` (see [`crate::schema`]).
+    pub params_schema: Option<Value>,
+    /// JSON Schema of its result, published in INFO as `responseSchema`.
+    pub response_schema: Option<Value>,
+    /// What it does, published in INFO as `description` (the macros take the doc comment).
+    pub description: Option<String>,
     /// The handler.
     pub handler: ActionHandler,
 }
@@ -159,6 +167,7 @@ impl fmt::Debug for ActionDef {
             .field("name", &self.name)
             .field("visibility", &self.visibility)
             .field("timeout", &self.timeout)
+            .field("description", &self.description)
             .finish_non_exhaustive()
     }
 }
@@ -201,8 +210,62 @@ impl ActionDef {
             extra: JsonMap::new(),
             strategy: None,
             bulkhead: None,
+            params_schema: None,
+            response_schema: None,
+            description: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
+    }
+
+    /// Publishes the JSON Schema of `T` as its params schema (what the macros do for a params
+    /// type that derives `JsonSchema`).
+    ///
+    /// ```
+    /// use broker_core::{schemars, ActionDef, JsonSchema};
+    ///
+    /// #[derive(serde::Deserialize, JsonSchema)]
+    /// struct AddParams {
+    ///     a: f64,
+    ///     b: f64,
+    /// }
+    ///
+    /// let add = ActionDef::new("add", |ctx| async move {
+    ///     let p: AddParams = ctx.params_as()?;
+    ///     Ok(serde_json::json!(p.a + p.b))
+    /// })
+    /// .params_schema_of::<AddParams>()
+    /// .response_schema_of::<f64>()
+    /// .description("Adds two numbers.");
+    /// let params = add.params_schema.as_ref().map(|s| &s["properties"]["a"]["type"]);
+    /// assert_eq!(params, Some(&serde_json::json!("number")));
+    /// ```
+    pub fn params_schema_of<T: JsonSchema + ?Sized>(mut self) -> ActionDef {
+        self.params_schema = Some(params_schema_for::<T>());
+        self
+    }
+
+    /// Publishes the JSON Schema of `T` as its result schema.
+    pub fn response_schema_of<T: JsonSchema + ?Sized>(mut self) -> ActionDef {
+        self.response_schema = Some(response_schema_for::<T>());
+        self
+    }
+
+    /// Sets its params schema to a JSON Schema written by hand.
+    pub fn params_schema(mut self, schema: Value) -> ActionDef {
+        self.params_schema = Some(schema);
+        self
+    }
+
+    /// Sets its result schema to a JSON Schema written by hand.
+    pub fn response_schema(mut self, schema: Value) -> ActionDef {
+        self.response_schema = Some(schema);
+        self
+    }
+
+    /// Sets its description.
+    pub fn description(mut self, description: impl Into<String>) -> ActionDef {
+        self.description = Some(description.into());
+        self
     }
 
     /// Gives it a bulkhead: at most `concurrency` runs at once, `max_queue_size` waiting.
@@ -267,6 +330,11 @@ pub struct EventDef {
     pub strategy: Option<StrategySpec>,
     /// Its own bulkhead (overrides the broker-wide one).
     pub bulkhead: Option<BulkheadOptions>,
+    /// JSON Schema of its payload, published in INFO as `payloadSchema` (see
+    /// [`crate::schema`]).
+    pub payload_schema: Option<Value>,
+    /// What it handles, published in INFO as `description` (the macros take the doc comment).
+    pub description: Option<String>,
     /// The handler.
     pub handler: EventHandler,
 }
@@ -276,6 +344,7 @@ impl fmt::Debug for EventDef {
         f.debug_struct("EventDef")
             .field("name", &self.name)
             .field("group", &self.group)
+            .field("description", &self.description)
             .finish_non_exhaustive()
     }
 }
@@ -292,8 +361,29 @@ impl EventDef {
             group: None,
             strategy: None,
             bulkhead: None,
+            payload_schema: None,
+            description: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
+    }
+
+    /// Publishes the JSON Schema of `T` as its payload schema (what the macros do for a
+    /// payload type that derives `JsonSchema`).
+    pub fn payload_schema_of<T: JsonSchema + ?Sized>(mut self) -> EventDef {
+        self.payload_schema = Some(params_schema_for::<T>());
+        self
+    }
+
+    /// Sets its payload schema to a JSON Schema written by hand.
+    pub fn payload_schema(mut self, schema: Value) -> EventDef {
+        self.payload_schema = Some(schema);
+        self
+    }
+
+    /// Sets its description.
+    pub fn description(mut self, description: impl Into<String>) -> EventDef {
+        self.description = Some(description.into());
+        self
     }
 
     /// Gives it a bulkhead.

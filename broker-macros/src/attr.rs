@@ -300,6 +300,18 @@ pub(crate) fn string(arg: &Arg) -> syn::Result<LitStr> {
     }
 }
 
+/// A string literal, possibly empty (`description = ""` says "none").
+pub(crate) fn string_or_empty(arg: &Arg) -> syn::Result<LitStr> {
+    let value = arg.expr()?;
+    match literal(value) {
+        Some(Lit::Str(s)) => Ok(s.clone()),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!("`{}` expects a string literal", arg.key),
+        )),
+    }
+}
+
 /// An integer or string literal.
 pub(crate) enum IntOrStr {
     /// An unsigned integer literal, already checked to fit in `u64`.

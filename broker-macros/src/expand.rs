@@ -10,7 +10,7 @@ use crate::signature::Handler;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Ident, ImplItem, ItemImpl, ReturnType};
+use syn::{Ident, ImplItem, ItemImpl, LitStr, ReturnType, Type};
 
 /// `#[service(args)]` on `item`.
 pub(crate) fn service(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -230,12 +230,19 @@ impl Generator<'_> {
         let bulkhead = action.bulkhead.as_ref().map(|b| b.setter());
         let strategy = action.strategy.as_ref().map(|s| s.setter());
         let rest = rest::setters(&action.rest);
+        let params_schema = params_schema(&action.handler);
+        let response_schema = response_schema(&action.handler.output);
+        let description = description(action.description.as_ref(), &action.docs);
         let cfgs = self.cfgs(&action.handler.ident);
         quote! {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                __broker_schema.action(#new #visibility #timeout #bulkhead #strategy #rest)
+                let mut __broker_action = #new #visibility #timeout #bulkhead #strategy #rest;
+                __broker_action.params_schema = #params_schema;
+                __broker_action.response_schema = #response_schema;
+                __broker_action.description = #description;
+                __broker_schema.action(__broker_action)
             };
         }
     }
@@ -249,12 +256,17 @@ impl Generator<'_> {
         };
         let group = event.group.as_ref().map(|g| quote!(.group(#g)));
         let bulkhead = event.bulkhead.as_ref().map(|b| b.setter());
+        let payload_schema = params_schema(&event.handler);
+        let description = description(event.description.as_ref(), &event.docs);
         let cfgs = self.cfgs(&event.handler.ident);
         quote! {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                __broker_schema.event(#new #group #bulkhead)
+                let mut __broker_event = #new #group #bulkhead;
+                __broker_event.payload_schema = #payload_schema;
+                __broker_event.description = #description;
+                __broker_schema.event(__broker_event)
             };
         }
     }
@@ -329,6 +341,54 @@ impl Generator<'_> {
         quote_spanned! {ident.span()=>
             move |#ctx_pat: ::broker_core::__private::Context| { #body }
         }
+    }
+}
+
+/// The schema of a handler's params type, computed when the service is added: `None` without
+/// a params argument or for `()`, and for a type that does not implement `JsonSchema` (the
+/// probe falls back to `WithoutSchema` then; see `broker_core::schema`).
+fn params_schema(handler: &Handler) -> TokenStream {
+    match &handler.params {
+        Some(Type::Tuple(t)) if t.elems.is_empty() => quote!(::core::option::Option::None),
+        Some(ty) => probe(quote!(#ty), quote!(params_schema)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The schema of the success type of an action's `Result<T, E>`, probed on the whole return
+/// type (so that type aliases of `Result` work too, and a return type that is not a `Result`
+/// only gets `None`, adding no error to the one it has). `None` for `impl Trait`, which cannot
+/// be named.
+fn response_schema(output: &ReturnType) -> TokenStream {
+    match output {
+        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => {
+            probe(quote!(#ty), quote!(response_schema))
+        }
+        _ => quote!(::core::option::Option::None),
+    }
+}
+
+/// `(&&SchemaProbe::<ty>::new()).method()`: the autoref picks `WithSchema` (or
+/// `WithResponseSchema`) when `ty` (or the `T` of `Result<T, E>`) implements `JsonSchema`, else
+/// `WithoutSchema`.
+fn probe(ty: TokenStream, method: TokenStream) -> TokenStream {
+    quote! {{
+        #[allow(unused_imports)]
+        use ::broker_core::__private::{
+            WithResponseSchema as _, WithSchema as _, WithoutSchema as _,
+        };
+        (&&::broker_core::__private::SchemaProbe::<#ty>::new()).#method()
+    }}
+}
+
+/// The description: `description = "..."` when given (`""` for none), else the method's doc
+/// comment, else `None`.
+fn description(explicit: Option<&LitStr>, docs: &[syn::Expr]) -> TokenStream {
+    match explicit {
+        Some(lit) if lit.value().is_empty() => quote!(::core::option::Option::None),
+        Some(lit) => quote!(::core::option::Option::Some(::std::string::String::from(#lit))),
+        None if docs.is_empty() => quote!(::core::option::Option::None),
+        None => quote!(::broker_core::__private::description(&[#(#docs),*])),
     }
 }
 

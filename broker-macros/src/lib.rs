@@ -152,11 +152,12 @@ use proc_macro::TokenStream;
 ///   | `bulkhead(concurrency = 2, max_queue_size = 10)` | at most `concurrency` runs at once and `max_queue_size` waiting; more calls fail at once with `QueueIsFullError` (429). Both keys optional (`BulkheadOptions::default()`: 10 and 100); overrides the broker-wide bulkhead | none |
 ///   | `strategy`     | `"RoundRobin"`, `"Random"`, `"CpuUsage"`, `"Latency"` or `"Shard"` (default options), published in INFO for callers to balance with | the service's / broker's |
 ///   | `shard_key`    | with `strategy = "Shard"` only: a params path (`"user.id"`) or a meta path (`"#tenant"`) | none |
+///   | `description`  | what it does, published in INFO as `description`; replaces the doc comment, `""` publishes none | the method's doc comment |
 ///   | `rest`         | its HTTP route for gateways, published in INFO as Moleculer's `rest` property (moleculer-web's `autoAliases`): `"GET /hello/:name"`, `"/hello"` for every method, or an array, `["GET /a", "POST /a"]`. Methods are `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`, `HEAD` or `*`; the path starts with `/` and is relative to the service's `rest` base path | none |
 ///
-/// * `#[event(name = "...", group = "...", bulkhead(...))]`: an event handler. `name` is
-///   required (an event name or a pattern such as `user.*`); `group` defaults to the service
-///   name; `bulkhead(...)` is as for actions. Returns `()` or `Result<(), E>`; errors,
+/// * `#[event(name = "...", group = "...", bulkhead(...), description = "...")]`: an event
+///   handler. `name` is required (an event name or a pattern such as `user.*`); `group`
+///   defaults to the service name; `bulkhead(...)` and `description` are as for actions. Returns `()` or `Result<(), E>`; errors,
 ///   including a payload that does not deserialize, are logged by the broker.
 /// * `#[before("pattern")]`, `#[after("pattern")]`, `#[error("pattern")]`: service hooks,
 ///   Moleculer's `hooks: {before, after, error}`, for the actions of this service matching the
@@ -189,6 +190,55 @@ use proc_macro::TokenStream;
 ///
 /// The path forms `#[broker_core::action]` and `#[broker_core::event]` are accepted too.
 /// Outside a `#[service]` block, `#[action]` and `#[event]` are compile errors.
+///
+/// # Schemas and descriptions
+///
+/// When the service is added, each action records the JSON Schema of its params type and of
+/// the `T` of its `Result<T, E>` (type aliases of `Result` too), and each event handler that of
+/// its payload type, for every such type that derives `JsonSchema`
+/// (`use broker_core::{schemars, JsonSchema};`, no extra dependency). A type without it
+/// compiles as before and has no schema; `serde_json::Value` has `{}` (anything); no params
+/// argument, or `()`, has no params schema. The doc comment of an `#[action]` or `#[event]`
+/// method is its description (unless its `description` key says otherwise). They are published in INFO as `paramsSchema`,
+/// `responseSchema`, `payloadSchema` and `description` (not Moleculer's `params`, which is a
+/// fastest-validator schema), and read back by `Broker::service_docs`; see the `schema`
+/// module of `broker_core`.
+///
+/// ```
+/// use broker_core::{schemars, service, Error, JsonSchema, Service};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize, JsonSchema)]
+/// struct NewUser {
+///     name: String,
+///     email: Option<String>,
+/// }
+///
+/// #[derive(Serialize, JsonSchema)]
+/// struct User {
+///     id: u64,
+///     name: String,
+/// }
+///
+/// struct Users;
+///
+/// #[service(name = "users")]
+/// impl Users {
+///     /// Creates a user.
+///     #[action(rest = "POST /users")]
+///     async fn create(&self, params: NewUser) -> Result<User, Error> {
+///         Ok(User { id: 1, name: params.name })
+///     }
+/// }
+///
+/// let schema = std::sync::Arc::new(Users).schema();
+/// let create = &schema.actions[0];
+/// assert_eq!(create.description.as_deref(), Some("Creates a user."));
+/// let params = create.params_schema.as_ref().expect("NewUser derives JsonSchema");
+/// assert_eq!(params["required"], serde_json::json!(["name"]));
+/// let result = create.response_schema.as_ref().expect("User derives JsonSchema");
+/// assert_eq!(result["title"], "User");
+/// ```
 ///
 /// # Compile-time checks
 ///

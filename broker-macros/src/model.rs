@@ -9,7 +9,7 @@ use crate::signature::{self, Handler};
 use crate::timeout;
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
-use syn::{Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType};
+use syn::{Expr, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, ReturnType};
 
 /// Everything `#[service]` generates code from.
 pub(crate) struct ServiceModel {
@@ -53,6 +53,10 @@ pub(crate) struct Action {
     pub(crate) strategy: Option<Strategy>,
     /// `rest = "GET /path"` or `rest = [...]`: its HTTP routes.
     pub(crate) rest: Vec<LitStr>,
+    /// The method's doc comment, one expression per `#[doc = ...]`: its description.
+    pub(crate) docs: Vec<Expr>,
+    /// `description = "..."`: replaces the doc comment as its description (`""`: none).
+    pub(crate) description: Option<LitStr>,
 }
 
 /// One `#[event]` method.
@@ -65,6 +69,10 @@ pub(crate) struct Event {
     pub(crate) group: Option<LitStr>,
     /// `bulkhead(...)`.
     pub(crate) bulkhead: Option<Bulkhead>,
+    /// The method's doc comment, one expression per `#[doc = ...]`: its description.
+    pub(crate) docs: Vec<Expr>,
+    /// `description = "..."`: replaces the doc comment as its description (`""`: none).
+    pub(crate) description: Option<LitStr>,
 }
 
 /// One lifecycle hook method.
@@ -94,8 +102,9 @@ const ACTION_KEYS: &[&str] = &[
     "strategy",
     "shard_key",
     "rest",
+    "description",
 ];
-const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)"];
+const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)", "description"];
 const VISIBILITIES: &[(&str, &str)] = &[
     ("published", "Published"),
     ("public", "Public"),
@@ -210,12 +219,14 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
     }
     method.attrs = kept;
     let Some((kind, a)) = ours else { return };
+    let docs = docs(&method.attrs);
     let sig = &method.sig;
     match kind {
         MethodAttr::Action => {
             let args = attr::attr_args(&a, errors);
             let handler = signature::handler(sig, kind, errors);
-            if let Some(action) = action_args(&sig.ident, handler, args, errors) {
+            if let Some(mut action) = action_args(&sig.ident, handler, args, errors) {
+                action.docs = docs;
                 let names = model.actions.iter().map(|x| &x.name);
                 duplicate("action", names, &action.name, errors);
                 model.actions.push(action);
@@ -227,7 +238,8 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
             let args = attr::attr_args(&a, errors);
             let handler = signature::handler(sig, kind, errors);
             if let Some(args) = args {
-                if let Some(event) = event_args(handler, args, &a, errors) {
+                if let Some(mut event) = event_args(handler, args, &a, errors) {
+                    event.docs = docs;
                     // The registry keys a service's events by name: a second handler would
                     // replace the first in INFO and share its emits locally.
                     let names = model.events.iter().map(|x| &x.name);
@@ -280,6 +292,19 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
     }
 }
 
+/// The values of a method's `#[doc = ...]` attributes (what `///` lines become): string
+/// literals, or expressions such as `include_str!(...)`.
+fn docs(attrs: &[syn::Attribute]) -> Vec<Expr> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => Some(nv.value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Reports `name` if one of `earlier` has its value: on `name`, and on the first definition,
 /// so that both are shown.
 fn duplicate<'a>(
@@ -318,6 +343,7 @@ fn action_args(
     let mut bulkhead = None;
     let (mut strategy, mut shard_key) = (None, None);
     let mut rest = Vec::new();
+    let mut description = None;
     let args = attr::parse_args(args?, "#[action(...)]", ACTION_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
@@ -346,6 +372,7 @@ fn action_args(
             "bulkhead" => bulkhead = options::bulkhead(arg, errors),
             "strategy" => strategy = Some(arg),
             "rest" => rest = rest::action_routes(arg, errors).unwrap_or_default(),
+            "description" => description = errors.ok(attr::string_or_empty(arg)),
             _ => shard_key = Some(arg),
         }
     }
@@ -359,6 +386,8 @@ fn action_args(
         bulkhead,
         strategy,
         rest,
+        docs: Vec::new(),
+        description,
     })
 }
 
@@ -370,12 +399,14 @@ fn event_args(
 ) -> Option<Event> {
     let mut name = None;
     let mut group = None;
+    let mut description = None;
     let mut bulkhead = None;
     let args = attr::parse_args(args, "#[event(...)]", EVENT_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
             "name" => name = Some(errors.ok(attr::string(arg))),
             "group" => group = errors.ok(attr::string(arg)),
+            "description" => description = errors.ok(attr::string_or_empty(arg)),
             _ => bulkhead = options::bulkhead(arg, errors),
         }
     }
@@ -391,5 +422,7 @@ fn event_args(
         name: name.flatten()?,
         group,
         bulkhead,
+        docs: Vec::new(),
+        description,
     })
 }

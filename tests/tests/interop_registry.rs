@@ -56,6 +56,13 @@ async fn js_sees_rust_node(v: JsVersion) {
         let full = format!("rmath.{a}");
         assert_eq!(rmath["actions"][&full]["name"], full, "{rmath}");
     }
+    // The JSON Schemas of typed Rust actions reach JS as unknown action props, kept as sent
+    // (and Moleculer's own `params` stays absent).
+    let add = &rmath["actions"]["rmath.add"];
+    assert_eq!(add["paramsSchema"]["required"], json!(["a", "b"]), "{add}");
+    assert_eq!(add["responseSchema"]["title"], "AddResult", "{add}");
+    assert_eq!(add["description"], "Adds a and b.", "{add}");
+    assert_eq!(add.get("params"), None, "{add}");
     let rver = find_service(&services, "v2.rver").unwrap_or_else(|| panic!("{services}"));
     assert_eq!(
         (&rver["name"], &rver["version"]),

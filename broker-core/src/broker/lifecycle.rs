@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::middleware::{self, ActionSpec, Bulkhead, EventSpec, Hooks, Middleware, Timeout};
 use crate::packet::{BarePacket, HeartbeatPacket, InfoPacket, JsonMap, Packet, ServiceInfo};
 use crate::registry::{LocalAction, LocalEvent};
+use crate::schema;
 use crate::service::{ActionHandler, EventHandler, Service, ServiceSchema, Visibility};
 use crate::transporter::TransportSetup;
 use serde_json::{json, Value};
@@ -209,6 +210,17 @@ impl Broker {
                 }
                 entry.insert("rawName".into(), json!(def.name));
                 entry.insert("name".into(), json!(name));
+                insert_some(&mut entry, schema::DESCRIPTION, def.description.as_ref());
+                insert_some(
+                    &mut entry,
+                    schema::PARAMS_SCHEMA,
+                    def.params_schema.as_ref(),
+                );
+                insert_some(
+                    &mut entry,
+                    schema::RESPONSE_SCHEMA,
+                    def.response_schema.as_ref(),
+                );
                 action_infos.insert(name.clone(), Value::Object(entry));
                 let spec = ActionSpec {
                     name: &name,
@@ -239,6 +251,12 @@ impl Broker {
                 entry.insert("strategy".into(), json!(spec.name()));
                 entry.insert("strategyOptions".into(), spec.options_json());
             }
+            insert_some(&mut entry, schema::DESCRIPTION, def.description.as_ref());
+            insert_some(
+                &mut entry,
+                schema::PAYLOAD_SCHEMA,
+                def.payload_schema.as_ref(),
+            );
             event_infos.insert(def.name.clone(), Value::Object(entry));
             let group = def.group.clone().unwrap_or_else(|| schema.name.clone());
             let spec = EventSpec {
@@ -514,5 +532,12 @@ async fn latency_loop(weak: Weak<BrokerInner>, interval: Duration) {
                 broker.inner.registry.record_latency(&node_id, rtt);
             }
         }
+    }
+}
+
+/// Sets `key` when there is a value; an absent one is published as an absent key.
+fn insert_some<T: serde::Serialize>(entry: &mut JsonMap, key: &str, value: Option<&T>) {
+    if let Some(value) = value.and_then(|v| serde_json::to_value(v).ok()) {
+        entry.insert(key.to_owned(), value);
     }
 }

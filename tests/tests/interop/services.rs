@@ -1,6 +1,6 @@
 //! The Rust side's test services: the mirror images of `jsmath` in `interop/peer.js`.
 
-use broker_core::{ActionDef, Context, Error, EventDef, ServiceSchema};
+use broker_core::{schemars, ActionDef, Context, Error, EventDef, JsonSchema, ServiceSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ pub fn ctx_info(ctx: &Context) -> Value {
 }
 
 /// Typed params: JSON numbers and strings from JS must land in Rust types.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct AddParams {
     a: f64,
     b: f64,
@@ -30,7 +30,7 @@ struct AddParams {
     label: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct AddResult {
     sum: f64,
     label: Option<String>,
@@ -69,15 +69,21 @@ pub fn rust_error(kind: &str) -> Error {
 /// `slow`, `emit` (an event from inside a context).
 pub fn rmath() -> ServiceSchema {
     ServiceSchema::new("rmath")
-        .action(ActionDef::new("add", |ctx: Context| async move {
-            let p: AddParams = ctx.params_as()?;
-            let out = AddResult {
-                sum: p.a + p.b,
-                label: p.label,
-                node: ctx.broker().node_id().to_owned(),
-            };
-            Ok(serde_json::to_value(out)?)
-        }))
+        .action(
+            ActionDef::new("add", |ctx: Context| async move {
+                let p: AddParams = ctx.params_as()?;
+                let out = AddResult {
+                    sum: p.a + p.b,
+                    label: p.label,
+                    node: ctx.broker().node_id().to_owned(),
+                };
+                Ok(serde_json::to_value(out)?)
+            })
+            // Published in INFO under keys of their own, which JS nodes carry along.
+            .params_schema_of::<AddParams>()
+            .response_schema_of::<AddResult>()
+            .description("Adds a and b."),
+        )
         .action(ActionDef::new("echo", |ctx: Context| async move {
             Ok(ctx.params().clone())
         }))

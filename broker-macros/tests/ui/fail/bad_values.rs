@@ -11,6 +11,11 @@ impl Greeter {
 
     #[event(name = "", group = 2)]
     async fn user_created(&self) {}
+
+    #[action(description = 3)]
+    async fn described(&self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 fn main() {}
