@@ -28,6 +28,11 @@ pub(crate) fn build(
     let mut channels: BTreeMap<String, Channel> = BTreeMap::new();
     for service in services {
         for event in &service.events {
+            // `$services.changed` and friends are raised on each node for itself: they never
+            // cross the transporter, so no one can send them.
+            if event.name.starts_with('$') {
+                continue;
+            }
             let payload = match (&event.payload_schema, &event.params) {
                 (Some(s), _) => Some(components.hoist(
                     s,
@@ -118,17 +123,49 @@ pub(crate) fn build(
             "messages": messages,
         },
     });
-    if let Some((protocol, host)) = transporter.and_then(|t| t.split_once("://")) {
-        let host = host.trim_end_matches('/');
-        if !protocol.is_empty() && !host.is_empty() {
-            doc["servers"] = json!({
-                "broker": {
-                    "host": host,
-                    "protocol": protocol,
-                    "description": "The broker's transporter.",
-                }
-            });
+    if let Some((protocol, host, pathname)) = transporter.and_then(server_of) {
+        let mut server = json!({
+            "host": host,
+            "protocol": protocol,
+            "description": "The broker's transporter.",
+        });
+        if let Some(p) = pathname {
+            server["pathname"] = json!(p);
         }
+        doc["servers"] = json!({ "broker": server });
     }
     doc
+}
+
+/// `redis://user:***@host:6379/2` as an AsyncAPI server: protocol, host (no credentials) and
+/// pathname. `None` for a transporter without a URL (`memory`).
+fn server_of(describe: &str) -> Option<(&str, &str, Option<&str>)> {
+    let (protocol, rest) = describe.split_once("://")?;
+    let (authority, path) = match rest.split_once('/') {
+        Some((a, p)) => (a, Some(p).filter(|p| !p.is_empty())),
+        None => (rest, None),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if protocol.is_empty() || host.is_empty() {
+        return None;
+    }
+    Some((protocol, host, path.map(|_| &rest[authority.len()..])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transporter_urls_become_servers_without_credentials() {
+        assert_eq!(
+            server_of("redis://127.0.0.1:6379"),
+            Some(("redis", "127.0.0.1:6379", None))
+        );
+        assert_eq!(
+            server_of("redis://bob:***@h:1/2"),
+            Some(("redis", "h:1", Some("/2")))
+        );
+        assert_eq!(server_of("memory"), None);
+    }
 }
