@@ -148,6 +148,7 @@ async fn setup(cluster: &Cluster) -> (Gw, broker_core::Broker) {
                     .alias("GET /files/*path", "files.read")
                     .alias("POST /upload", "stream:files.save")
                     .alias("GET /secret", "hidden.nothing")
+                    .alias("PURGE /cache", "files.read")
                     .whitelist(["greeter.*", "users.*", "math.*", "files.*"])
                     .mapping_policy(MappingPolicy::Restrict)
                     .auto_aliases(true),
@@ -357,6 +358,8 @@ async fn openapi_documents_every_alias_with_its_schemas() {
     assert!(doc["paths"].get("/rpc/greeter/hello").is_none());
     // An alias of an action outside the whitelist is not reachable, so not documented.
     assert!(doc["paths"].get("/api/secret").is_none());
+    // A method OpenAPI has no key for is left out.
+    assert!(doc["paths"].get("/api/cache").is_none());
     assert_eq!(
         doc["components"]["schemas"]["MoleculerError"]["required"],
         json!(["name", "message", "code"])
@@ -587,4 +590,33 @@ async fn docs_page_lists_routes_and_tries_one_in_chromium() {
     );
     gw.broker.stop().await.expect("stop");
     remote.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn the_spec_follows_services_that_join_and_leave() {
+    let cluster = Cluster::new();
+    let gw = cluster
+        .gateway(vec![], |b| b.route(Route::new("/api").auto_aliases(true)))
+        .await;
+    let has_hello = |doc: &Value| doc["paths"].get("/api/greeter/hello/{name}").is_some();
+    assert!(!has_hello(&gw.get("/openapi.json").await.json()));
+    let remote = cluster.node("greeter-node", vec![greeter()]).await;
+    let gw_ref = &gw;
+    eventually("the remote action is documented", || async move {
+        has_hello(&gw_ref.get("/openapi.json").await.json())
+    })
+    .await;
+    let doc = gw.get("/openapi.json").await.json();
+    let ok = &doc["paths"]["/api/greeter/hello/{name}"]["get"]["responses"]["200"];
+    // Its schemas came over the transporter, in INFO.
+    assert_eq!(
+        ok["content"]["application/json"]["schema"]["properties"]["to"]["$ref"],
+        "#/components/schemas/Person"
+    );
+    remote.stop().await.expect("stop");
+    eventually("the action is gone from the spec", || async move {
+        !has_hello(&gw_ref.get("/openapi.json").await.json())
+    })
+    .await;
+    gw.broker.stop().await.expect("stop");
 }

@@ -27,6 +27,17 @@ pub(crate) struct Input<'a> {
 
 const SCHEMAS: &str = "#/components/schemas/";
 const ERROR: &str = "MoleculerError";
+/// The methods an OpenAPI path item has a key for.
+const DOCUMENTED_METHODS: [Method; 8] = [
+    Method::GET,
+    Method::PUT,
+    Method::POST,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::HEAD,
+    Method::PATCH,
+    Method::TRACE,
+];
 
 /// One documented operation before it is written out.
 struct Op<'a> {
@@ -55,6 +66,8 @@ pub(crate) fn build(input: &Input<'_>) -> Value {
                 continue;
             }
             let methods = match &alias.method {
+                // OpenAPI has no place for other methods (`PURGE`): such an alias is left out.
+                Some(m) if !DOCUMENTED_METHODS.contains(m) => continue,
                 Some(m) => vec![m.clone()],
                 // Any method: the two a client uses for a call.
                 None => vec![Method::GET, Method::POST],
