@@ -47,21 +47,37 @@ impl Components {
             Some(Value::Object(defs)) => defs,
             _ => Map::new(),
         };
-        // Names are judged on the defs as they read with unchanged names (deterministic: defs
-        // in name order, services in the order the caller goes through them).
-        let identity: BTreeMap<String, String> =
+        // A def keeps its name unless a different schema has it; "different" is judged on
+        // the def as it reads with the names chosen, so names are chosen again until they
+        // settle (deterministic: defs in name order, services in the caller's order).
+        let mut renamed: BTreeMap<String, String> =
             defs.keys().map(|n| (n.clone(), sanitize(n))).collect();
-        let mut renamed = BTreeMap::new();
-        for (name, def) in &defs {
-            let mut probe = def.clone();
-            rewrite_refs(&mut probe, &|r| rewrite_local(r, &identity, self.prefix));
-            let used = self.pick(name, owner, &probe);
-            renamed.insert(name.clone(), used);
+        for _ in 0..8 {
+            let mut next = BTreeMap::new();
+            for (name, def) in &defs {
+                let mut probe = def.clone();
+                rewrite_refs(&mut probe, &|r| rewrite_local(r, &renamed, self.prefix));
+                next.insert(name.clone(), self.pick(name, owner, &probe));
+            }
+            if next == renamed {
+                break;
+            }
+            renamed = next;
         }
         for (name, def) in &defs {
             let mut def = def.clone();
             rewrite_refs(&mut def, &|r| rewrite_local(r, &renamed, self.prefix));
-            self.schemas.insert(renamed[name].clone(), def);
+            let used = &renamed[name];
+            // Never replace a different schema that already has the name.
+            let used = match self.schemas.get(used) {
+                Some(existing) if *existing != def => {
+                    let again = self.pick(name, owner, &def);
+                    renamed.insert(name.clone(), again.clone());
+                    again
+                }
+                _ => used.clone(),
+            };
+            self.schemas.insert(used, def);
         }
         let self_ref = contains_ref(&schema, "#");
         rewrite_refs(&mut schema, &|r| rewrite_local(r, &renamed, self.prefix));
@@ -170,6 +186,35 @@ mod tests {
         // The same def again is the same component.
         c.hoist(&a, "other", "P");
         assert_eq!(c.schemas.len(), 2);
+    }
+
+    #[test]
+    fn a_def_that_refers_to_a_renamed_def_is_renamed_too() {
+        let mut c = Components::new("#/components/schemas/");
+        let a = json!({"$ref": "#/$defs/Outer", "$defs": {
+            "Outer": {"properties": {"i": {"$ref": "#/$defs/Inner"}}},
+            "Inner": {"type": "string"}}});
+        let b = json!({"$ref": "#/$defs/Outer", "$defs": {
+            "Outer": {"properties": {"i": {"$ref": "#/$defs/Inner"}}},
+            "Inner": {"type": "integer"}}});
+        c.hoist(&a, "a", "P");
+        let out = c.hoist(&b, "b", "P");
+        assert_eq!(out["$ref"], "#/components/schemas/b_Outer");
+        assert_eq!(
+            c.schemas["Outer"]["properties"]["i"]["$ref"],
+            "#/components/schemas/Inner"
+        );
+        assert_eq!(
+            c.schemas["b_Outer"]["properties"]["i"]["$ref"],
+            "#/components/schemas/b_Inner"
+        );
+        // The same schemas again: the same components, nothing new.
+        assert_eq!(
+            c.hoist(&b, "b", "P")["$ref"],
+            "#/components/schemas/b_Outer"
+        );
+        c.hoist(&a, "a", "P");
+        assert_eq!(c.schemas.len(), 4);
     }
 
     #[test]
