@@ -135,7 +135,7 @@ impl ApiGatewayBuilder {
     }
 
     /// Serves the docs page (an offline page that renders the OpenAPI document and sends
-    /// "try it" requests) at `path` (default `/docs`).
+    /// "try it" requests) at `path` (default `/docs`); served only with the OpenAPI document.
     pub fn docs_path(mut self, path: impl Into<String>) -> Self {
         self.spec_paths.docs = Some(path.into());
         self
