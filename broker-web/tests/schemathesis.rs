@@ -133,6 +133,8 @@ async fn schemathesis_finds_nothing_wrong_with_the_spec() {
             .args(["--max-examples", "50", "--request-timeout", "5"])
             .args(["--phases", "examples,coverage,fuzzing"])
             .env("SCHEMATHESIS_HOOKS", "")
+            // It keeps a cache directory where it runs: not in the source tree.
+            .current_dir(std::env::temp_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
