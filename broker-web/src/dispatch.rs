@@ -46,6 +46,29 @@ pub(crate) async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+pub(crate) async fn openapi(State(shared): State<Arc<Shared>>) -> Response {
+    json_response(StatusCode::OK, &shared.openapi())
+}
+
+pub(crate) async fn asyncapi(State(shared): State<Arc<Shared>>) -> Response {
+    json_response(StatusCode::OK, &shared.asyncapi())
+}
+
+pub(crate) async fn docs(State(shared): State<Arc<Shared>>) -> Response {
+    let spec = shared
+        .config
+        .spec_paths
+        .openapi
+        .as_deref()
+        .unwrap_or("/openapi.json");
+    let mut res = crate::spec::docs::page(spec).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res
+}
+
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut res = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     res.headers_mut().insert(

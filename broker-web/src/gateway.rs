@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::autoalias::RegistryView;
 use crate::route::Route;
 use crate::server::{serve, Limits};
+use crate::spec::SpecPaths;
 
 /// Builds an [`ApiGateway`].
 #[derive(Debug)]
@@ -34,6 +35,7 @@ pub struct ApiGatewayBuilder {
     pub(crate) cors: Option<CorsLayer>,
     pub(crate) compression: bool,
     pub(crate) required_services: Vec<String>,
+    pub(crate) spec_paths: SpecPaths,
 }
 
 impl ApiGatewayBuilder {
@@ -119,6 +121,41 @@ impl ApiGatewayBuilder {
         self
     }
 
+    /// Serves the OpenAPI 3.1 document at `path` (default `/openapi.json`).
+    pub fn openapi_path(mut self, path: impl Into<String>) -> Self {
+        self.spec_paths.openapi = Some(path.into());
+        self
+    }
+
+    /// Serves the AsyncAPI 3.0 document of the cluster's events at `path` (default
+    /// `/asyncapi.json`).
+    pub fn asyncapi_path(mut self, path: impl Into<String>) -> Self {
+        self.spec_paths.asyncapi = Some(path.into());
+        self
+    }
+
+    /// Serves the docs page (an offline page that renders the OpenAPI document and sends
+    /// "try it" requests) at `path` (default `/docs`); served only with the OpenAPI document.
+    pub fn docs_path(mut self, path: impl Into<String>) -> Self {
+        self.spec_paths.docs = Some(path.into());
+        self
+    }
+
+    /// Serves the OpenAPI and AsyncAPI documents and the docs page (default on); `false`
+    /// serves none of them.
+    pub fn specs(mut self, enabled: bool) -> Self {
+        self.spec_paths = if enabled {
+            SpecPaths::default()
+        } else {
+            SpecPaths {
+                openapi: None,
+                asyncapi: None,
+                docs: None,
+            }
+        };
+        self
+    }
+
     /// The gateway of `broker`; add it with `broker.add_service(gateway.clone())`.
     pub fn build(self, broker: &Broker) -> ApiGateway {
         let view = RegistryView {
@@ -198,6 +235,39 @@ impl Shared {
         Value::Array(items.collect())
     }
 
+    /// The OpenAPI document of the gateway as it stands.
+    pub(crate) fn openapi(&self) -> Value {
+        let view = self.view();
+        let services = self.broker().map(|b| b.service_docs()).unwrap_or_default();
+        crate::spec::openapi::build(&crate::spec::openapi::Input {
+            title: &self.config.name,
+            routes: &self.config.routes,
+            auto: &view.auto_aliases,
+            hidden: &view.hidden,
+            services: &services,
+        })
+    }
+
+    /// The AsyncAPI document of the cluster's events.
+    pub(crate) fn asyncapi(&self) -> Value {
+        let broker = self.broker();
+        let services = broker
+            .as_ref()
+            .map(Broker::service_docs)
+            .unwrap_or_default();
+        let options = broker.as_ref().map(|b| b.config().to_json());
+        let transporter = options
+            .as_ref()
+            .and_then(|o| o.get("transporter"))
+            .and_then(Value::as_str);
+        let namespace = options
+            .as_ref()
+            .and_then(|o| o.get("namespace"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        crate::spec::asyncapi::build(&self.config.name, &services, transporter, namespace)
+    }
+
     fn refresh(&self) {
         let Some(broker) = self.broker() else { return };
         let view = RegistryView::build(&self.config.routes, &broker.node_list(true, true));
@@ -224,7 +294,18 @@ impl Shared {
             .map_err(|e| Error::service_schema(format!("gateway address unknown: {e}")))?;
         let mut app = Router::new()
             .route("/health", get(crate::dispatch::health))
-            .route("/ready", get(crate::dispatch::ready))
+            .route("/ready", get(crate::dispatch::ready));
+        let paths = &self.config.spec_paths;
+        if let Some(p) = &paths.openapi {
+            app = app.route(p, get(crate::dispatch::openapi));
+        }
+        if let Some(p) = &paths.asyncapi {
+            app = app.route(p, get(crate::dispatch::asyncapi));
+        }
+        if let (Some(p), Some(_)) = (&paths.docs, &paths.openapi) {
+            app = app.route(p, get(crate::dispatch::docs));
+        }
+        let mut app = app
             .fallback(crate::dispatch::handle)
             .with_state(self.clone());
         if self.config.compression {
@@ -306,6 +387,7 @@ impl ApiGateway {
             cors: None,
             compression: false,
             required_services: Vec::new(),
+            spec_paths: SpecPaths::default(),
         }
     }
 
@@ -324,6 +406,17 @@ impl ApiGateway {
     pub fn aliases(&self) -> Vec<(String, crate::Alias)> {
         let view = self.shared.view();
         self.shared.list(&view)
+    }
+
+    /// The OpenAPI 3.1 document served at `/openapi.json`, built now from the aliases and
+    /// the cluster's services.
+    pub fn openapi(&self) -> Value {
+        self.shared.openapi()
+    }
+
+    /// The AsyncAPI 3.0 document served at `/asyncapi.json`: the cluster's events now.
+    pub fn asyncapi(&self) -> Value {
+        self.shared.asyncapi()
     }
 
     /// The aliases currently built from the registry, per route (same order as

@@ -9,6 +9,13 @@
 //! included; routes can require bearer tokens or run async authentication and authorization
 //! hooks. `GET /health` and `GET /ready` serve as probes.
 //!
+//! Specs are generated at request time from the live aliases and the cluster's services
+//! ([`broker_core::Broker::service_docs`]): `GET /openapi.json` (OpenAPI 3.1: every alias,
+//! params and result schemas from the actions' Rust types or Moleculer `params`, error
+//! responses, the bearer scheme), `GET /asyncapi.json` (AsyncAPI 3.0: every event of the
+//! cluster) and `GET /docs`, a self-contained page (no CDN) that lists the operations and
+//! sends "try it" requests. See [`ApiGatewayBuilder::specs`] and the `*_path` options.
+//!
 //! ```no_run
 //! use broker_core::{Broker, MemoryTransporter};
 //! use broker_web::{ApiGateway, BearerToken, Route};
@@ -60,6 +67,7 @@ mod ratelimit;
 mod response;
 mod route;
 mod server;
+mod spec;
 mod whitelist;
 
 pub use alias::{rest_aliases, Alias, AliasKind, PathPattern, Segment};
