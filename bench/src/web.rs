@@ -89,11 +89,15 @@ pub(crate) async fn run(variant: Option<&str>) -> Result<(), String> {
 }
 
 /// The same route on axum with nothing in between.
-async fn axum_floor(addr: &str) -> Result<(), String> {
-    let app = axum::Router::new().route(
+fn axum_app() -> axum::Router {
+    axum::Router::new().route(
         "/api/hello/{name}",
         get(|Path(name): Path<String>| async move { Json(greeting(&name)) }),
-    );
+    )
+}
+
+async fn axum_floor(addr: &str) -> Result<(), String> {
+    let app = axum_app();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -105,4 +109,68 @@ async fn axum_floor(addr: &str) -> Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The body of `GET path` on `port` (`Connection: close`, bounded).
+    async fn get_body(port: u16, path: &str) -> String {
+        let exchange = async {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            s.write_all(head.as_bytes()).await?;
+            let mut raw = String::new();
+            s.read_to_string(&mut raw).await?;
+            Ok::<_, std::io::Error>(raw)
+        };
+        let raw = match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+            Ok(Ok(raw)) => raw,
+            Ok(Err(e)) => panic!("GET {path}: {e}"),
+            Err(_) => panic!("GET {path}: no answer"),
+        };
+        assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+        raw.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn every_variant_answers_the_same() {
+        let broker = Broker::builder()
+            .node_id("web-test")
+            .transporter(MemoryTransporter::new())
+            .build();
+        let gw = gateway(&broker, "127.0.0.1:0");
+        let started = async {
+            broker.add_service(greeter()).await?;
+            broker.add_service(gw.clone()).await?;
+            broker.start().await
+        };
+        if let Err(e) = started.await {
+            panic!("{e}");
+        }
+        let port = gw.local_addr().map_or(0, |a| a.port());
+        assert_eq!(
+            get_body(port, "/api/hello/bench").await,
+            "\"Hello, bench!\""
+        );
+
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("{e}"),
+        };
+        let port = listener.local_addr().map_or(0, |a| a.port());
+        let server = tokio::spawn(async move { axum::serve(listener, axum_app()).await });
+        assert_eq!(
+            get_body(port, "/api/hello/bench").await,
+            "\"Hello, bench!\""
+        );
+        server.abort();
+        if let Err(e) = broker.stop().await {
+            panic!("{e}");
+        }
+    }
 }
