@@ -7,7 +7,7 @@
 //     version: "0.15" | "0.14",          which moleculer package to load
 //     nodeID, namespace, transporter,     broker identity and bus (redis://...)
 //     heartbeatInterval, heartbeatTimeout (seconds), requestTimeout (ms, default 0)
-//     services: ["jsmath"],               built-in test services to load (see below)
+//     services: ["jsmath"],               built-in test services to load (see below: jsmath, jsweb)
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
@@ -121,6 +121,65 @@ const services = {
 				await ctx[fn](ctx.params.event, ctx.params.data, ctx.params.opts);
 				return true;
 			}
+		}
+	}
+};
+
+// Actions for a gateway in front of this node (ours or moleculer-web): `rest` routes under
+// the base path `/web` (autoAliases), fastest-validator params, client errors, and the
+// `ctx.meta` keys moleculer-web reads to shape the answer.
+services.jsweb = {
+	name: "jsweb",
+	settings: { rest: "/web" },
+	actions: {
+		item: {
+			rest: "GET /items/:id",
+			params: { id: "string", full: { type: "string", optional: true } },
+			handler(ctx) {
+				return { id: ctx.params.id, node: this.broker.nodeID, caller: ctx.nodeID, params: copy(ctx.params) };
+			}
+		},
+		create: {
+			rest: "POST /items",
+			params: { name: "string", qty: { type: "number", integer: true, positive: true } },
+			handler(ctx) {
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/web/items/${ctx.params.name}`;
+				ctx.meta.$responseHeaders = { "X-Item-Name": ctx.params.name };
+				return { created: ctx.params };
+			}
+		},
+		refuse: {
+			rest: "GET /refuse",
+			handler() {
+				throw new Errors.MoleculerClientError("No way", 409, "REFUSED", { reason: "closed" });
+			}
+		},
+		text: {
+			rest: "GET /text",
+			handler(ctx) {
+				ctx.meta.$responseType = "text/plain; charset=utf-8";
+				return "plain js words";
+			}
+		},
+		moved: {
+			rest: "GET /moved",
+			handler(ctx) {
+				ctx.meta.$statusCode = 302;
+				ctx.meta.$location = "/api/web/text";
+				return null;
+			}
+		},
+		bytes: {
+			rest: "GET /bytes",
+			handler(ctx) {
+				ctx.meta.$responseType = "image/png";
+				return Buffer.from([137, 80, 78, 71, 0, 255]);
+			}
+		},
+		// No `rest`: reachable through explicit aliases only.
+		echo(ctx) {
+			return copy(ctx.params);
 		}
 	}
 };

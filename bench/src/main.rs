@@ -6,6 +6,7 @@
 //! broker-bench floor responder     # raw Redis pub/sub echo (the floor under any broker)
 //! broker-bench floor requester     # the floor scenarios, one JSON line each
 //! broker-bench summarize FILE...   # markdown tables of medians (min–max) and ratios
+//! broker-bench web local|gateway|service|axum   # HTTP servers for scripts/bench-gateway.sh
 //! ```
 //!
 //! Environment: see `BENCHMARKS.md` at the workspace root.
@@ -16,16 +17,17 @@ mod payload;
 mod server;
 mod stats;
 mod summarize;
+mod web;
 
 const USAGE: &str =
-    "usage: broker-bench server | client | floor responder|requester | summarize FILE...";
+    "usage: broker-bench server | client | floor responder|requester | summarize FILE... | web local|gateway|service|axum";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let role = args.first().map(String::as_str).unwrap_or_default();
     let result = match role {
         "summarize" => summarize::run(&args[1..]),
-        "server" | "client" | "floor" => run_async(role, args.get(1).cloned()),
+        "server" | "client" | "floor" | "web" => run_async(role, args.get(1).cloned()),
         _ => Err(USAGE.to_owned()),
     };
     if let Err(e) = result {
@@ -47,6 +49,7 @@ fn run_async(role: &str, sub: Option<String>) -> Result<(), String> {
             ("client", _) => client::run().await,
             ("floor", Some("responder")) => floor::responder().await,
             ("floor", Some("requester")) => floor::requester().await,
+            ("web", variant) => web::run(variant).await,
             _ => Err(USAGE.to_owned()),
         }
     })

@@ -3,6 +3,9 @@
 
 use super::*;
 use broker_repl::{run_command, CommandError};
+use image::{Rgba, RgbaImage};
+use serde_json::json;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
