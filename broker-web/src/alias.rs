@@ -107,7 +107,7 @@ fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Val
     };
     match first {
         Segment::Literal(text) => match parts.split_first() {
-            Some((p, more)) if decode(p) == *text => match_from(rest, more, params),
+            Some((p, more)) if literal_eq(p, text) => match_from(rest, more, params),
             _ => false,
         },
         Segment::Param { name, optional } => {
@@ -140,7 +140,21 @@ fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Val
     }
 }
 
+/// Whether the (percent-encoded) segment `p` decodes to `text`, without allocating when it
+/// has nothing to decode.
+fn literal_eq(p: &str, text: &str) -> bool {
+    if p.contains('%') {
+        decode(p) == text
+    } else {
+        p == text
+    }
+}
+
 fn decode(s: &str) -> String {
+    // Most segments have nothing to decode: skip building a form-urlencoded string for them.
+    if !s.contains('%') {
+        return s.to_owned();
+    }
     // Path segments are percent-encoded; `+` stays a plus (that is a query-string rule).
     let bytes: Vec<u8> = form_urlencoded::parse(format!("a={}", s.replace('+', "%2B")).as_bytes())
         .next()
