@@ -25,6 +25,10 @@ pub(crate) async fn read(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(errors::payload_too_large(limit));
     }
+    // A request without a body (most GETs): no timer, no collecting.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
         Err(_) => Err(errors::body_timeout()),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

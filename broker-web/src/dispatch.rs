@@ -143,19 +143,21 @@ fn resolve<'a>(
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let request_id = request_id_of(req.headers());
     let expose = shared.config.expose_internal_errors;
-    let path = req.uri().path().to_owned();
+    // The URI shares its text: no copy of the path for the rare error log.
+    let uri = req.uri().clone();
     let mut extra = HeaderMap::new();
     let work = process(&shared, req, request_id.clone(), &mut extra);
     let result = match shared.config.request_timeout {
         Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,
-            Err(_) => Err(errors::gateway_timeout(&path)),
+            Err(_) => Err(errors::gateway_timeout(uri.path())),
         },
         None => work.await,
     };
     let mut res = match result {
         Ok(res) => res,
         Err(err) => {
+            let path = uri.path();
             if errors::status_of(&err).is_server_error() {
                 tracing::warn!(%err, %path, "request failed");
             } else {
@@ -214,12 +216,11 @@ async fn process(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+        .unwrap_or("");
     let mut meta = JsonMap::new();
     let params = match target.kind {
         AliasKind::Call => params::merge(
-            body::parse(&content_type, &bytes)?,
+            body::parse(content_type, &bytes)?,
             query,
             target.path_params,
         ),
