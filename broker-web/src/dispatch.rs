@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use broker_core::{Context, Error, ErrorKind, JsonMap};
@@ -30,11 +30,15 @@ pub(crate) fn span(req: &Request) -> tracing::Span {
     tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
+/// Parsed once: inserting by `&str` would parse and hash-check the name on every request.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+
 /// `X-Correlation-ID` over `X-Request-ID`, as moleculer-web reads them.
 fn request_id_of(headers: &HeaderMap) -> Option<String> {
-    ["x-correlation-id", "x-request-id"]
-        .iter()
-        .find_map(|h| headers.get(*h)?.to_str().ok())
+    [&X_CORRELATION_ID, &X_REQUEST_ID]
+        .into_iter()
+        .find_map(|h| headers.get(h)?.to_str().ok())
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
@@ -85,7 +89,8 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 /// Where a request goes.
 struct Target<'a> {
     route: &'a Route,
-    action: String,
+    /// Borrowed from the alias (no copy per request); built for direct mapping.
+    action: std::borrow::Cow<'a, str>,
     path_params: Map<String, Value>,
     kind: AliasKind,
     /// Named by an alias (a missing action is then a 503, as moleculer-web answers).
@@ -94,7 +99,7 @@ struct Target<'a> {
 
 fn resolve<'a>(
     routes: &'a [Route],
-    auto: &[Vec<crate::Alias>],
+    auto: &'a [Vec<crate::Alias>],
     method: &Method,
     path: &str,
 ) -> Option<Target<'a>> {
@@ -108,7 +113,7 @@ fn resolve<'a>(
             if let Some(path_params) = alias.path.matches(path) {
                 return Some(Target {
                     route,
-                    action: alias.action.clone(),
+                    action: alias.action.as_str().into(),
                     path_params,
                     kind: alias.kind,
                     aliased: true,
@@ -132,7 +137,7 @@ fn resolve<'a>(
     };
     Some(Target {
         route,
-        action,
+        action: action.into(),
         path_params: Map::new(),
         kind: AliasKind::Call,
         aliased: false,
@@ -167,7 +172,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         }
     };
     if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        res.headers_mut().insert("x-request-id", v);
+        res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
     res.headers_mut().extend(extra);
     res
@@ -185,7 +190,7 @@ async fn process(
     let target = resolve(routes, &view.auto_aliases, &parts.method, parts.uri.path())
         .ok_or_else(errors::not_found)?;
     let route = target.route;
-    if !route.allows(&target.action) || view.hidden.contains(&target.action) {
+    if !route.allows(&target.action) || view.hidden.contains(target.action.as_ref()) {
         return Err(errors::service_not_found(&target.action));
     }
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
@@ -252,7 +257,7 @@ async fn process(
     let ctx = Context::root(&broker, request_id, meta);
     // moleculer-web always answers with the chain's ID, generated when the client sent none.
     if let Ok(v) = HeaderValue::from_str(ctx.request_id()) {
-        extra.insert("x-request-id", v);
+        extra.insert(X_REQUEST_ID.clone(), v);
     }
 
     let hooked = route.before_call.is_some()
@@ -267,7 +272,7 @@ async fn process(
             headers: parts.headers.clone(),
             remote_addr: peer,
         }),
-        action: target.action.clone(),
+        action: target.action.to_string(),
     });
     if let (Some(hook), Some(req)) = (&route.before_call, &hook_req) {
         hook(req.clone()).await?;

@@ -117,6 +117,8 @@ pub(crate) fn merge(
 ) -> Value {
     let mut params = match body {
         Some(Value::Object(map)) => map,
+        // Only path params (the usual GET): hand them over as they are.
+        _ if query.is_empty() => return Value::Object(path),
         _ => Map::new(),
     };
     params.extend(query);

@@ -109,7 +109,13 @@ pub(crate) fn success(data: &Value, meta: &JsonMap) -> Response<Body> {
         Body::from(body)
     });
     if let (Some(t), false) = (content_type, no_body) {
-        match HeaderValue::from_str(&t) {
+        // The usual JSON type needs no parsing.
+        let value = if t == JSON {
+            Ok(HeaderValue::from_static(JSON))
+        } else {
+            HeaderValue::from_str(&t)
+        };
+        match value {
             Ok(v) => {
                 res.headers_mut().insert(header::CONTENT_TYPE, v);
             }
