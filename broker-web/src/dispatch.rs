@@ -151,7 +151,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     // The URI shares its text: no copy of the path for the rare error log.
     let uri = req.uri().clone();
     let mut extra = HeaderMap::new();
-    let work = process(&shared, req, request_id.clone(), &mut extra);
+    // Set apart from `extra`: the one header every answer has, without a map to merge.
+    let mut chain_id = None;
+    let work = process(&shared, req, request_id.clone(), &mut chain_id, &mut extra);
     let result = match shared.config.request_timeout {
         Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,
@@ -171,10 +173,14 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             errors::error_response(&err, expose)
         }
     };
-    if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+    // The chain's ID once the context exists, else the client's.
+    let id = chain_id.or_else(|| request_id.and_then(|id| HeaderValue::from_str(&id).ok()));
+    if let Some(v) = id {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
-    res.headers_mut().extend(extra);
+    if !extra.is_empty() {
+        res.headers_mut().extend(extra);
+    }
     res
 }
 
@@ -182,6 +188,7 @@ async fn process(
     shared: &Shared,
     req: Request,
     request_id: Option<String>,
+    chain_id: &mut Option<HeaderValue>,
     extra: &mut HeaderMap,
 ) -> Result<Response, Error> {
     let view = shared.view();
@@ -257,7 +264,7 @@ async fn process(
     let ctx = Context::root(&broker, request_id, meta);
     // moleculer-web always answers with the chain's ID, generated when the client sent none.
     if let Ok(v) = HeaderValue::from_str(ctx.request_id()) {
-        extra.insert(X_REQUEST_ID.clone(), v);
+        *chain_id = Some(v);
     }
 
     let hooked = route.before_call.is_some()
