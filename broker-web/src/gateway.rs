@@ -314,7 +314,12 @@ impl Shared {
         if let Some(cors) = &self.config.cors {
             app = app.layer(cors.clone());
         }
-        let app = app.layer(TraceLayer::new_for_http().make_span_with(crate::dispatch::span));
+        // Around the router, not through `Router::layer`: one wrap for the whole app instead of
+        // one per route (a boxed service clone and a boxed future less per request).
+        let app = tower::Layer::layer(
+            &TraceLayer::new_for_http().make_span_with(crate::dispatch::span),
+            app,
+        );
         let limits = Limits {
             max_header_bytes: self.config.max_header_bytes,
             header_read_timeout: self.config.header_read_timeout,

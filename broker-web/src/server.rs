@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::convert::Infallible;
+
 use axum::extract::Request;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -27,12 +28,21 @@ pub(crate) struct Limits {
 
 /// Serves `app` on `listener` until `shutdown` turns true, then waits (bounded) for the open
 /// connections to finish their requests.
-pub(crate) async fn serve(
+pub(crate) async fn serve<S, B>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    S: tower::Service<Request, Response = axum::http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
     let mut conns = tokio::task::JoinSet::new();
     loop {
