@@ -291,6 +291,20 @@ mod tests {
     }
 
     #[test]
+    fn segments_decode_only_when_encoded_and_plus_stays_a_plus() {
+        assert_eq!(decode("a+b"), "a+b");
+        assert_eq!(decode("a%2Bb%20c"), "a+b c");
+        assert_eq!(decode("plain"), "plain");
+        // Literals compare decoded, with or without escapes in the request.
+        let p = PathPattern::parse("/api/hello world/:name");
+        let m = p
+            .matches("/api/hello%20world/x+y")
+            .map(|m| m["name"].clone());
+        assert_eq!(m, Some(json!("x+y")));
+        assert!(p.matches("/api/hello/x").is_none());
+    }
+
+    #[test]
     fn rest_expands_to_six_aliases() {
         let all = rest_aliases("/users", "users");
         assert_eq!(all.len(), 6);

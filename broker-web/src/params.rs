@@ -143,6 +143,14 @@ mod tests {
     }
 
     #[test]
+    fn path_params_alone_are_the_params() {
+        let path = Map::from_iter([("name".to_owned(), json!("bob"))]);
+        assert_eq!(merge(None, Map::new(), path), json!({"name": "bob"}));
+        let merged = merge(Some(json!("not an object")), parse_query("q=1"), Map::new());
+        assert_eq!(merged, json!({"q": "1"}));
+    }
+
+    #[test]
     fn query_wins_over_body_and_path_over_both() {
         let merged = merge(
             Some(json!({"a": "body", "b": "body", "c": "body"})),
