@@ -42,9 +42,9 @@ mod service;
 #[path = "gateway/tests.rs"]
 mod tests;
 
-use broker_core::{service, Broker, Error, MemoryTransporter, ProtocolVersion};
-use broker_redis::RedisTransporter;
+use broker_core::{service, Broker, Error};
 use broker_web::{ApiGateway, BearerToken, MappingPolicy, Route};
+use examples::{builder_from_env, env};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use service::{sample_image, ImageService};
@@ -125,30 +125,6 @@ fn gateway(broker: &Broker, addr: &str, token: &str) -> ApiGateway {
         .build(broker)
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn broker(url: Option<&str>) -> Result<Broker, Error> {
-    let mut builder = Broker::builder().namespace(env("NAMESPACE").unwrap_or_default());
-    if let Some(id) = env("NODE_ID") {
-        builder = builder.node_id(id);
-    }
-    Ok(match url {
-        Some(url) => {
-            let protocol = match env("MOLECULER_PROTOCOL").as_deref() {
-                Some("4") => ProtocolVersion::V4,
-                _ => ProtocolVersion::V5,
-            };
-            builder
-                .transporter(RedisTransporter::new(url)?)
-                .protocol(protocol)
-                .build()
-        }
-        None => builder.transporter(MemoryTransporter::new()).build(),
-    })
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     broker_repl::init_logging("warn,broker_core=info,broker_redis=info,broker_web=info");
@@ -169,7 +145,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let sample = output_dir.join("sample.png");
     sample_image().save(&sample)?;
 
-    let broker = broker(env("TRANSPORTER").as_deref())?;
+    let broker = builder_from_env(env("TRANSPORTER").as_deref())?.build();
     let gateway = gateway(&broker, &addr, &token);
     broker.add_service(Greeter).await?;
     broker.add_service(ImageService { output_dir }).await?;

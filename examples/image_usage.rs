@@ -25,39 +25,13 @@ mod service;
 #[path = "image_usage/tests.rs"]
 mod tests;
 
-use broker_core::{Broker, Error, MemoryTransporter, ProtocolVersion};
-use broker_redis::RedisTransporter;
+use broker_core::Broker;
 use broker_repl::ReplExt;
+use examples::{builder_from_env, env};
 use service::*;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn broker(url: Option<&str>) -> Result<Broker, Error> {
-    let mut builder = Broker::builder()
-        .namespace(env("NAMESPACE").unwrap_or_default())
-        .request_timeout(Duration::from_secs(60));
-    if let Some(id) = env("NODE_ID") {
-        builder = builder.node_id(id);
-    }
-    Ok(match url {
-        Some(url) => {
-            let protocol = match env("MOLECULER_PROTOCOL").as_deref() {
-                Some("4") => ProtocolVersion::V4,
-                _ => ProtocolVersion::V5,
-            };
-            builder
-                .transporter(RedisTransporter::new(url)?)
-                .protocol(protocol)
-                .build()
-        }
-        None => builder.transporter(MemoryTransporter::new()).build(),
-    })
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -78,7 +52,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let sample = output_dir.join("sample.png");
     sample_image().save(&sample)?;
 
-    let broker = broker(url.as_deref())?;
+    let broker = builder_from_env(url.as_deref())?
+        .request_timeout(Duration::from_secs(60))
+        .build();
     broker.add_service(ImageService { output_dir }).await?;
     broker.start().await?;
     println!(

@@ -1,2 +1,37 @@
 //! Tutorial examples; each is a file next to this one, run with
 //! `cargo run -p examples --example <name>`.
+//!
+//! What the examples share: a broker builder configured from the environment, as every example
+//! reads it.
+
+use broker_core::{Broker, BrokerBuilder, Error, MemoryTransporter, ProtocolVersion};
+use broker_redis::RedisTransporter;
+
+/// An environment variable, `None` when unset or empty.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A broker builder from the environment: `NAMESPACE`, `NODE_ID`, and on Redis (when `url` is
+/// given) `MOLECULER_PROTOCOL` (`5`, the default, for Moleculer.js 0.15; `4` for 0.14); in
+/// memory otherwise. A `MOLECULER_PROTOCOL` other than 4 or 5 is a `BrokerOptionsError`.
+pub fn builder_from_env(url: Option<&str>) -> Result<BrokerBuilder, Error> {
+    let mut builder = Broker::builder().namespace(env("NAMESPACE").unwrap_or_default());
+    if let Some(id) = env("NODE_ID") {
+        builder = builder.node_id(id);
+    }
+    Ok(match url {
+        Some(url) => {
+            let protocol = match env("MOLECULER_PROTOCOL") {
+                None => ProtocolVersion::V5,
+                Some(v) => ProtocolVersion::parse(&v).ok_or_else(|| {
+                    Error::broker_options(format!("MOLECULER_PROTOCOL={v}: use 4 or 5"))
+                })?,
+            };
+            builder
+                .transporter(RedisTransporter::new(url)?)
+                .protocol(protocol)
+        }
+        None => builder.transporter(MemoryTransporter::new()),
+    })
+}

@@ -22,9 +22,9 @@
 //! `MOLECULER_PROTOCOL` (`5`, the default, for Moleculer.js 0.15; `4` for 0.14), and `RUST_LOG`
 //! (default: `info` for the broker's crates; log lines appear above the prompt).
 
-use broker_core::{service, Broker, Context, Error, MemoryTransporter, ProtocolVersion};
-use broker_redis::RedisTransporter;
+use broker_core::{service, Broker, Context, Error, MemoryTransporter};
 use broker_repl::ReplExt;
+use examples::{builder_from_env, env};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::process::ExitCode;
@@ -116,31 +116,12 @@ impl Math {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 /// The node of this example: `greeter` on Redis when `url` is given, else in memory.
 fn node(url: Option<&str>, received: Arc<AtomicU64>) -> Result<(Broker, Greeter), Error> {
-    let mut builder = Broker::builder()
-        .namespace(env("NAMESPACE").unwrap_or_default())
-        .request_timeout(Duration::from_secs(10));
-    if let Some(id) = env("NODE_ID") {
-        builder = builder.node_id(id);
-    }
-    builder = match url {
-        Some(url) => {
-            let protocol = match env("MOLECULER_PROTOCOL").as_deref() {
-                Some("4") => ProtocolVersion::V4,
-                _ => ProtocolVersion::V5,
-            };
-            builder
-                .transporter(RedisTransporter::new(url)?)
-                .protocol(protocol)
-        }
-        None => builder.transporter(MemoryTransporter::new()),
-    };
-    Ok((builder.build(), Greeter { received }))
+    let broker = builder_from_env(url)?
+        .request_timeout(Duration::from_secs(10))
+        .build();
+    Ok((broker, Greeter { received }))
 }
 
 /// A second in-memory node with `math`, for trying the example without Redis.
