@@ -82,7 +82,7 @@ pub use schemars::JsonSchema;
 pub use service::{
     full_service_name, ActionDef, ActionHandler, ActionResult, BeforeHookResult, EventDef,
     EventHandler, EventResult, HookResult, LifecycleHook, Service, ServiceSchema, ServiceVersion,
-    Visibility,
+    Visibility, NATS_SUBJECT,
 };
 pub use strategy::{
     Candidate, CpuUsage, CpuUsageOptions, Latency, LatencyOptions, Random, Request, RoundRobin,

@@ -136,6 +136,9 @@ impl Visibility {
     }
 }
 
+/// The INFO key of an action's NATS subject (see [`ActionDef::subject`]).
+pub const NATS_SUBJECT: &str = "natsSubject";
+
 /// One action of a service.
 #[derive(Clone)]
 pub struct ActionDef {
@@ -309,6 +312,23 @@ impl ActionDef {
     /// ```
     pub fn rest(mut self, route: impl Into<String>) -> ActionDef {
         push_string_or_array(&mut self.extra, "rest", route.into());
+        self
+    }
+
+    /// Sets the NATS subject the action answers on when the broker's services are exposed
+    /// through the NATS service API (ADR-32, `broker_nats::micro`): by default
+    /// `<service full name>.<action>`, the action's own name. Published in INFO as
+    /// `natsSubject` (other nodes and Moleculer.js ignore it).
+    ///
+    /// ```
+    /// use broker_core::ActionDef;
+    ///
+    /// let add = ActionDef::new("add", |_ctx| async { Ok(serde_json::json!(3)) }).subject("calc.add");
+    /// assert_eq!(add.extra["natsSubject"], "calc.add");
+    /// ```
+    pub fn subject(mut self, subject: impl Into<String>) -> ActionDef {
+        self.extra
+            .insert(NATS_SUBJECT.to_owned(), Value::String(subject.into()));
         self
     }
 

@@ -84,6 +84,7 @@ mod model;
 mod options;
 mod rest;
 mod signature;
+mod subject;
 mod suggest;
 mod timeout;
 
@@ -154,6 +155,7 @@ use proc_macro::TokenStream;
 ///   | `shard_key`    | with `strategy = "Shard"` only: a params path (`"user.id"`) or a meta path (`"#tenant"`) | none |
 ///   | `description`  | what it does, published in INFO as `description`; replaces the doc comment, `""` publishes none | the method's doc comment |
 ///   | `rest`         | its HTTP route for gateways, published in INFO as Moleculer's `rest` property (moleculer-web's `autoAliases`): `"GET /hello/:name"`, `"/hello"` for every method, or an array, `["GET /a", "POST /a"]`. Methods are `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`, `HEAD` or `*`; the path starts with `/` and is relative to the service's `rest` base path | none |
+///   | `subject`      | its NATS subject when the services are exposed through the NATS service API (ADR-32, `broker_nats::micro`), `"math.add"`: dot-separated tokens, no whitespace, `*` as a whole token, `>` as the whole last token, not under `$SRV`; published in INFO as `natsSubject` | `<service full name>.<action>` |
 ///
 /// * `#[event(name = "...", group = "...", bulkhead(...), description = "...")]`: an event
 ///   handler. `name` is required (an event name or a pattern such as `user.*`); `group`

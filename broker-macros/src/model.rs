@@ -53,6 +53,8 @@ pub(crate) struct Action {
     pub(crate) strategy: Option<Strategy>,
     /// `rest = "GET /path"` or `rest = [...]`: its HTTP routes.
     pub(crate) rest: Vec<LitStr>,
+    /// `subject = "math.add"`: its NATS subject in the NATS service API.
+    pub(crate) subject: Option<LitStr>,
     /// The method's doc comment, one expression per `#[doc = ...]`: its description.
     pub(crate) docs: Vec<Expr>,
     /// `description = "..."`: replaces the doc comment as its description (`""`: none).
@@ -103,6 +105,7 @@ const ACTION_KEYS: &[&str] = &[
     "shard_key",
     "rest",
     "description",
+    "subject",
 ];
 const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)", "description"];
 const VISIBILITIES: &[(&str, &str)] = &[
@@ -344,6 +347,7 @@ fn action_args(
     let (mut strategy, mut shard_key) = (None, None);
     let mut rest = Vec::new();
     let mut description = None;
+    let mut subject = None;
     let args = attr::parse_args(args?, "#[action(...)]", ACTION_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
@@ -373,6 +377,7 @@ fn action_args(
             "strategy" => strategy = Some(arg),
             "rest" => rest = rest::action_routes(arg, errors).unwrap_or_default(),
             "description" => description = errors.ok(attr::string_or_empty(arg)),
+            "subject" => subject = crate::subject::subject(arg, errors),
             _ => shard_key = Some(arg),
         }
     }
@@ -386,6 +391,7 @@ fn action_args(
         bulkhead,
         strategy,
         rest,
+        subject,
         docs: Vec::new(),
         description,
     })

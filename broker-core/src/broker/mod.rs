@@ -362,6 +362,14 @@ impl Broker {
         })
     }
 
+    /// A receiver that sees a new value whenever the services of the cluster change, this
+    /// node's included (a service added at runtime, a node's INFO, a node gone). For code that
+    /// mirrors the services elsewhere, such as the NATS service API exposer: wait on
+    /// `changed()`, then read [`Broker::local_service_docs`] or [`Broker::service_docs`].
+    pub fn service_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.registry.subscribe_changes()
+    }
+
     /// Pings a node and returns the round trip, or `None` if no PONG came within `timeout`.
     pub async fn ping(&self, node_id: &str, timeout: Duration) -> Result<Option<Pong>, Error> {
         let transit = self
