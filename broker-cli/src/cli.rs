@@ -14,6 +14,8 @@ pub(crate) enum Invocation {
     Repl,
     /// Run one console command, given as words.
     Words(Vec<String>),
+    /// `broker micro …`: the NATS service API, without joining a cluster.
+    Micro(crate::micro::MicroCommand),
 }
 
 /// Which protocol version the node speaks.
@@ -88,6 +90,7 @@ fn command() -> clap::Command {
             "Examples:\n  broker -t redis://127.0.0.1:6379 call math.add '{\"a\": 1, \"b\": 2}'\n  \
              broker -t redis://127.0.0.1:6379 call greeter.hello --name Alice\n  \
              TRANSPORTER=redis://127.0.0.1:6379 broker nodes\n  \
+             broker micro list --nats nats://127.0.0.1:4222 --table\n  \
              broker -t redis://127.0.0.1:6379 repl",
         )
         .subcommand_required(true)
@@ -185,6 +188,7 @@ fn command() -> clap::Command {
         );
     }
     cmd.subcommand(clap::Command::new("repl").about("Open the interactive console on this node."))
+        .subcommand(crate::micro::command())
 }
 
 fn millis(m: &ArgMatches, name: &str) -> Duration {
@@ -240,7 +244,12 @@ pub(crate) fn parse() -> Result<Cli, ExitCode> {
         println!("{}", help.trim_end());
         return Err(ExitCode::SUCCESS);
     }
-    let invocation = if name == "repl" {
+    let invocation = if name == "micro" {
+        match crate::micro::from_matches(sub, millis(sub, "wait"), millis(sub, "timeout")) {
+            Some(command) => Invocation::Micro(command),
+            None => return Err(ExitCode::from(2)),
+        }
+    } else if name == "repl" {
         Invocation::Repl
     } else {
         Invocation::Words(std::iter::once(name.to_owned()).chain(args).collect())

@@ -17,6 +17,7 @@
 
 mod cli;
 mod connect;
+mod micro;
 mod probe;
 mod signals;
 
@@ -93,6 +94,15 @@ async fn run(cli: Cli) -> ExitCode {
         json: cli.json_errors,
     };
     let command = match &cli.invocation {
+        Invocation::Micro(command) => {
+            return match micro::run(command.clone(), cli.compact).await {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => report.failure(&CommandError::Broker(err)),
+            };
+        }
         Invocation::Repl => None,
         Invocation::Words(words) => match Command::from_words(words) {
             Ok(command) => Some(command),
