@@ -521,3 +521,138 @@ async fn a_rust_client_calls_a_js_adr32_service() {
     let status = bounded(child.wait()).await.expect("node exits");
     assert!(status.success());
 }
+
+fn who(name: &str) -> ServiceSchema {
+    ServiceSchema::new(name)
+        .action(ActionDef::new("who", |ctx| async move {
+            Ok(json!(ctx.broker().node_id()))
+        }))
+        .action(ActionDef::new("boom", |_ctx| async move {
+            if std::hint::black_box(true) {
+                panic!("the handler blew up");
+            }
+            Ok(json!(null))
+        }))
+}
+
+/// Waits (bounded) until every instance's `who` endpoint counted `n` requests.
+async fn both_counted(micro: &MicroClient, name: &str, n: u64) -> Vec<micro::StatsResponse> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = bounded(micro.stats(Some(name), DiscoveryOptions::default()))
+            .await
+            .expect("stats");
+        let done = stats.len() == 2
+            && stats.iter().all(|s| {
+                s.endpoints
+                    .iter()
+                    .any(|e| e.name == "who" && e.num_requests == n)
+            });
+        if done || tokio::time::Instant::now() >= deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_instances_share_the_queue_group_or_both_answer_without_one() {
+    let name = unique("pair");
+    let mut brokers = Vec::new();
+    for _ in 0..2 {
+        let broker = Broker::builder().node_id(unique("micro-pair")).build();
+        bounded(broker.add_service(who(&name))).await.expect("add");
+        bounded(broker.start()).await.expect("start");
+        brokers.push(broker);
+    }
+    let mut handles = Vec::new();
+    for broker in &brokers {
+        handles.push(
+            bounded(micro::expose(
+                broker,
+                connect().await,
+                MicroOptions::default(),
+            ))
+            .await
+            .expect("expose"),
+        );
+    }
+    let micro = MicroClient::new(connect().await);
+    let options = DiscoveryOptions::default();
+    let pings = bounded(micro.ping(Some(&name), options))
+        .await
+        .expect("ping");
+    assert_eq!(pings.len(), 2, "{pings:?}");
+    assert_ne!(pings[0].id, pings[1].id);
+    for ping in &pings {
+        let by_id: Vec<micro::StatsResponse> =
+            bounded(micro.discover(micro::Verb::Stats, Some(&name), Some(&ping.id), options))
+                .await
+                .expect("stats by id");
+        assert_eq!(by_id.len(), 1);
+        assert_eq!(by_id[0].id, ping.id);
+    }
+
+    // Queue group `q`: each request reaches one instance, and both get some.
+    let subject = format!("{name}.who");
+    let t = Duration::from_secs(2);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let node: String = bounded(micro.request(&subject, &json!({}), t))
+            .await
+            .expect("who");
+        seen.insert(node);
+    }
+    assert_eq!(seen.len(), 2, "both instances served: {seen:?}");
+    let stats = both_counted(&micro, &name, 0).await;
+    let total: u64 = stats
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .filter(|e| e.name == "who")
+        .map(|e| e.num_requests)
+        .sum();
+    assert_eq!(total, 20, "{stats:?}");
+
+    // A panicking action is a 500 answer, and the endpoint keeps serving.
+    let err = bounded(micro.request::<_, Value>(&format!("{name}.boom"), &json!({}), t))
+        .await
+        .expect_err("the panic is an error");
+    assert_eq!(err.code(), 500, "{err}");
+    assert!(err.message().contains("the handler blew up"), "{err}");
+    let _: String = bounded(micro.request(&subject, &json!({}), t))
+        .await
+        .expect("still serving");
+
+    // Without a queue group every instance gets every request.
+    for handle in handles.drain(..) {
+        bounded(handle.stop()).await;
+    }
+    for broker in &brokers {
+        handles.push(
+            bounded(micro::expose(
+                broker,
+                connect().await,
+                MicroOptions::default().no_queue_group(),
+            ))
+            .await
+            .expect("expose"),
+        );
+    }
+    for _ in 0..5 {
+        let _: String = bounded(micro.request(&subject, &json!({}), t))
+            .await
+            .expect("who");
+    }
+    let stats = both_counted(&micro, &name, 5).await;
+    for s in &stats {
+        let who = s.endpoints.iter().find(|e| e.name == "who").expect("who");
+        assert_eq!(
+            (who.num_requests, who.queue_group.as_str()),
+            (5, ""),
+            "{stats:?}"
+        );
+    }
+    for broker in &brokers {
+        bounded(broker.stop()).await.expect("stop");
+    }
+}

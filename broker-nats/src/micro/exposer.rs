@@ -3,9 +3,10 @@
 
 use super::naming::{check_queue_group, check_subject};
 use super::service::{nats_error, Running, Spec};
-use super::wire::{DEFAULT_API_PREFIX, DEFAULT_QUEUE_GROUP};
+use super::wire::{Verb, DEFAULT_API_PREFIX, DEFAULT_QUEUE_GROUP};
 use async_nats::Client;
 use broker_core::{Broker, Error, ServiceDoc};
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -131,7 +132,7 @@ pub struct ExposedEndpoint {
 
 /// Exposes the broker's local services (those it serves once started, and those added later)
 /// as ADR-32 services on `client`. Returns once the services present are subscribed and the
-/// server has seen the subscriptions.
+/// server has processed the subscriptions (any client can reach them from then on).
 ///
 /// The exposure ends with [`MicroHandle::stop`], when the handle is dropped, or when the
 /// broker stops; the services then leave the bus.
@@ -276,6 +277,7 @@ impl Exposer {
         };
         let before = self.running.len();
         let mut changed = false;
+        let mut last_started: Option<(String, String)> = None;
         self.running.retain(|name, (doc, _)| {
             let keep = wanted.iter().any(|w| &w.full_name == name && w == doc);
             changed |= !keep;
@@ -289,6 +291,7 @@ impl Exposer {
             match Running::start(&self.client, &self.broker, spec, &self.options.api_prefix).await {
                 Ok(running) => {
                     changed = true;
+                    last_started = Some((running.spec.name.clone(), running.spec.id.clone()));
                     self.running.insert(doc.full_name.clone(), (doc, running));
                 }
                 Err(err) => {
@@ -298,10 +301,29 @@ impl Exposer {
         }
         if changed || before != self.running.len() {
             // Once the server has the subscriptions, the list says the services are there.
-            if let Err(err) = self.client.flush().await {
-                tracing::debug!("NATS flush after exposing services: {err}");
-            }
+            self.confirm_subscriptions(last_started.as_ref()).await;
             self.publish_list();
+        }
+    }
+
+    /// Waits until the server has processed the subscriptions made so far. `flush` only
+    /// writes them out; a PING of the service started last, on the same connection, comes
+    /// back after the server has handled every SUB sent before it.
+    async fn confirm_subscriptions(&self, last_started: Option<&(String, String)>) {
+        let Some((name, id)) = last_started else {
+            if let Err(err) = self.client.flush().await {
+                tracing::debug!("NATS flush: {err}");
+            }
+            return;
+        };
+        let subject = Verb::Ping.subject(&self.options.api_prefix, Some(name), Some(id));
+        let ping = self.client.request(subject, Bytes::new());
+        match tokio::time::timeout(Duration::from_secs(5), ping).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(service = %name, "exposed, but its PING failed: {err}"),
+            Err(_) => {
+                tracing::warn!(service = %name, "exposed, but its PING did not come back in 5 s")
+            }
         }
     }
 
