@@ -97,7 +97,9 @@ async fn run(cli: Cli) -> ExitCode {
         Invocation::Micro(command) => {
             return match micro::run(command.clone(), cli.compact).await {
                 Ok(text) => {
-                    println!("{text}");
+                    // A reader that went away (`| head`) is not an error of the command.
+                    let mut out = std::io::stdout().lock();
+                    let _ = std::io::Write::write_all(&mut out, format!("{text}\n").as_bytes());
                     ExitCode::SUCCESS
                 }
                 Err(err) => report.failure(&CommandError::Broker(err)),
