@@ -656,3 +656,41 @@ async fn two_instances_share_the_queue_group_or_both_answer_without_one() {
         bounded(broker.stop()).await.expect("stop");
     }
 }
+
+#[tokio::test]
+async fn a_request_in_flight_when_the_exposure_stops_still_gets_its_answer() {
+    let name = unique("drain");
+    let broker = Broker::builder().node_id(unique("micro-drain")).build();
+    let service = ServiceSchema::new(name.as_str()).action(ActionDef::new("slow", |_ctx| async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        Ok(json!("done"))
+    }));
+    bounded(broker.add_service(service)).await.expect("add");
+    bounded(broker.start()).await.expect("start");
+    let exposed = bounded(micro::expose(
+        &broker,
+        connect().await,
+        MicroOptions::default(),
+    ))
+    .await
+    .expect("expose");
+    let micro = MicroClient::new(connect().await);
+    let subject = format!("{name}.slow");
+    let pending = {
+        let (micro, subject) = (micro.clone(), subject.clone());
+        tokio::spawn(async move {
+            micro
+                .request::<_, String>(&subject, &json!({}), Duration::from_secs(5))
+                .await
+        })
+    };
+    // The request is in the action when the stop begins.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    bounded(exposed.stop()).await;
+    let answer = bounded(pending).await.expect("joined");
+    assert_eq!(answer.expect("answered despite the stop"), "done");
+    let after =
+        bounded(micro.request::<_, String>(&subject, &json!({}), Duration::from_secs(2))).await;
+    assert_eq!(after.expect_err("stopped").name(), "ServiceNotFoundError");
+    bounded(broker.stop()).await.expect("stop");
+}

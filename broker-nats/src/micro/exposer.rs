@@ -256,8 +256,9 @@ impl Exposer {
                 break;
             }
         }
-        self.running.clear();
+        let all = std::mem::take(&mut self.running);
         self.publish_list();
+        futures_util::future::join_all(all.into_values().map(|(_, running)| running.stop())).await;
         if let Err(err) = self.client.flush().await {
             tracing::debug!("NATS flush after stopping the service API: {err}");
         }
@@ -278,11 +279,18 @@ impl Exposer {
         let before = self.running.len();
         let mut changed = false;
         let mut last_started: Option<(String, String)> = None;
-        self.running.retain(|name, (doc, _)| {
-            let keep = wanted.iter().any(|w| &w.full_name == name && w == doc);
-            changed |= !keep;
-            keep
-        });
+        let gone: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, (doc, _))| !wanted.iter().any(|w| &w.full_name == *name && w == doc))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some((_, running)) = self.running.remove(&name) {
+                changed = true;
+                running.stop().await;
+            }
+        }
         for doc in wanted {
             if self.running.contains_key(&doc.full_name) {
                 continue;
