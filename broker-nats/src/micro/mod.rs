@@ -27,6 +27,12 @@
 //! error as JSON body (`name`, `message`, `code`, `type`, `data`, `nodeID`, `retryable`; no
 //! stack). A body that is not JSON gets code 400.
 //!
+//! The requests of one endpoint run concurrently inside that endpoint's task (no task per
+//! request: that hop halved the throughput at 64 requests in flight); an action doing long
+//! synchronous work should move it off the async threads (`spawn_blocking`). Stopping (the
+//! handle, or the broker) unsubscribes the endpoints and still answers the requests they hold
+//! (for up to 5 s).
+//!
 //! ```no_run
 //! use broker_core::{ActionDef, Broker, ServiceSchema};
 //! use broker_nats::micro::{self, MicroOptions};
