@@ -694,3 +694,35 @@ async fn a_request_in_flight_when_the_exposure_stops_still_gets_its_answer() {
     assert_eq!(after.expect_err("stopped").name(), "ServiceNotFoundError");
     bounded(broker.stop()).await.expect("stop");
 }
+
+#[tokio::test]
+async fn the_verb_prefix_can_be_changed() {
+    let name = unique("prefixed");
+    let prefix = unique("$SRVX");
+    let broker = Broker::builder().node_id(unique("micro-prefix")).build();
+    bounded(broker.add_service(ServiceSchema::new(name.as_str())))
+        .await
+        .expect("add");
+    bounded(broker.start()).await.expect("start");
+    let exposed = bounded(micro::expose(
+        &broker,
+        connect().await,
+        MicroOptions::default().api_prefix(prefix.clone()),
+    ))
+    .await
+    .expect("expose");
+    let options = DiscoveryOptions::default();
+    let plain = MicroClient::new(connect().await);
+    let on_default = bounded(plain.ping(Some(&name), options))
+        .await
+        .expect("ping");
+    assert!(on_default.is_empty(), "{on_default:?}");
+    let prefixed = plain.clone().api_prefix(prefix);
+    let found = bounded(prefixed.info(Some(&name), options))
+        .await
+        .expect("info");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].endpoints, []);
+    bounded(exposed.stop()).await;
+    bounded(broker.stop()).await.expect("stop");
+}

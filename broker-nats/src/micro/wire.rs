@@ -167,3 +167,39 @@ pub struct EndpointStats {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verb_subjects_follow_adr32() {
+        assert_eq!(Verb::Ping.subject("$SRV", None, None), "$SRV.PING");
+        assert_eq!(
+            Verb::Info.subject("$SRV", Some("math"), None),
+            "$SRV.INFO.math"
+        );
+        assert_eq!(
+            Verb::Stats.subject("$SRV", Some("math"), Some("abc")),
+            "$SRV.STATS.math.abc"
+        );
+        // An id without a name is no subject of the API: the id is ignored.
+        assert_eq!(Verb::Ping.subject("$SRV", None, Some("abc")), "$SRV.PING");
+        assert_eq!(Verb::Ping.subject("$X.Y", Some("a"), None), "$X.Y.PING.a");
+    }
+
+    #[test]
+    fn answers_of_other_implementations_parse() {
+        // As nats.js sends a STATS answer: no `last_error` until an error, `data` absent.
+        let stats: StatsResponse = serde_json::from_value(serde_json::json!({
+            "type": STATS_RESPONSE_TYPE, "name": "svc", "id": "X1", "version": "1.0.0",
+            "metadata": null, "started": "2026-01-01T00:00:00.000Z",
+            "endpoints": [{"name": "e", "subject": "s.e", "queue_group": "q", "num_requests": 2,
+                "num_errors": 0, "processing_time": 10, "average_processing_time": 5}]
+        }))
+        .expect("parses");
+        assert_eq!(stats.metadata, None);
+        assert_eq!(stats.endpoints[0].last_error, "");
+        assert_eq!(stats.endpoints[0].num_requests, 2);
+    }
+}
