@@ -726,3 +726,35 @@ async fn the_verb_prefix_can_be_changed() {
     bounded(exposed.stop()).await;
     bounded(broker.stop()).await.expect("stop");
 }
+
+#[tokio::test]
+async fn a_result_too_large_for_nats_is_a_500_answer() {
+    let name = unique("huge");
+    let broker = Broker::builder().node_id(unique("micro-huge")).build();
+    let service = ServiceSchema::new(name.as_str()).action(ActionDef::new("big", |_ctx| async {
+        // Past the server's max_payload (1 MB by default).
+        Ok(json!("x".repeat(2 * 1024 * 1024)))
+    }));
+    bounded(broker.add_service(service)).await.expect("add");
+    bounded(broker.start()).await.expect("start");
+    let exposed = bounded(micro::expose(
+        &broker,
+        connect().await,
+        MicroOptions::default(),
+    ))
+    .await
+    .expect("expose");
+    let micro = MicroClient::new(connect().await);
+    let subject = format!("{name}.big");
+    let err = bounded(micro.request::<_, String>(&subject, &json!({}), Duration::from_secs(5)))
+        .await
+        .expect_err("too large");
+    assert_eq!(err.code(), 500, "{err}");
+    assert_eq!(err.error_type(), Some("RESPONSE_NOT_SENT"), "{err}");
+    let stats = bounded(micro.stats(Some(&name), DiscoveryOptions::default()))
+        .await
+        .expect("stats");
+    assert_eq!(stats[0].endpoints[0].num_errors, 1);
+    bounded(exposed.stop()).await;
+    bounded(broker.stop()).await.expect("stop");
+}

@@ -388,7 +388,8 @@ async fn handle_request(client: Client, broker: Broker, msg: Message, endpoint: 
     };
     let error = match (outcome, msg.reply) {
         (Ok(result), Some(reply)) => {
-            let body = Bytes::from(result.get().to_owned());
+            // The result's text becomes the body without a copy.
+            let body = Bytes::from(String::from(Box::<str>::from(result)));
             match client.publish(reply.clone(), body).await {
                 Ok(()) => None,
                 Err(err) => {
