@@ -758,3 +758,109 @@ async fn a_result_too_large_for_nats_is_a_500_answer() {
     bounded(exposed.stop()).await;
     bounded(broker.stop()).await.expect("stop");
 }
+
+/// A NATS server of this test's own (never the shared one), on a free port.
+struct PrivateNats {
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateNats {
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    async fn start(port: u16) -> PrivateNats {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server runs (apt-get install nats-server)");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        PrivateNats {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_services_come_back_after_the_nats_server_restarts() {
+    let port = PrivateNats::free_port();
+    let mut server = PrivateNats::start(port).await;
+    let name = unique("restart");
+    let broker = Broker::builder().node_id(unique("micro-restart")).build();
+    let service = ServiceSchema::new(name.as_str())
+        .action(ActionDef::new("ping", |_ctx| async { Ok(json!("pong")) }));
+    bounded(broker.add_service(service)).await.expect("add");
+    bounded(broker.start()).await.expect("start");
+    let exposed = bounded(micro::expose_at(
+        &broker,
+        &server.url(),
+        MicroOptions::default(),
+    ))
+    .await
+    .expect("expose");
+    let micro = bounded(MicroClient::connect(&server.url()))
+        .await
+        .expect("client");
+    let subject = format!("{name}.ping");
+    let t = Duration::from_secs(1);
+    let pong: String = bounded(micro.request(&subject, &json!({}), t))
+        .await
+        .expect("before");
+    assert_eq!(pong, "pong");
+
+    server.kill().await;
+    let down = micro
+        .request::<_, String>(&subject, &json!({}), Duration::from_millis(300))
+        .await;
+    assert!(down.is_err(), "the server is down: {down:?}");
+    let server = PrivateNats::start(port).await;
+    // Both connections reconnect; the exposer's subscriptions are made again by the client.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        match micro.request::<_, String>(&subject, &json!({}), t).await {
+            Ok(answer) => break answer,
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!("not yet: {err}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(err) => panic!("no answer after the restart: {err}"),
+        }
+    };
+    assert_eq!(answer, "pong");
+    let pings = bounded(micro.ping(Some(&name), DiscoveryOptions::default()))
+        .await
+        .expect("ping");
+    assert_eq!(pings.len(), 1, "{pings:?}");
+    assert_eq!(pings[0].id, exposed.services()[0].id, "the same instance");
+    bounded(exposed.stop()).await;
+    bounded(broker.stop()).await.expect("stop");
+    drop(server);
+}
