@@ -1,0 +1,559 @@
+//! The NATS transporter against real servers: the shared one (`NATS_URL`, default
+//! `nats://127.0.0.1:4222`, a namespace per test) and private `nats-server`s on ports of their
+//! own for restarts and authentication.
+
+use broker_core::packet::PacketType;
+use broker_core::transporter::{Bytes, Topic, TransportEvent, TransportEvents, TransportSetup};
+use broker_core::{
+    ActionDef, Broker, BrokerBuilder, CallOptions, Context, ErrorKind, ServiceSchema, Transporter,
+};
+use broker_nats::NatsTransporter;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn nats_url() -> String {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+fn unique(tag: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("t-{tag}-{}", &id[..12])
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+fn setup(namespace: &str, node_id: &str) -> TransportSetup {
+    TransportSetup {
+        namespace: namespace.to_owned(),
+        node_id: node_id.to_owned(),
+    }
+}
+
+async fn connect(t: &NatsTransporter, namespace: &str, node_id: &str) -> TransportEvents {
+    let events = tokio::time::timeout(WAIT, t.connect(&setup(namespace, node_id)))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    t.subscribe(&Topic::node_subscriptions(node_id))
+        .await
+        .expect("subscribe");
+    events
+}
+
+async fn next_event(events: &mut TransportEvents) -> TransportEvent {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the transporter is still running")
+}
+
+async fn drain(events: &mut TransportEvents, quiet: Duration) -> Vec<TransportEvent> {
+    let mut got = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(quiet, events.recv()).await {
+        got.push(event);
+    }
+    got
+}
+
+/// Waits until the server has processed what `client` sent so far: a message to a fresh inbox
+/// comes back (a flush only says the bytes left the socket).
+async fn settle(client: &async_nats::Client) {
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await.expect("echo sub");
+    client.publish(inbox, Bytes::new()).await.expect("echo pub");
+    tokio::time::timeout(WAIT, echo.next())
+        .await
+        .expect("echo in time")
+        .expect("echo");
+}
+
+fn assert_message(event: TransportEvent, kind: PacketType, body: &[u8]) {
+    match event {
+        TransportEvent::Message {
+            packet_type,
+            payload,
+        } => {
+            assert_eq!(packet_type, kind);
+            assert_eq!(&payload[..], body);
+        }
+        other => panic!("expected a {kind} message, got {other:?}"),
+    }
+}
+
+/// A `nats-server` of our own (with its HTTP monitoring port), killed when dropped.
+struct OwnNats {
+    port: u16,
+    monitor: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl OwnNats {
+    async fn start(args: &[&str]) -> OwnNats {
+        let mut s = OwnNats {
+            port: free_port(),
+            monitor: free_port(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            child: None,
+        };
+        s.up().await;
+        s
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn up(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor.to_string()])
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("`nats-server` on PATH (Debian: apt-get install nats-server)");
+        self.child = Some(child);
+        let ready = tokio::time::timeout(WAIT, async {
+            while http_get(self.monitor, "/healthz").await.is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(ready.is_ok(), "own nats-server did not come up");
+    }
+
+    async fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(WAIT, child.wait()).await;
+        }
+    }
+
+    /// The subjects the server holds for the client connection named `name`.
+    async fn subscriptions_of(&self, name: &str) -> Vec<String> {
+        let body = http_get(self.monitor, "/connz?subs=1")
+            .await
+            .expect("monitoring answers");
+        let connz: Value = serde_json::from_str(&body).expect("connz JSON");
+        let conns = connz["connections"].as_array().cloned().unwrap_or_default();
+        let mine: Vec<&Value> = conns.iter().filter(|c| c["name"] == name).collect();
+        assert_eq!(mine.len(), 1, "one connection named {name}: {connz}");
+        let mut subs: Vec<String> = mine[0]["subscriptions_list"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        subs.sort();
+        subs
+    }
+}
+
+/// A bounded HTTP GET on the monitoring port; the body, or `None` if nothing answers.
+async fn http_get(port: u16, path: &str) -> Option<String> {
+    let exchange = async {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.0 200")
+            .then(|| body.to_owned())
+            .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+fn node(url: &str, namespace: &str, id: &str) -> BrokerBuilder {
+    Broker::builder()
+        .node_id(id)
+        .namespace(namespace)
+        .transporter(
+            NatsTransporter::new(url)
+                .expect("valid URL")
+                .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+        )
+        .heartbeat_interval(Duration::from_millis(200))
+        .heartbeat_timeout(Duration::from_secs(2))
+        .stop_delay(Duration::from_millis(10))
+}
+
+fn math_service(counter: Arc<AtomicUsize>) -> ServiceSchema {
+    ServiceSchema::new("math").action(ActionDef::new("add", move |ctx: Context| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let a = ctx.params()["a"].as_f64().unwrap_or(0.0);
+            let b = ctx.params()["b"].as_f64().unwrap_or(0.0);
+            Ok(json!(a + b))
+        }
+    }))
+}
+
+#[tokio::test]
+async fn subjects_are_moleculers_and_bodies_are_the_bare_payload() {
+    let url = nats_url();
+    let ns = unique("subjects");
+    let raw = async_nats::connect(url.as_str()).await.expect("raw client");
+    let mut spy = raw.subscribe(format!("MOL-{ns}.>")).await.expect("spy");
+    settle(&raw).await;
+
+    let t = NatsTransporter::new(&url).expect("url");
+    let mut events = connect(&t, &ns, "n1").await;
+    assert!(t.is_connected());
+    assert_eq!(t.describe(), "nats://127.0.0.1:4222");
+
+    // What a foreign node publishes on our subjects arrives with the type of its subject.
+    raw.publish(format!("MOL-{ns}.REQ.n1"), Bytes::from_static(b"{\"r\":1}"))
+        .await
+        .expect("publish");
+    raw.publish(format!("MOL-{ns}.HEARTBEAT"), Bytes::from_static(b"hb"))
+        .await
+        .expect("publish");
+    raw.publish(
+        format!("MOL-{ns}.REQ.other"),
+        Bytes::from_static(b"not mine"),
+    )
+    .await
+    .expect("publish");
+    assert_message(
+        next_event(&mut events).await,
+        PacketType::Request,
+        b"{\"r\":1}",
+    );
+    assert_message(next_event(&mut events).await, PacketType::Heartbeat, b"hb");
+
+    // What we publish goes out on exactly Moleculer's subject, body untouched.
+    t.publish(
+        &Topic::targeted(PacketType::Response, "js-1"),
+        Bytes::from_static(b"{\"ok\":true}"),
+    )
+    .expect("publish");
+    t.publish(
+        &Topic::broadcast(PacketType::Info),
+        Bytes::from_static(b"info"),
+    )
+    .expect("publish");
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let msg = tokio::time::timeout(WAIT, spy.next())
+            .await
+            .expect("spy sees traffic")
+            .expect("spy open");
+        seen.push((msg.subject.to_string(), msg.payload.to_vec()));
+    }
+    assert!(
+        seen.contains(&(format!("MOL-{ns}.RES.js-1"), b"{\"ok\":true}".to_vec())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&(format!("MOL-{ns}.INFO"), b"info".to_vec())),
+        "{seen:?}"
+    );
+    assert_message(next_event(&mut events).await, PacketType::Info, b"info");
+    assert!(drain(&mut events, Duration::from_millis(100))
+        .await
+        .is_empty());
+
+    // The empty namespace is plain `MOL`.
+    let t2 = NatsTransporter::new(&url).expect("url");
+    let _e2 = t2.connect(&setup("", "n2")).await.expect("connect");
+    let mut plain = raw.subscribe("MOL.DISCOVER").await.expect("sub");
+    settle(&raw).await;
+    t2.publish(
+        &Topic::broadcast(PacketType::Discover),
+        Bytes::from_static(b"d"),
+    )
+    .expect("publish");
+    let msg = tokio::time::timeout(WAIT, plain.next())
+        .await
+        .expect("in time")
+        .expect("msg");
+    assert_eq!(&msg.payload[..], b"d");
+
+    t.disconnect().await.expect("disconnect");
+    t2.disconnect().await.expect("disconnect");
+    assert!(!t.is_connected());
+    let err = t
+        .publish(&Topic::broadcast(PacketType::Heartbeat), Bytes::new())
+        .expect_err("closed");
+    assert_eq!(err.kind(), ErrorKind::BrokerDisconnected);
+}
+
+#[tokio::test]
+async fn brokers_call_and_emit_over_nats() {
+    let url = nats_url();
+    let ns = unique("broker");
+    let counter = Arc::new(AtomicUsize::new(0));
+    let a = node(&url, &ns, "a").build();
+    let b = node(&url, &ns, "b").build();
+    b.add_service(math_service(counter.clone()))
+        .await
+        .expect("service");
+    let got = Arc::new(AtomicUsize::new(0));
+    let sink = got.clone();
+    a.add_service(ServiceSchema::new("sink").event(broker_core::EventDef::new(
+        "ping.*",
+        move |_ctx: Context| {
+            let sink = sink.clone();
+            async move {
+                sink.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+    )))
+    .await
+    .expect("sink");
+    let (sa, sb) = tokio::join!(a.start(), b.start());
+    sa.expect("a starts");
+    sb.expect("b starts");
+    a.wait_for_services(&["math"], WAIT)
+        .await
+        .expect("a sees math");
+    b.wait_for_services(&["sink"], WAIT)
+        .await
+        .expect("b sees sink");
+    for i in 0..20 {
+        let sum: f64 = a
+            .call("math.add", json!({"a": i, "b": 1}))
+            .await
+            .expect("call");
+        assert_eq!(sum, f64::from(i + 1));
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), 20);
+    for _ in 0..5 {
+        b.emit("ping.x", json!({})).await.expect("emit");
+    }
+    tokio::time::timeout(WAIT, async {
+        while got.load(Ordering::SeqCst) < 5 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("five events arrive");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(got.load(Ordering::SeqCst), 5, "each event once");
+    let (x, y) = tokio::join!(a.stop(), b.stop());
+    x.expect("a stops");
+    y.expect("b stops");
+}
+
+#[tokio::test]
+async fn a_restarted_server_gets_every_subscription_exactly_once() {
+    nats_url();
+    let mut server = OwnNats::start(&[]).await;
+    let ns = unique("restart");
+    let t = NatsTransporter::new(&server.url())
+        .expect("url")
+        .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(200));
+    let mut events = connect(&t, &ns, "n").await;
+    let before = server.subscriptions_of("n").await;
+    assert_eq!(before.len(), 12, "{before:?}");
+
+    for round in 0..2 {
+        server.down().await;
+        assert!(matches!(
+            next_event(&mut events).await,
+            TransportEvent::Disconnected
+        ));
+        assert!(!t.is_connected());
+        let err = t
+            .publish(&Topic::broadcast(PacketType::Heartbeat), Bytes::new())
+            .expect_err("down");
+        assert_eq!(err.kind(), ErrorKind::BrokerDisconnected);
+        let err = t
+            .subscribe(&[Topic::broadcast(PacketType::Heartbeat)])
+            .await
+            .expect_err("down");
+        assert_eq!(err.kind(), ErrorKind::BrokerDisconnected);
+
+        server.up().await;
+        assert!(matches!(
+            next_event(&mut events).await,
+            TransportEvent::Reconnected
+        ));
+        assert!(t.is_connected());
+        assert_eq!(
+            server.subscriptions_of("n").await,
+            before,
+            "round {round}: the same 12 subscriptions, each once"
+        );
+
+        // One publish from a peer arrives once; ours arrive once.
+        let peer = async_nats::connect(server.url()).await.expect("peer");
+        let body = format!("req {round}");
+        peer.publish(format!("MOL-{ns}.REQ.n"), Bytes::from(body.clone()))
+            .await
+            .expect("peer publishes");
+        peer.flush().await.expect("flush");
+        assert_message(
+            next_event(&mut events).await,
+            PacketType::Request,
+            body.as_bytes(),
+        );
+        t.publish(
+            &Topic::broadcast(PacketType::Heartbeat),
+            Bytes::from_static(b"mine"),
+        )
+        .expect("publishes again");
+        assert_message(
+            next_event(&mut events).await,
+            PacketType::Heartbeat,
+            b"mine",
+        );
+        let extra = drain(&mut events, Duration::from_millis(200)).await;
+        assert!(extra.is_empty(), "round {round}: nothing twice: {extra:?}");
+    }
+    t.disconnect().await.expect("disconnect");
+    // After our own disconnect the server's going away is no news to the broker.
+    server.down().await;
+    assert!(drain(&mut events, Duration::from_millis(200))
+        .await
+        .iter()
+        .all(|e| !matches!(e, TransportEvent::Disconnected)));
+}
+
+#[tokio::test]
+async fn brokers_fail_fast_while_down_and_announce_themselves_after() {
+    nats_url();
+    let mut server = OwnNats::start(&[]).await;
+    let ns = unique("down");
+    let counter = Arc::new(AtomicUsize::new(0));
+    let a = node(&server.url(), &ns, "a").build();
+    let b = node(&server.url(), &ns, "b").build();
+    b.add_service(math_service(counter.clone()))
+        .await
+        .expect("service");
+    let (sa, sb) = tokio::join!(a.start(), b.start());
+    sa.expect("a starts");
+    sb.expect("b starts");
+    a.wait_for_services(&["math"], WAIT)
+        .await
+        .expect("a sees math");
+    let sum: f64 = a
+        .call("math.add", json!({"a": 1, "b": 2}))
+        .await
+        .expect("call");
+    assert_eq!(sum, 3.0);
+
+    server.down().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = a
+        .call::<Value>("math.add", json!({"a": 1, "b": 2}))
+        .await
+        .expect_err("down");
+    assert_eq!(err.kind(), ErrorKind::BrokerDisconnected, "{err}");
+
+    server.up().await;
+    // Both nodes are back, announce themselves on the new connection, and call again.
+    let last = std::sync::Mutex::new(String::new());
+    let back = tokio::time::timeout(WAIT, async {
+        loop {
+            // A REQ published before the other node is back is lost, as with Moleculer.js: each
+            // attempt has a timeout.
+            let opts = CallOptions::new().timeout(Duration::from_millis(500));
+            match a
+                .call_with::<f64>("math.add", json!({"a": 2, "b": 2}), opts)
+                .await
+            {
+                Ok(sum) => return sum,
+                Err(err) => *last.lock().expect("lock") = err.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "calls work again after the restart; last error: {}",
+            last.lock().expect("lock")
+        )
+    });
+    assert_eq!(back, 4.0);
+    let (x, y) = tokio::join!(a.stop(), b.stop());
+    x.expect("a stops");
+    y.expect("b stops");
+}
+
+#[tokio::test]
+async fn credentials_from_the_url_or_the_builder() {
+    nats_url();
+    let ns = unique("auth");
+    let users = OwnNats::start(&["--user", "bob", "--pass", "s3cret"]).await;
+    let good = format!("nats://bob:s3cret@127.0.0.1:{}", users.port);
+    let t = NatsTransporter::new(&good).expect("url");
+    assert_eq!(
+        t.describe(),
+        format!("nats://bob:***@127.0.0.1:{}", users.port)
+    );
+    let _events = connect(&t, &ns, "u1").await;
+    t.disconnect().await.expect("disconnect");
+    let t = NatsTransporter::new(&users.url())
+        .expect("url")
+        .user_password("bob", "s3cret");
+    let _events = connect(&t, &ns, "u2").await;
+    t.disconnect().await.expect("disconnect");
+    // Wrong credentials will not get better by retrying: an options error, not a retry.
+    let bad =
+        NatsTransporter::new(&format!("nats://bob:wrong@127.0.0.1:{}", users.port)).expect("url");
+    let err = bad.connect(&setup(&ns, "u3")).await.expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::BrokerOptions, "{err}");
+    assert!(!err.message().contains("wrong"), "{err}");
+
+    let tokens = OwnNats::start(&["--auth", "t0ken"]).await;
+    let t = NatsTransporter::new(&format!("nats://t0ken@127.0.0.1:{}", tokens.port)).expect("url");
+    let _events = connect(&t, &ns, "t1").await;
+    t.disconnect().await.expect("disconnect");
+    let t = NatsTransporter::new(&tokens.url())
+        .expect("url")
+        .token("t0ken");
+    let _events = connect(&t, &ns, "t2").await;
+    t.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test]
+async fn several_servers_and_a_server_that_is_not_there() {
+    let url = nats_url();
+    let ns = unique("list");
+    let dead = free_port();
+    // The first server of the list does not answer: the client moves on to the next.
+    let list = format!("nats://127.0.0.1:{dead},{url}");
+    let t = NatsTransporter::new(&list).expect("url");
+    assert_eq!(t.describe().split(',').count(), 2);
+    let _events = connect(&t, &ns, "l1").await;
+    assert!(t.is_connected());
+    t.disconnect().await.expect("disconnect");
+
+    // Nobody at all: a retryable BrokerDisconnectedError, so the broker tries again later.
+    let none = NatsTransporter::new(&format!("nats://127.0.0.1:{dead}"))
+        .expect("url")
+        .command_timeout(Duration::from_secs(1));
+    let err = none.connect(&setup(&ns, "l2")).await.expect_err("nobody");
+    assert_eq!(err.kind(), ErrorKind::BrokerDisconnected, "{err}");
+    assert!(err.is_retryable());
+}
