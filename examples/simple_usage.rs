@@ -139,7 +139,7 @@ async fn math_node(namespace: &str) -> Result<Broker, Error> {
 #[tokio::main]
 async fn main() -> ExitCode {
     // Node joined/left and Redis lost/back at `info`; printed above the console's prompt.
-    broker_repl::init_logging("warn,broker_core=info,broker_redis=info");
+    broker_repl::init_logging("warn,broker_core=info,broker_redis=info,broker_nats=info");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
