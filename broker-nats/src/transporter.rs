@@ -4,7 +4,8 @@ use crate::servers::{Credentials, Servers};
 use async_nats::{Client, ConnectOptions, Event, Subscriber};
 use broker_core::packet::PacketType;
 use broker_core::transporter::{
-    channel_prefix, BoxFuture, Bytes, Topic, TransportEvent, TransportEvents, TransportSetup,
+    channel_prefix, BalancedTopic, BoxFuture, Bytes, Topic, TransportEvent, TransportEvents,
+    TransportSetup,
 };
 use broker_core::{Error, Transporter};
 use futures_util::StreamExt;
@@ -55,6 +56,9 @@ struct Tls {
     client_certificate: Option<(PathBuf, PathBuf)>,
 }
 
+/// Forwarding tasks by subscription key; aborting a task drops its subscription.
+type Subscriptions = Arc<Mutex<HashMap<String, JoinHandle<()>>>>;
+
 /// One outgoing publish: subject and payload.
 type Outgoing = (String, Bytes);
 
@@ -66,7 +70,9 @@ struct Link {
     outgoing: mpsc::UnboundedSender<Outgoing>,
     writer: JoinHandle<()>,
     /// One forwarding task per subscribed subject; aborting it drops the subscription.
-    subscriptions: Arc<Mutex<HashMap<String, JoinHandle<()>>>>,
+    subscriptions: Subscriptions,
+    /// The same for the balanced topics (`disable_balancer`), keyed by subject and queue group.
+    balanced: Subscriptions,
     /// Set by `disconnect`: the client's events mean nothing to the broker any more.
     closed: Arc<AtomicBool>,
 }
@@ -344,6 +350,7 @@ impl NatsTransporter {
             outgoing,
             writer,
             subscriptions: Arc::default(),
+            balanced: Arc::default(),
             closed,
         });
         tracing::info!(servers = %self.describe(), namespace = %setup.namespace, "connected to NATS");
@@ -366,23 +373,27 @@ impl NatsTransporter {
     }
 
     /// Subscribes `subject` (in queue group `queue` if given) unless already subscribed, with a
-    /// task forwarding its messages to the broker as `packet_type`.
+    /// task forwarding its messages to the broker as `packet_type`; `balanced` picks the map
+    /// the subscription is kept in.
     async fn subscribe_subject(
         &self,
         subject: String,
         queue: Option<String>,
         packet_type: PacketType,
+        balanced: bool,
     ) -> Result<(), Error> {
         let (client, events, subscriptions) = {
             let guard = self.read();
             let link = guard.as_ref().ok_or_else(Error::broker_disconnected)?;
-            (
-                link.client.clone(),
-                link.events.clone(),
-                link.subscriptions.clone(),
-            )
+            let map = if balanced {
+                &link.balanced
+            } else {
+                &link.subscriptions
+            };
+            (link.client.clone(), link.events.clone(), map.clone())
         };
-        if lock(&subscriptions).contains_key(&subject) {
+        let key = subscription_key(&subject, queue.as_deref());
+        if lock(&subscriptions).contains_key(&key) {
             return Ok(());
         }
         let subscribed = match queue {
@@ -394,13 +405,51 @@ impl NatsTransporter {
             Error::broker_disconnected()
         })?;
         let mut subs = lock(&subscriptions);
-        if subs.contains_key(&subject) {
+        if subs.contains_key(&key) {
             // A concurrent subscribe of the same subject won; dropping ours unsubscribes it.
             return Ok(());
         }
         let task = tokio::spawn(forward(subscriber, packet_type, events));
-        subs.insert(subject, task);
+        subs.insert(key, task);
         Ok(())
+    }
+
+    /// Makes `topics` the balanced subscriptions: drops the others, adds the missing ones.
+    async fn replace_balanced(&self, topics: &[BalancedTopic]) -> Result<(), Error> {
+        let (prefix, balanced) = {
+            let guard = self.read();
+            let link = guard.as_ref().ok_or_else(Error::broker_disconnected)?;
+            (link.prefix.clone(), link.balanced.clone())
+        };
+        let wanted: Vec<(String, String, PacketType)> = topics
+            .iter()
+            .map(|t| {
+                (
+                    t.subscription(&prefix),
+                    t.queue_group().to_owned(),
+                    t.packet_type(),
+                )
+            })
+            .collect();
+        let keys: Vec<String> = wanted
+            .iter()
+            .map(|(subject, queue, _)| subscription_key(subject, Some(queue)))
+            .collect();
+        lock(&balanced).retain(|key, task| {
+            let keep = keys.contains(key);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        if !self.is_connected() {
+            return Err(Error::broker_disconnected());
+        }
+        for (subject, queue, packet_type) in wanted {
+            self.subscribe_subject(subject, Some(queue), packet_type, true)
+                .await?;
+        }
+        self.confirm().await
     }
 
     /// Waits until the server has processed everything sent so far (subscriptions included).
@@ -426,6 +475,7 @@ impl NatsTransporter {
             outgoing,
             mut writer,
             subscriptions,
+            balanced,
             closed,
             ..
         } = link;
@@ -439,6 +489,9 @@ impl NatsTransporter {
             writer.abort();
         }
         for (_, task) in lock(&subscriptions).drain() {
+            task.abort();
+        }
+        for (_, task) in lock(&balanced).drain() {
             task.abort();
         }
         match tokio::time::timeout(limit, client.flush()).await {
@@ -475,7 +528,7 @@ impl Transporter for NatsTransporter {
                 return Err(Error::broker_disconnected());
             }
             for topic in topics {
-                self.subscribe_subject(topic.channel(&prefix), None, topic.packet_type)
+                self.subscribe_subject(topic.channel(&prefix), None, topic.packet_type, false)
                     .await?;
             }
             self.confirm().await
@@ -498,6 +551,30 @@ impl Transporter for NatsTransporter {
             self.close().await;
             Ok(())
         })
+    }
+
+    /// NATS balances through queue groups: Moleculer's `REQB.<action>` (queue `<action>`) and
+    /// `EVENTB.<group>.<event>` (queue `<group>`).
+    fn has_builtin_balancer(&self) -> bool {
+        true
+    }
+
+    fn subscribe_balanced<'a>(
+        &'a self,
+        topics: &'a [BalancedTopic],
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.replace_balanced(topics))
+    }
+
+    fn publish_balanced(&self, topic: &BalancedTopic, payload: Bytes) -> Result<(), Error> {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(Error::broker_disconnected());
+        }
+        let guard = self.read();
+        let link = guard.as_ref().ok_or_else(Error::broker_disconnected)?;
+        link.outgoing
+            .send((topic.channel(&link.prefix), payload))
+            .map_err(|_| Error::broker_disconnected())
     }
 
     fn is_connected(&self) -> bool {
@@ -637,6 +714,14 @@ fn uuid_like_random() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u8(0);
     h.finish()
+}
+
+/// The key a subscription is kept under: its subject, and its queue group if any.
+fn subscription_key(subject: &str, queue: Option<&str>) -> String {
+    match queue {
+        Some(queue) => format!("{subject} {queue}"),
+        None => subject.to_owned(),
+    }
 }
 
 fn already_connected() -> Error {

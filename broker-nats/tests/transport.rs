@@ -557,3 +557,152 @@ async fn several_servers_and_a_server_that_is_not_there() {
     assert_eq!(err.kind(), ErrorKind::BrokerDisconnected, "{err}");
     assert!(err.is_retryable());
 }
+
+/// A `math.add` that counts its calls, and a `sink` whose `tick` handler (group `sink`) counts
+/// its events.
+async fn balanced_node(
+    url: &str,
+    ns: &str,
+    id: &str,
+) -> (Broker, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(AtomicUsize::new(0));
+    let b = node(url, ns, id).disable_balancer(true).build();
+    b.add_service(math_service(calls.clone()))
+        .await
+        .expect("math");
+    let seen = events.clone();
+    b.add_service(ServiceSchema::new("sink").event(broker_core::EventDef::new(
+        "tick",
+        move |_ctx: Context| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+    )))
+    .await
+    .expect("sink");
+    (b, calls, events)
+}
+
+#[tokio::test]
+async fn with_the_balancer_disabled_nats_queue_groups_balance() {
+    let url = nats_url();
+    let ns = unique("balanced");
+    let raw = async_nats::connect(url.as_str()).await.expect("raw client");
+    let mut spy = raw.subscribe(format!("MOL-{ns}.>")).await.expect("spy");
+    settle(&raw).await;
+
+    let (a, a_calls, a_events) = balanced_node(&url, &ns, "a").await;
+    let (b, b_calls, b_events) = balanced_node(&url, &ns, "b").await;
+    let caller = node(&url, &ns, "caller").disable_balancer(true).build();
+    let (x, y, z) = tokio::join!(a.start(), b.start(), caller.start());
+    x.expect("a starts");
+    y.expect("b starts");
+    z.expect("caller starts");
+    caller
+        .wait_for_services(&["math", "sink"], WAIT)
+        .await
+        .expect("caller sees math");
+
+    const N: usize = 40;
+    for i in 0..N {
+        let opts = CallOptions::new().timeout(WAIT);
+        let sum: f64 = caller
+            .call_with("math.add", json!({"a": i, "b": 1}), opts)
+            .await
+            .expect("balanced call");
+        assert_eq!(sum, (i + 1) as f64);
+    }
+    let (ca, cb) = (
+        a_calls.load(Ordering::SeqCst),
+        b_calls.load(Ordering::SeqCst),
+    );
+    assert_eq!(ca + cb, N, "each call served once");
+    assert!(ca > 0 && cb > 0, "NATS spread the calls: a {ca}, b {cb}");
+
+    // A node serving the action itself still goes through the bus: both take a share.
+    let before = (
+        a_calls.load(Ordering::SeqCst),
+        b_calls.load(Ordering::SeqCst),
+    );
+    for i in 0..N {
+        let sum: f64 = a
+            .call_with(
+                "math.add",
+                json!({"a": i, "b": 2}),
+                CallOptions::new().timeout(WAIT),
+            )
+            .await
+            .expect("balanced call from a serving node");
+        assert_eq!(sum, (i + 2) as f64);
+    }
+    assert!(
+        b_calls.load(Ordering::SeqCst) > before.1,
+        "a's own calls reached b too"
+    );
+    assert_eq!(
+        a_calls.load(Ordering::SeqCst) + b_calls.load(Ordering::SeqCst),
+        before.0 + before.1 + N
+    );
+
+    for _ in 0..N {
+        caller.emit("tick", json!({})).await.expect("emit");
+    }
+    tokio::time::timeout(WAIT, async {
+        while a_events.load(Ordering::SeqCst) + b_events.load(Ordering::SeqCst) < N {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("every event handled");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (ea, eb) = (
+        a_events.load(Ordering::SeqCst),
+        b_events.load(Ordering::SeqCst),
+    );
+    assert_eq!(ea + eb, N, "each event once in its group");
+    assert!(ea > 0 && eb > 0, "NATS spread the events: a {ea}, b {eb}");
+
+    // On the wire: Moleculer's balanced subjects, nothing else.
+    let mut subjects = std::collections::BTreeSet::new();
+    let until = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Ok(Some(msg)) = tokio::time::timeout_at(until, spy.next()).await {
+        if msg.subject.contains("B.") {
+            subjects.insert(msg.subject.to_string());
+        }
+    }
+    assert!(
+        subjects.contains(&format!("MOL-{ns}.REQB.math.add")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.contains(&format!("MOL-{ns}.EVENTB.sink.tick")),
+        "{subjects:?}"
+    );
+
+    // A call pinned to a node is not balanced.
+    let before = b_calls.load(Ordering::SeqCst);
+    let opts = CallOptions::new().node_id("b").timeout(WAIT);
+    let _: f64 = caller
+        .call_with("math.add", json!({"a": 1, "b": 1}), opts)
+        .await
+        .expect("pinned call");
+    assert_eq!(b_calls.load(Ordering::SeqCst), before + 1);
+
+    // A stopping node leaves the queue groups first: calls keep working on the other.
+    a.stop().await.expect("a stops");
+    for i in 0..5 {
+        let opts = CallOptions::new().timeout(WAIT);
+        let sum: f64 = caller
+            .call_with("math.add", json!({"a": i, "b": 3}), opts)
+            .await
+            .expect("call after a left");
+        assert_eq!(sum, (i + 3) as f64);
+    }
+    let (x, y) = tokio::join!(b.stop(), caller.stop());
+    x.expect("b stops");
+    y.expect("caller stops");
+}
