@@ -8,7 +8,7 @@
 //     nodeID, namespace, transporter,     broker identity and bus (redis://... or nats://...)
 //     disableBalancer: true               balance through the transporter (NATS queue groups)
 //     heartbeatInterval, heartbeatTimeout (seconds), requestTimeout (ms, default 0)
-//     services: ["jsmath"],               built-in test services to load (see below: jsmath, jsweb)
+//     services: ["jsmath"],               built-in test services to load (see below: jsmath, shared, jsweb)
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
@@ -123,6 +123,17 @@ const services = {
 				await ctx[fn](ctx.params.event, ctx.params.data, ctx.params.opts);
 				return true;
 			}
+		}
+	}
+};
+
+// The same action as the Rust side's `shared` service: which node served a call shows how the
+// cluster (or, with disableBalancer, the bus) balanced it.
+services.shared = {
+	name: "shared",
+	actions: {
+		where(ctx) {
+			return { node: this.broker.nodeID, params: copy(ctx.params) };
 		}
 	}
 };

@@ -253,6 +253,7 @@ impl Cluster {
             .node_id(node_id)
             .namespace(&self.namespace)
             .protocol(self.version.protocol())
+            .disable_balancer(self.disable_balancer)
             .heartbeat_interval(Duration::from_secs(HB_INTERVAL_S))
             .heartbeat_timeout(Duration::from_secs(HB_TIMEOUT_S))
     }

@@ -7,6 +7,7 @@
 #[path = "../interop/mod.rs"]
 mod interop;
 
+mod bus_balancing;
 mod calls;
 mod errors;
 mod events;
