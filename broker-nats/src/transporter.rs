@@ -118,6 +118,7 @@ pub struct NatsTransporter {
     auth: Auth,
     tls: Tls,
     require_tls: bool,
+    in_order: bool,
     options: Options,
     connected: Arc<AtomicBool>,
     link: RwLock<Option<Link>>,
@@ -149,6 +150,7 @@ impl NatsTransporter {
             auth: Auth::default(),
             tls: Tls::default(),
             require_tls: false,
+            in_order: false,
             options: Options::default(),
             connected: Arc::new(AtomicBool::new(false)),
             link: RwLock::new(None),
@@ -205,6 +207,13 @@ impl NatsTransporter {
     ) -> NatsTransporter {
         self.tls.client_certificate = Some((cert_pem_file.into(), key_pem_file.into()));
         self.require_tls = true;
+        self
+    }
+
+    /// Tries the servers in the order given (the first first, the next when it is gone), instead
+    /// of in random order, which spreads a fleet given the same list over a cluster.
+    pub fn servers_in_order(mut self) -> NatsTransporter {
+        self.in_order = true;
         self
     }
 
@@ -293,6 +302,9 @@ impl NatsTransporter {
             if let Some((cert, key)) = &self.tls.client_certificate {
                 opts = opts.add_client_certificate(cert.clone(), key.clone());
             }
+        }
+        if self.in_order {
+            opts = opts.retain_servers_order();
         }
         let (base, cap) = (self.options.backoff_base, self.options.backoff_cap);
         let watch = Watch {

@@ -706,3 +706,170 @@ async fn with_the_balancer_disabled_nats_queue_groups_balance() {
     x.expect("b stops");
     y.expect("caller stops");
 }
+
+/// The node names connected to a server, from its monitoring port.
+async fn clients_of(server: &OwnNats) -> Vec<String> {
+    let body = http_get(server.monitor, "/connz").await.unwrap_or_default();
+    let connz: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    connz["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_three_server_cluster_carries_calls_and_events_and_survives_a_server() {
+    nats_url();
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut servers = Vec::new();
+    for (i, port) in routes.iter().enumerate() {
+        let others: Vec<String> = routes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| format!("nats://127.0.0.1:{p}"))
+            .collect();
+        let cluster = format!("nats://127.0.0.1:{port}");
+        let joined = others.join(",");
+        let args = [
+            "--cluster_name",
+            "t",
+            "--cluster",
+            cluster.as_str(),
+            "--routes",
+            joined.as_str(),
+        ];
+        servers.push(OwnNats::start(&args).await);
+    }
+    let routed = tokio::time::timeout(WAIT, async {
+        loop {
+            let mut all = true;
+            for s in &servers {
+                let body = http_get(s.monitor, "/routez").await.unwrap_or_default();
+                let routez: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                all &= routez["num_routes"].as_u64().unwrap_or(0) >= 2;
+            }
+            if all {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(routed.is_ok(), "the three servers route to each other");
+
+    // Each node is given all three URLs, its own server first.
+    let urls: Vec<String> = servers.iter().map(OwnNats::url).collect();
+    let list_from = |first: usize| {
+        (0..3)
+            .map(|k| urls[(first + k) % 3].clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let ns = unique("cluster");
+    let on = |id: &str, first: usize| {
+        Broker::builder()
+            .node_id(id)
+            .namespace(&ns)
+            .transporter(
+                NatsTransporter::new(&list_from(first))
+                    .expect("urls")
+                    .servers_in_order()
+                    .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+            )
+            .heartbeat_interval(Duration::from_millis(200))
+            .heartbeat_timeout(Duration::from_secs(3))
+            .stop_delay(Duration::from_millis(10))
+            .build()
+    };
+    let counter = Arc::new(AtomicUsize::new(0));
+    let a = on("a", 0);
+    a.add_service(math_service(counter.clone()))
+        .await
+        .expect("math");
+    let got = Arc::new(AtomicUsize::new(0));
+    let b = on("b", 1);
+    let sink = got.clone();
+    b.add_service(ServiceSchema::new("sink").event(broker_core::EventDef::new(
+        "tick",
+        move |_ctx: Context| {
+            let sink = sink.clone();
+            async move {
+                sink.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+    )))
+    .await
+    .expect("sink");
+    let c = on("c", 2);
+    let (x, y, z) = tokio::join!(a.start(), b.start(), c.start());
+    x.expect("a starts");
+    y.expect("b starts");
+    z.expect("c starts");
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        let clients = clients_of(&servers[i]).await;
+        assert!(
+            clients.iter().any(|n| n == id),
+            "{id} on server {i}: {clients:?}"
+        );
+    }
+    c.wait_for_services(&["math", "sink"], WAIT)
+        .await
+        .expect("c sees a's and b's services across servers");
+
+    let calls_and_events = |round: usize| {
+        let (a, c, got) = (&a, &c, got.clone());
+        async move {
+            let before = got.load(Ordering::SeqCst);
+            let opts = CallOptions::new().timeout(Duration::from_millis(500));
+            let sum: f64 = c
+                .call_with("math.add", json!({"a": round, "b": 1}), opts)
+                .await
+                .ok()?;
+            c.emit("tick", json!({})).await.ok()?;
+            a.emit("tick", json!({})).await.ok()?;
+            tokio::time::timeout(Duration::from_millis(500), async {
+                while got.load(Ordering::SeqCst) < before + 2 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .ok()?;
+            (sum == (round + 1) as f64).then_some(())
+        }
+    };
+    assert!(
+        calls_and_events(0).await.is_some(),
+        "calls and events cross the servers"
+    );
+
+    // a's server goes away: a moves to the next server of its list and goes on.
+    servers[0].down().await;
+    let back = tokio::time::timeout(WAIT, async {
+        let mut round = 1;
+        loop {
+            if calls_and_events(round).await.is_some() {
+                return;
+            }
+            round += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        back.is_ok(),
+        "calls and events work again after a server left"
+    );
+    let moved = clients_of(&servers[1]).await;
+    assert!(
+        moved.iter().any(|n| n == "a"),
+        "a reconnected to the next server: {moved:?}"
+    );
+    let (x, y, z) = tokio::join!(a.stop(), b.stop(), c.stop());
+    x.expect("a stops");
+    y.expect("b stops");
+    z.expect("c stops");
+}
