@@ -59,8 +59,14 @@ struct Tls {
 /// Forwarding tasks by subscription key; aborting a task drops its subscription.
 type Subscriptions = Arc<Mutex<HashMap<String, JoinHandle<()>>>>;
 
-/// One outgoing publish: subject and payload.
-type Outgoing = (String, Bytes);
+/// One outgoing publish, with what the broker needs to hear if it cannot go out.
+struct Outgoing {
+    subject: String,
+    payload: Bytes,
+    packet_type: PacketType,
+    /// The node it is aimed at; `None` for a broadcast or a balanced topic.
+    target: Option<String>,
+}
 
 /// What exists between `connect` and `disconnect`.
 struct Link {
@@ -348,7 +354,7 @@ impl NatsTransporter {
             .map_err(|err| self.connect_error(&err))?;
         let _ = shared.set(client.clone());
         let (outgoing, queue) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_loop(client.clone(), queue));
+        let writer = tokio::spawn(write_loop(client.clone(), queue, events_tx.clone()));
         let mut link = self.write();
         if link.is_some() {
             writer.abort();
@@ -553,8 +559,14 @@ impl Transporter for NatsTransporter {
         }
         let guard = self.read();
         let link = guard.as_ref().ok_or_else(Error::broker_disconnected)?;
+        let outgoing = Outgoing {
+            subject: topic.channel(&link.prefix),
+            payload,
+            packet_type: topic.packet_type,
+            target: topic.node_id.clone(),
+        };
         link.outgoing
-            .send((topic.channel(&link.prefix), payload))
+            .send(outgoing)
             .map_err(|_| Error::broker_disconnected())
     }
 
@@ -584,8 +596,14 @@ impl Transporter for NatsTransporter {
         }
         let guard = self.read();
         let link = guard.as_ref().ok_or_else(Error::broker_disconnected)?;
+        let outgoing = Outgoing {
+            subject: topic.channel(&link.prefix),
+            payload,
+            packet_type: topic.packet_type(),
+            target: None,
+        };
         link.outgoing
-            .send((topic.channel(&link.prefix), payload))
+            .send(outgoing)
             .map_err(|_| Error::broker_disconnected())
     }
 
@@ -599,13 +617,41 @@ impl Transporter for NatsTransporter {
     }
 }
 
-/// Hands the queued publishes to the client, in order, until the queue closes.
-async fn write_loop(client: Client, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some((subject, payload)) = queue.recv().await {
-        if let Err(err) = client.publish(subject, payload).await {
-            // Only a closed client fails here: nothing more can go out.
-            tracing::warn!(%err, "NATS publish failed; the client is closed");
-            return;
+/// Hands the queued publishes to the client, in order, until the queue closes. A message the
+/// client refuses (larger than the server's `max_payload`, or a subject NATS cannot carry, such
+/// as a node ID with a space) is reported to the broker as undelivered, so the call of such a
+/// request fails at once; the others go on.
+async fn write_loop(
+    client: Client,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    events: mpsc::UnboundedSender<TransportEvent>,
+) {
+    use async_nats::client::PublishErrorKind;
+    while let Some(out) = queue.recv().await {
+        let Outgoing {
+            subject,
+            payload,
+            packet_type,
+            target,
+        } = out;
+        let size = payload.len();
+        // Both are reference-counted bytes: keeping them for a report costs no copy.
+        let subject = async_nats::Subject::from(subject);
+        match client.publish(subject.clone(), payload.clone()).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == PublishErrorKind::Send => {
+                // Only a closed client fails so: nothing more can go out.
+                tracing::warn!(%err, "NATS publish failed; the client is closed");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(%err, %subject, size, "NATS refused to publish a {packet_type} packet");
+                let _ = events.send(TransportEvent::Undelivered {
+                    packet_type,
+                    target,
+                    payload,
+                });
+            }
         }
     }
 }

@@ -873,3 +873,38 @@ async fn a_three_server_cluster_carries_calls_and_events_and_survives_a_server()
     y.expect("b stops");
     z.expect("c stops");
 }
+
+#[tokio::test]
+async fn a_packet_nats_refuses_fails_its_call_at_once_and_the_rest_goes_on() {
+    let url = nats_url();
+    let ns = unique("big");
+    let counter = Arc::new(AtomicUsize::new(0));
+    let a = node(&url, &ns, "a").build();
+    let b = node(&url, &ns, "b").build();
+    b.add_service(math_service(counter.clone()))
+        .await
+        .expect("service");
+    let (sa, sb) = tokio::join!(a.start(), b.start());
+    sa.expect("a starts");
+    sb.expect("b starts");
+    a.wait_for_services(&["math"], WAIT)
+        .await
+        .expect("a sees math");
+    // Over the server's default max_payload of 1 MiB.
+    let big = "x".repeat(2 * 1024 * 1024);
+    let started = std::time::Instant::now();
+    let err = a
+        .call::<Value>("math.add", json!({"a": 1, "b": 2, "pad": big}))
+        .await
+        .expect_err("too big for NATS");
+    assert_eq!(err.kind(), ErrorKind::BrokerDisconnected, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2), "failed at once");
+    let sum: f64 = a
+        .call("math.add", json!({"a": 1, "b": 2}))
+        .await
+        .expect("next call");
+    assert_eq!(sum, 3.0);
+    let (x, y) = tokio::join!(a.stop(), b.stop());
+    x.expect("a stops");
+    y.expect("b stops");
+}
