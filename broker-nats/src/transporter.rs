@@ -729,10 +729,20 @@ impl Watch {
                     return;
                 };
                 // The client queued the SUBs before anything else; once a message of ours
-                // comes back the server has them all. A failure here means another loss is
-                // under way: the next `Connected` tries again.
-                if round_trip(client, self.flush_timeout).await.is_err() {
-                    return;
+                // comes back the server has them all. While the connection stays up a slow
+                // answer is waited for again; a new loss ends the wait (its `Connected` will
+                // try again).
+                loop {
+                    if self.closed.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if round_trip(client, self.flush_timeout).await.is_ok() {
+                        break;
+                    }
+                    if client.connection_state() != async_nats::connection::State::Connected {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 if !self.closed.load(Ordering::SeqCst) && self.lost.swap(false, Ordering::SeqCst) {
                     self.connected.store(true, Ordering::SeqCst);
