@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn other_specs_are_options_errors_without_secrets() {
         for spec in ["memory", "amqp://u:secret@h", "kafka", "http://x"] {
-            let err = transporter_from_url(spec).err().expect(spec);
+            let err = transporter_from_url(spec).expect_err(spec);
             assert_eq!(err.kind(), broker_core::ErrorKind::BrokerOptions, "{spec}");
             assert!(!err.message().contains("secret"), "{err}");
         }
