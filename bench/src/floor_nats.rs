@@ -20,7 +20,11 @@ fn url() -> String {
 
 fn subjects() -> (String, String, String) {
     let p = env_str("PREFIX", "benchfloor");
-    (format!("{p}.req"), format!("{p}.tick"), format!("{p}.countreq"))
+    (
+        format!("{p}.req"),
+        format!("{p}.tick"),
+        format!("{p}.countreq"),
+    )
 }
 
 async fn connect() -> Result<Client, String> {

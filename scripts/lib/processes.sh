@@ -48,7 +48,8 @@ start_bg() {
 	STARTED+=("$BG_PID")
 	for _ in $(seq 300); do
 		if grep -q '"ready":true' "$TMP/$name.out" 2>/dev/null; then
-			BG_PORT="$(grep -o '"port":[0-9]*' "$TMP/$name.out" | head -1 | cut -d: -f2)"
+			# No "port" in the line is fine (grep fails, which pipefail must not turn into an exit).
+			BG_PORT="$({ grep -o '"port":[0-9]*' "$TMP/$name.out" || true; } | head -1 | cut -d: -f2)"
 			return 0
 		fi
 		kill -0 "$BG_PID" 2>/dev/null || break
