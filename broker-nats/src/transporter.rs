@@ -383,6 +383,7 @@ impl NatsTransporter {
             Kind::Authentication | Kind::AuthorizationViolation | Kind::Tls => {
                 Error::broker_options(message)
             }
+            _ if certificate_rejected(err) => Error::broker_options(message),
             _ => Error::new("BrokerDisconnectedError", message)
                 .with_code(502)
                 .with_type("BAD_GATEWAY")
@@ -782,6 +783,26 @@ fn uuid_like_random() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u8(0);
     h.finish()
+}
+
+/// Whether a connect error comes from a server certificate rustls did not accept (unknown CA,
+/// wrong name, expired): async-nats reports it as I/O, but retrying cannot help.
+fn certificate_rejected(err: &async_nats::ConnectError) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = next {
+        // An `io::Error` hides what it wraps from `source()`; `get_ref` reaches it.
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for candidate in [Some(e), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(_)) = candidate.downcast_ref() {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The key a subscription is kept under: its subject, and its queue group if any.

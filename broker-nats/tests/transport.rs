@@ -908,3 +908,172 @@ async fn a_packet_nats_refuses_fails_its_call_at_once_and_the_rest_goes_on() {
     x.expect("a stops");
     y.expect("b stops");
 }
+
+#[tokio::test]
+async fn an_nkey_seed_authenticates() {
+    nats_url();
+    let ns = unique("nkey");
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().expect("seed");
+    let dir = std::env::temp_dir().join(unique("nkey-conf"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let conf = dir.join("server.conf");
+    let body = format!(
+        "authorization {{ users = [ {{ nkey: {} }} ] }}\n",
+        user.public_key()
+    );
+    std::fs::write(&conf, body).expect("write config");
+    let conf_path = conf.to_string_lossy().into_owned();
+    let server = OwnNats::start(&["-c", conf_path.as_str()]).await;
+
+    let t = NatsTransporter::new(&server.url())
+        .expect("url")
+        .nkey_seed(seed);
+    let _events = connect(&t, &ns, "k1").await;
+    assert!(t.is_connected());
+    t.disconnect().await.expect("disconnect");
+
+    // Without the key the server refuses, and that is an options error, not a retry.
+    let bare = NatsTransporter::new(&server.url()).expect("url");
+    let err = bare.connect(&setup(&ns, "k2")).await.expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::BrokerOptions, "{err}");
+    let other = nkeys::KeyPair::new_user().seed().expect("seed");
+    let wrong = NatsTransporter::new(&server.url())
+        .expect("url")
+        .nkey_seed(other);
+    let err = wrong.connect(&setup(&ns, "k3")).await.expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::BrokerOptions, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A CA, and a server (127.0.0.1) and a client certificate it signed, in a fresh directory;
+/// `None` without `openssl`.
+fn make_certificates() -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(unique("nats-tls"));
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .ok()?;
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").ok()?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+        ],
+    ]
+    .concat();
+    let ok = openssl(&dir, &ca)
+        && ["server", "client"].iter().all(|name| {
+            let (key, csr, crt, ext) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.crt"),
+                format!("{name}.ext"),
+            );
+            let subject = format!("/CN={name}");
+            let req = [
+                &["req"][..],
+                &ec,
+                &["-keyout", &key, "-out", &csr, "-subj", &subject],
+            ]
+            .concat();
+            let sign = [
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ];
+            openssl(&dir, &req) && openssl(&dir, &sign)
+        });
+    ok.then_some(dir)
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca_and_client_certificates() {
+    nats_url();
+    let Some(dir) = make_certificates() else {
+        eprintln!("skipped: no openssl to make certificates");
+        return;
+    };
+    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let (ca, cert, key) = (path("ca.crt"), path("server.crt"), path("server.key"));
+    let args = [
+        "--tls",
+        "--tlscert",
+        cert.as_str(),
+        "--tlskey",
+        key.as_str(),
+        "--tlsverify",
+        "--tlscacert",
+        ca.as_str(),
+    ];
+    let server = OwnNats::start(&args).await;
+    let ns = unique("tls");
+    let url = format!("tls://127.0.0.1:{}", server.port);
+
+    let t = NatsTransporter::new(&url)
+        .expect("url")
+        .tls_root_certificate(dir.join("ca.crt"))
+        .tls_client_certificate(dir.join("client.crt"), dir.join("client.key"));
+    assert_eq!(t.describe(), url);
+    let mut events = connect(&t, &ns, "tls1").await;
+    t.publish(
+        &Topic::broadcast(PacketType::Heartbeat),
+        Bytes::from_static(b"over tls"),
+    )
+    .expect("publish");
+    assert_message(
+        next_event(&mut events).await,
+        PacketType::Heartbeat,
+        b"over tls",
+    );
+    t.disconnect().await.expect("disconnect");
+
+    // Without the private CA the server is not trusted; without a client certificate the
+    // server refuses us: neither gets better by retrying.
+    let untrusted = NatsTransporter::new(&url).expect("url");
+    let err = untrusted
+        .connect(&setup(&ns, "tls2"))
+        .await
+        .expect_err("untrusted");
+    assert_eq!(err.kind(), ErrorKind::BrokerOptions, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
