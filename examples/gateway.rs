@@ -127,7 +127,9 @@ fn gateway(broker: &Broker, addr: &str, token: &str) -> ApiGateway {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    broker_repl::init_logging("warn,broker_core=info,broker_redis=info,broker_web=info");
+    broker_repl::init_logging(
+        "warn,broker_core=info,broker_redis=info,broker_nats=info,broker_web=info",
+    );
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

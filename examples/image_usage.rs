@@ -35,7 +35,7 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    broker_repl::init_logging("warn,broker_core=info,broker_redis=info");
+    broker_repl::init_logging("warn,broker_core=info,broker_redis=info,broker_nats=info");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

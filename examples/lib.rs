@@ -5,32 +5,33 @@
 //! reads it.
 
 use broker_core::{Broker, BrokerBuilder, Error, MemoryTransporter, ProtocolVersion};
-use broker_redis::RedisTransporter;
 
 /// An environment variable, `None` when unset or empty.
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// A broker builder from the environment: `NAMESPACE`, `NODE_ID`, and on Redis (when `url` is
-/// given) `MOLECULER_PROTOCOL` (`5`, the default, for Moleculer.js 0.15; `4` for 0.14); in
-/// memory otherwise. A `MOLECULER_PROTOCOL` other than 4 or 5 is a `BrokerOptionsError`.
+/// A broker builder from the environment: `NAMESPACE`, `NODE_ID`, and on the bus `url` names
+/// (`redis://…` or `nats://…`, see [`broker_repl::transporter_from_url`]) `MOLECULER_PROTOCOL`
+/// (`5`, the default, for Moleculer.js 0.15; `4` for 0.14); in memory otherwise. A `MOLECULER_PROTOCOL` other than 4 or 5 is a `BrokerOptionsError`.
 pub fn builder_from_env(url: Option<&str>) -> Result<BrokerBuilder, Error> {
     let mut builder = Broker::builder().namespace(env("NAMESPACE").unwrap_or_default());
     if let Some(id) = env("NODE_ID") {
         builder = builder.node_id(id);
     }
-    Ok(match url {
-        Some(url) => {
+    let transporter = match url {
+        Some(url) => broker_repl::transporter_from_url(url)?,
+        None => None,
+    };
+    Ok(match transporter {
+        Some(transporter) => {
             let protocol = match env("MOLECULER_PROTOCOL") {
                 None => ProtocolVersion::V5,
                 Some(v) => ProtocolVersion::parse(&v).ok_or_else(|| {
                     Error::broker_options(format!("MOLECULER_PROTOCOL={v}: use 4 or 5"))
                 })?,
             };
-            builder
-                .transporter(RedisTransporter::new(url)?)
-                .protocol(protocol)
+            builder.shared_transporter(transporter).protocol(protocol)
         }
         None => builder.transporter(MemoryTransporter::new()),
     })

@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run -p examples --example simple_usage                          # in memory
 //! cargo run -p examples --example simple_usage redis://127.0.0.1:6379   # on Redis
+//! cargo run -p examples --example simple_usage nats://127.0.0.1:4222    # on NATS
 //! TRANSPORTER=redis://127.0.0.1:6379 cargo run -p examples --example simple_usage
 //! ```
 //!
@@ -116,7 +117,7 @@ impl Math {
     }
 }
 
-/// The node of this example: `greeter` on Redis when `url` is given, else in memory.
+/// The node of this example: `greeter` on the bus `url` names when given, else in memory.
 fn node(url: Option<&str>, received: Arc<AtomicU64>) -> Result<(Broker, Greeter), Error> {
     let broker = builder_from_env(url)?
         .request_timeout(Duration::from_secs(10))
@@ -139,7 +140,7 @@ async fn math_node(namespace: &str) -> Result<Broker, Error> {
 #[tokio::main]
 async fn main() -> ExitCode {
     // Node joined/left and Redis lost/back at `info`; printed above the console's prompt.
-    broker_repl::init_logging("warn,broker_core=info,broker_redis=info");
+    broker_repl::init_logging("warn,broker_core=info,broker_redis=info,broker_nats=info");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

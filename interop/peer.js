@@ -5,9 +5,10 @@
 // Usage: node peer.js '<config json>'
 //   config: {
 //     version: "0.15" | "0.14",          which moleculer package to load
-//     nodeID, namespace, transporter,     broker identity and bus (redis://...)
+//     nodeID, namespace, transporter,     broker identity and bus (redis://... or nats://...)
+//     disableBalancer: true               balance through the transporter (NATS queue groups)
 //     heartbeatInterval, heartbeatTimeout (seconds), requestTimeout (ms, default 0)
-//     services: ["jsmath"],               built-in test services to load (see below: jsmath, jsweb)
+//     services: ["jsmath"],               built-in test services to load (see below: jsmath, shared, jsweb)
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
@@ -38,6 +39,7 @@ const broker = new ServiceBroker({
 	heartbeatInterval: config.heartbeatInterval ?? 10,
 	heartbeatTimeout: config.heartbeatTimeout ?? 30,
 	requestTimeout: config.requestTimeout ?? 0,
+	disableBalancer: config.disableBalancer ?? false,
 	metrics: false,
 	tracing: false,
 	skipProcessEventRegistration: true
@@ -121,6 +123,17 @@ const services = {
 				await ctx[fn](ctx.params.event, ctx.params.data, ctx.params.opts);
 				return true;
 			}
+		}
+	}
+};
+
+// The same action as the Rust side's `shared` service: which node served a call shows how the
+// cluster (or, with disableBalancer, the bus) balanced it.
+services.shared = {
+	name: "shared",
+	actions: {
+		where(ctx) {
+			return { node: this.broker.nodeID, params: copy(ctx.params) };
 		}
 	}
 };
@@ -341,7 +354,7 @@ async function shutdown() {
 	}
 }
 
-// A publish racing stop() or a Redis outage can reject inside the transporter; keep serving.
+// A publish racing stop() or a bus outage can reject inside the transporter; keep serving.
 process.on("unhandledRejection", err => {
 	console.error(`peer: unhandled rejection: ${err && err.message}`);
 });

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark over one Redis on 127.0.0.1, in one run on one machine:
-#   Moleculer.js → Moleculer.js, Rust → Rust, JS client → Rust server, Rust client → JS server,
-#   and the raw Redis request/reply floor (Rust), each RUNS times; then RSS of an idle node and of
+# Side-by-side benchmark over one Redis (or NATS, TRANSPORT=nats) on 127.0.0.1, in one run on
+# one machine: Moleculer.js → Moleculer.js, Rust → Rust, JS client → Rust server, Rust client →
+# JS server, and the raw request/reply floor of the bus (Rust: Redis pub/sub, or NATS
+# request/reply), each RUNS times; then RSS of an idle node and of
 #   a node under the c64 load for both implementations, sampled over RSS_DURATION seconds.
 # Usage: scripts/bench.sh            (RUNS=3 DURATION=10 WARMUP=2 RSS_DURATION=60 by default)
 #        RUNS=1 DURATION=3 WARMUP=1 RSS_DURATION=10 scripts/bench.sh     (a quick one)
-# Env: RUNS, DURATION, WARMUP, DRAIN_TIMEOUT, EVENT_BATCH, RSS_DURATION, REDIS_PORT,
+#        TRANSPORT=nats scripts/bench.sh                                  (over NATS)
+# Env: TRANSPORT (redis|nats), RUNS, DURATION, WARMUP, DRAIN_TIMEOUT, EVENT_BATCH, RSS_DURATION,
+#      REDIS_PORT, NATS_PORT,
 #      BROKER_BENCH_BIN (use this binary instead of building target/release/broker-bench).
 # Writes bench/results/<stamp>/results.jsonl (one JSON line per scenario and RSS sample),
 # rss-*.tsv (RSS series) and summary.md (medians (min–max) and ratios), and prints summary.md.
@@ -15,7 +18,13 @@ RUNS="${RUNS:-3}"
 export DURATION="${DURATION:-10}" WARMUP="${WARMUP:-2}" NAMESPACE="${NAMESPACE:-bench}"
 RSS_DURATION="${RSS_DURATION:-60}"
 REDIS_PORT="${REDIS_PORT:-6379}"
-export TRANSPORTER="redis://127.0.0.1:$REDIS_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+NATS_PORT="${NATS_PORT:-4222}"
+TRANSPORT="${TRANSPORT:-redis}"
+case "$TRANSPORT" in
+redis) export TRANSPORTER="redis://127.0.0.1:$REDIS_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;;
+nats) export TRANSPORTER="nats://127.0.0.1:$NATS_PORT" NATS_URL="nats://127.0.0.1:$NATS_PORT" ;;
+*) echo "TRANSPORT=$TRANSPORT: use redis or nats" >&2; exit 2 ;;
+esac
 export NODE_PATH="$ROOT/interop/node_modules"
 OUT="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 RESULTS="$OUT/results.jsonl"
@@ -29,7 +38,7 @@ rss_line() { # impl state kb
 	printf '{"metric":"rss","impl":"%s","state":"%s","rss_kb":%s,"label":"%s"}\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
 
-ensure_redis
+if [ "$TRANSPORT" = nats ]; then ensure_nats; else ensure_redis; fi
 [ -d "$ROOT/interop/node_modules/moleculer" ] || (cd "$ROOT/interop" && npm ci --no-audit --no-fund >&2)
 if [ -n "${BROKER_BENCH_BIN:-}" ]; then
 	BIN="$BROKER_BENCH_BIN"
@@ -69,7 +78,7 @@ for i in $(seq "$RUNS"); do
 	stop_bg "$js_pid"
 	PREFIX="benchfloor-$$" start_bg "floor-$i" "$BIN" floor responder
 	floor_pid=$BG_PID
-	echo "== raw redis floor run $i" >&2
+	echo "== raw $TRANSPORT floor run $i" >&2
 	LABEL="floor run $i" PREFIX="benchfloor-$$" timeout "$CLIENT_TIMEOUT" "$BIN" floor requester \
 		| tee -a "$RESULTS" || echo "floor requester failed" >&2
 	stop_bg "$floor_pid"
@@ -112,7 +121,7 @@ for impl in rust nodejs; do
 done
 
 {
-	echo "RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP RSS_DURATION=$RSS_DURATION, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "TRANSPORT=$TRANSPORT RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP RSS_DURATION=$RSS_DURATION, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 	"$BIN" summarize "$RESULTS"
 } >"$OUT/summary.md"

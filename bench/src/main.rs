@@ -3,7 +3,8 @@
 //! ```text
 //! broker-bench server              # the `bench` service (echo, count, tick) on a transporter
 //! broker-bench client              # the scenarios, one JSON line each on stdout
-//! broker-bench floor responder     # raw Redis pub/sub echo (the floor under any broker)
+//! broker-bench floor responder     # raw Redis pub/sub echo, or raw NATS request/reply when
+//!                                  # TRANSPORTER is nats://… (the floor under any broker)
 //! broker-bench floor requester     # the floor scenarios, one JSON line each
 //! broker-bench summarize FILE...   # markdown tables of medians (min–max) and ratios
 //! broker-bench web local|gateway|service|axum   # HTTP servers for scripts/bench-gateway.sh
@@ -13,6 +14,7 @@
 
 mod client;
 mod floor;
+mod floor_nats;
 mod payload;
 mod server;
 mod stats;
@@ -38,6 +40,11 @@ fn main() {
     std::process::exit(0);
 }
 
+/// Whether `TRANSPORTER` names NATS (the floor then measures NATS instead of Redis).
+fn on_nats() -> bool {
+    std::env::var("TRANSPORTER").is_ok_and(|t| t.starts_with("nats://"))
+}
+
 fn run_async(role: &str, sub: Option<String>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,6 +54,8 @@ fn run_async(role: &str, sub: Option<String>) -> Result<(), String> {
         match (role, sub.as_deref()) {
             ("server", _) => server::run().await,
             ("client", _) => client::run().await,
+            ("floor", Some("responder")) if on_nats() => floor_nats::responder().await,
+            ("floor", Some("requester")) if on_nats() => floor_nats::requester().await,
             ("floor", Some("responder")) => floor::responder().await,
             ("floor", Some("requester")) => floor::requester().await,
             ("web", variant) => web::run(variant).await,

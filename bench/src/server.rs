@@ -3,6 +3,7 @@
 use crate::stats::env_str;
 use broker_core::payload::Payload;
 use broker_core::{service, Broker, Context, Error, ProtocolVersion};
+use broker_nats::NatsTransporter;
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,12 +46,16 @@ pub(crate) fn protocol() -> ProtocolVersion {
 /// A broker on the transporter of `TRANSPORTER` in namespace `NAMESPACE`.
 pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
     let url = env_str("TRANSPORTER", "redis://127.0.0.1:6379");
-    let transporter = RedisTransporter::new(&url).map_err(|e| e.to_string())?;
-    Ok(Broker::builder()
+    let builder = Broker::builder();
+    let builder = if url.starts_with("nats://") {
+        builder.transporter(NatsTransporter::new(&url).map_err(|e| e.to_string())?)
+    } else {
+        builder.transporter(RedisTransporter::new(&url).map_err(|e| e.to_string())?)
+    };
+    Ok(builder
         .node_id(node_id)
         .namespace(env_str("NAMESPACE", "bench"))
         .protocol(protocol())
-        .transporter(transporter)
         .build())
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Result lines are grouped by scenario and by who called whom: the client implementation
 //! (`client_impl`, or `nodejs` when the line carries a `moleculer` version) and the server
-//! (`nodejs` / `rust` from `server_client`, `local` for in-process calls, `floor` for raw Redis).
+//! (`nodejs` / `rust` from `server_client`, `local` for in-process calls, `floor` for raw Redis or NATS).
 //! Memory lines (`{"rss_kb": N, "impl": .., "state": ..}`) get a table of their own.
 
 use serde_json::Value;
@@ -38,7 +38,7 @@ fn server_of(r: &Value) -> &str {
     if t == "none" {
         return "local";
     }
-    if t.starts_with("redis-raw") {
+    if t.starts_with("redis-raw") || t.starts_with("nats-raw") {
         return "floor";
     }
     let s = r["server_client"].as_str().unwrap_or_default();
@@ -113,7 +113,7 @@ pub(crate) fn render(rows: &[Value]) -> String {
         ("local_c1", "", "rps", "req/s"),
         ("local_c64", "", "rps", "req/s"),
     ];
-    o.push_str("| scenario | metric | JS→JS | Rust→Rust | JS→Rust | Rust→JS | raw Redis floor (Rust) | Rust→Rust ÷ JS→JS | Rust→Rust ÷ floor |\n");
+    o.push_str("| scenario | metric | JS→JS | Rust→Rust | JS→Rust | Rust→JS | raw bus floor (Rust) | Rust→Rust ÷ JS→JS | Rust→Rust ÷ floor |\n");
     o.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for &(s, floor, field, label) in plan {
         let local = s.starts_with("local_");

@@ -90,6 +90,7 @@ fn command() -> clap::Command {
             "Examples:\n  broker -t redis://127.0.0.1:6379 call math.add '{\"a\": 1, \"b\": 2}'\n  \
              broker -t redis://127.0.0.1:6379 call greeter.hello --name Alice\n  \
              TRANSPORTER=redis://127.0.0.1:6379 broker nodes\n  \
+             broker -t nats://127.0.0.1:4222 nodes\n  \
              broker micro list --nats nats://127.0.0.1:4222 --table\n  \
              broker -t redis://127.0.0.1:6379 repl",
         )
@@ -103,7 +104,7 @@ fn command() -> clap::Command {
                 .default_value("")
                 .hide_default_value(true)
                 .global(true)
-                .help("redis://host:port or rediss://…; without it the node is local-only"),
+                .help("redis://host:port, rediss://…, nats://host:port[,…] or tls://…; without it the node is local-only"),
         )
         .arg(
             Arg::new("namespace")

@@ -1,9 +1,7 @@
 //! Joining the cluster: the transporter from a URL, starting the node, and waiting until the
 //! registry has heard from the other nodes.
 
-use broker_core::{Broker, Error, Transporter};
-use broker_redis::RedisTransporter;
-use std::sync::Arc;
+use broker_core::{Broker, Error};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -24,37 +22,6 @@ pub(crate) enum Needs {
 /// How long the registry must be unchanged to count as settled.
 const QUIET: Duration = Duration::from_millis(300);
 const POLL: Duration = Duration::from_millis(20);
-
-/// The transporter a URL names: `redis://…`, `rediss://…`, `redis+unix://…`, or `redis` for
-/// the default local Redis. An empty string or `none` is a local-only node.
-pub(crate) fn transporter(spec: &str) -> Result<Option<Arc<dyn Transporter>>, Error> {
-    let spec = spec.trim();
-    let lower = spec.to_ascii_lowercase();
-    if lower.is_empty() || lower == "none" || lower == "local" {
-        return Ok(None);
-    }
-    if lower == "redis" {
-        return Ok(Some(Arc::new(RedisTransporter::new(
-            "redis://127.0.0.1:6379",
-        )?)));
-    }
-    if ["redis://", "rediss://", "redis+unix://"]
-        .iter()
-        .any(|p| lower.starts_with(p))
-    {
-        return Ok(Some(Arc::new(RedisTransporter::new(spec)?)));
-    }
-    if lower == "memory" {
-        return Err(Error::broker_options(
-            "the in-memory transporter only links brokers inside one process; \
-             use redis://host:port to reach other processes",
-        ));
-    }
-    Err(Error::broker_options(format!(
-        "unsupported transporter '{spec}': use redis://host:port, rediss://host:port, \
-         or none for a local-only node"
-    )))
-}
 
 /// Starts the broker, failing after `limit` if the transporter does not connect.
 pub(crate) async fn start(broker: &Broker, limit: Duration) -> Result<(), Error> {

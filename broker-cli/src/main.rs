@@ -118,7 +118,7 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let transporter = match connect::transporter(&cli.transporter) {
+    let transporter = match broker_repl::transporter_from_url(&cli.transporter) {
         Ok(t) => t,
         Err(err) => return report.failure(&CommandError::usage(err.message())),
     };
@@ -197,7 +197,7 @@ async fn detect(cli: &Cli) -> Result<ProtocolVersion, Error> {
     let mut warned = false;
     let heard = loop {
         // A transporter per attempt, and not the node's: that one connects afresh later.
-        let Some(probe) = connect::transporter(&cli.transporter)? else {
+        let Some(probe) = broker_repl::transporter_from_url(&cli.transporter)? else {
             return Ok(ProtocolVersion::V5);
         };
         let listening = probe::listen(probe, &cli.namespace, probe::WINDOW);
@@ -267,7 +267,7 @@ async fn one_shot(broker: &Broker, cli: &Cli, report: Report, command: Command) 
                 && broker.config().transporter.is_none()
                 && err.broker_error().is_some_and(|e| e.code() == 404)
             {
-                eprintln!("note: no transporter given, so this node sees only itself; pass --transporter redis://host:port or set TRANSPORTER");
+                eprintln!("note: no transporter given, so this node sees only itself; pass --transporter redis://host:port (or nats://host:port) or set TRANSPORTER");
             }
             report.failure(&err)
         }

@@ -121,8 +121,8 @@ async fn bad_command_lines_exit_with_2() {
             "--compact is an option of broker itself",
         ),
         (
-            &["--transporter", "nats://127.0.0.1:4222", "nodes"],
-            "unsupported transporter 'nats://127.0.0.1:4222'",
+            &["--transporter", "amqp://127.0.0.1:5672", "nodes"],
+            "unsupported transporter 'amqp://127.0.0.1:5672'",
         ),
         (
             &["--transporter", "memory", "nodes"],

@@ -1,5 +1,6 @@
 //! The `broker` binary joining a Rust node of this test process over Redis (`REDIS_URL`,
-//! default `redis://127.0.0.1:6379`), each test in its own namespace.
+//! default `redis://127.0.0.1:6379`), and once over NATS (`NATS_URL`, default
+//! `nats://127.0.0.1:4222`), each test in its own namespace.
 
 mod common;
 
@@ -101,6 +102,51 @@ impl Server {
     async fn stop(self) {
         let _ = self.broker.stop().await;
     }
+}
+
+#[tokio::test]
+async fn nats_urls_join_a_cluster_on_nats() {
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let namespace = format!("cli-nats-{}", std::process::id());
+    let transporter = match broker_nats::NatsTransporter::new(&url) {
+        Ok(t) => t,
+        Err(err) => panic!("{err}"),
+    };
+    let broker = Broker::builder()
+        .node_id("server-nats")
+        .namespace(namespace.clone())
+        .transporter(transporter)
+        .build();
+    let add = ActionDef::new("add", |ctx: Context| async move {
+        let p = ctx.params();
+        Ok(json!(
+            p["a"].as_f64().unwrap_or(0.0) + p["b"].as_f64().unwrap_or(0.0)
+        ))
+    });
+    let start = async {
+        broker
+            .add_service(ServiceSchema::new("math").action(add))
+            .await?;
+        broker.start().await
+    };
+    match tokio::time::timeout(Duration::from_secs(15), start).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => panic!("the server node did not start on {url} (is NATS running?): {err}"),
+        Err(_) => panic!("the server node did not start on {url} within 15 s"),
+    }
+    let args = [
+        "--transporter",
+        url.as_str(),
+        "--namespace",
+        namespace.as_str(),
+        "call",
+        "math.add",
+        r#"{"a":20,"b":22}"#,
+    ];
+    let sum = broker_with(&args, &[], "", Duration::from_secs(30)).await;
+    let _ = broker.stop().await;
+    assert_eq!(sum.code, Some(0), "{sum:?}");
+    assert_eq!(sum.json(), json!(42.0));
 }
 
 #[tokio::test]

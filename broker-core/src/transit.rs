@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::packet::{Packet, PongPacket, ProtocolVersion, ResponsePacket};
-use crate::transporter::{Topic, Transporter};
+use crate::transporter::{BalancedTopic, Topic, Transporter};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +23,9 @@ pub(crate) struct Pending {
 pub(crate) struct Transit {
     pub(crate) transporter: Arc<dyn Transporter>,
     pub(crate) protocol: ProtocolVersion,
+    /// Whether the bus balances calls and emits (`disable_balancer` on a transporter with a
+    /// built-in balancer).
+    pub(crate) bus_balances: bool,
     pending: Mutex<HashMap<String, Pending>>,
     pings: Mutex<HashMap<String, oneshot::Sender<PongPacket>>>,
     version_warnings: Mutex<HashMap<String, Instant>>,
@@ -43,10 +46,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Transit {
-    pub(crate) fn new(transporter: Arc<dyn Transporter>, protocol: ProtocolVersion) -> Transit {
+    pub(crate) fn new(
+        transporter: Arc<dyn Transporter>,
+        protocol: ProtocolVersion,
+        bus_balances: bool,
+    ) -> Transit {
         Transit {
             transporter,
             protocol,
+            bus_balances,
             pending: Mutex::new(HashMap::new()),
             pings: Mutex::new(HashMap::new()),
             version_warnings: Mutex::new(HashMap::new()),
@@ -62,6 +70,16 @@ impl Transit {
         };
         self.transporter
             .publish(&topic, Bytes::from(packet.encode()))
+    }
+
+    /// Publishes an encoded packet to a topic the bus balances.
+    pub(crate) fn publish_balanced(
+        &self,
+        packet: &Packet,
+        topic: &BalancedTopic,
+    ) -> Result<(), Error> {
+        self.transporter
+            .publish_balanced(topic, Bytes::from(packet.encode()))
     }
 
     /// Publishes, logging instead of failing: for packets Moleculer also sends best-effort

@@ -77,6 +77,7 @@ mod logging;
 mod output;
 mod parse;
 mod render;
+mod transport;
 
 pub use console::{print_line, render_error, run, run_script, ReplOptions, ReplSummary};
 pub use error::CommandError;
@@ -88,6 +89,7 @@ pub use parse::{
     Completes, EmitRequest, ListOptions, Token, COMMANDS, MAX_BENCH_TIME,
 };
 pub use render::{pretty_json, Cell, Style, Table, Tone};
+pub use transport::transporter_from_url;
 
 use broker_core::Broker;
 use std::future::Future;

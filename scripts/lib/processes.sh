@@ -1,6 +1,6 @@
 # Shared by the benchmark scripts (source it): a temporary folder, background processes that are
-# stopped on exit, and a Redis on $REDIS_PORT started if none answers.
-# Sets TMP and STARTED; defines port_open, ensure_redis, start_bg (sets BG_PID and BG_PORT) and
+# stopped on exit, and a Redis on $REDIS_PORT (or a NATS on $NATS_PORT) started if none answers.
+# Sets TMP and STARTED; defines port_open, ensure_redis, ensure_nats, start_bg (sets BG_PID and BG_PORT) and
 # stop_bg.
 
 TMP="$(mktemp -d)"
@@ -29,6 +29,15 @@ ensure_redis() {
 	echo "started redis-server on 127.0.0.1:$REDIS_PORT" >&2
 }
 
+ensure_nats() {
+	port_open "$NATS_PORT" && return 0
+	nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$TMP/nats.log" 2>&1 &
+	STARTED+=("$!")
+	for _ in $(seq 100); do port_open "$NATS_PORT" && break; sleep 0.1; done
+	port_open "$NATS_PORT" || { echo "nats-server did not start" >&2; exit 1; }
+	echo "started nats-server on 127.0.0.1:$NATS_PORT" >&2
+}
+
 # start_bg NAME CMD...: start CMD, wait (30 s max) for its {"ready":true} line; sets BG_PID,
 # and BG_PORT to the "port" that line printed (empty if none).
 start_bg() {
@@ -39,7 +48,8 @@ start_bg() {
 	STARTED+=("$BG_PID")
 	for _ in $(seq 300); do
 		if grep -q '"ready":true' "$TMP/$name.out" 2>/dev/null; then
-			BG_PORT="$(grep -o '"port":[0-9]*' "$TMP/$name.out" | head -1 | cut -d: -f2)"
+			# No "port" in the line is fine (grep fails, which pipefail must not turn into an exit).
+			BG_PORT="$({ grep -o '"port":[0-9]*' "$TMP/$name.out" || true; } | head -1 | cut -d: -f2)"
 			return 0
 		fi
 		kill -0 "$BG_PID" 2>/dev/null || break

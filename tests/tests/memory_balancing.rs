@@ -158,3 +158,29 @@ async fn cpu_usage_prefers_the_idle_node() {
         b.stop().await.expect("stop");
     }
 }
+
+/// `disable_balancer` on a transporter without a built-in balancer (as on Moleculer's Redis):
+/// the broker keeps balancing, so calls and emits work as before.
+#[tokio::test]
+async fn disable_balancer_needs_a_bus_that_balances() {
+    let bus = MemoryBus::new();
+    let servers = servers(&bus, &["s1", "s2"], None).await;
+    let (b, _) = node(&bus, "caller");
+    let caller = b.disable_balancer(true).build();
+    assert!(caller.config().disable_balancer);
+    caller.start().await.expect("start");
+    caller
+        .wait_for_services(&["echo"], WAIT)
+        .await
+        .expect("caller sees echo");
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10 {
+        let at: Value = caller.call("echo.where", json!({})).await.expect("call");
+        seen.insert(at.as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(seen.len(), 2, "round robin as usual: {seen:?}");
+    caller.stop().await.expect("stop");
+    for s in servers {
+        s.stop().await.expect("stop");
+    }
+}

@@ -46,6 +46,10 @@ pub struct BrokerConfig {
     pub latency_ping_interval: Option<Duration>,
     /// Use a local endpoint when there is one (default true).
     pub prefer_local: bool,
+    /// Moleculer's `disableBalancer`: leave balancing to the bus (NATS queue groups) instead of
+    /// choosing an endpoint here. Only takes effect on a transporter with a built-in balancer;
+    /// default false.
+    pub disable_balancer: bool,
     /// Pause between announcing the stop and refusing new work (default 100 ms).
     pub stop_delay: Duration,
     /// How long `stop` waits for in-flight handlers (default 5 s).
@@ -129,6 +133,7 @@ impl fmt::Debug for BrokerConfig {
             .field("protocol", &self.protocol)
             .field("max_call_level", &self.max_call_level)
             .field("prefer_local", &self.prefer_local)
+            .field("disable_balancer", &self.disable_balancer)
             .field("retry_policy", &self.retry_policy)
             .field("circuit_breaker", &self.circuit_breaker)
             .field("bulkhead", &self.bulkhead)
@@ -153,6 +158,7 @@ impl BrokerConfig {
                 "strategy": self.strategy.name(),
                 "strategyOptions": self.strategy.options_json(),
                 "preferLocal": self.prefer_local,
+                "disableBalancer": self.disable_balancer,
                 "stopDelay": self.stop_delay.as_millis() as u64,
             },
             "transit": {
@@ -235,6 +241,7 @@ impl BrokerBuilder {
                 strategy: StrategySpec::RoundRobin,
                 latency_ping_interval: None,
                 prefer_local: true,
+                disable_balancer: false,
                 stop_delay: Duration::from_millis(100),
                 shutdown_timeout: Duration::from_secs(5),
                 dependency_timeout: Duration::from_secs(30),
@@ -343,6 +350,16 @@ impl BrokerBuilder {
     /// Whether local endpoints win over remote ones.
     pub fn prefer_local(mut self, prefer_local: bool) -> Self {
         self.config.prefer_local = prefer_local;
+        self
+    }
+    /// Moleculer's `disableBalancer`: with `true`, calls without a `node_id` and emitted events
+    /// are not balanced here but published to the balanced topics of the bus (`REQB.<action>`,
+    /// `EVENTB.<group>.<event>`), which hands each to one of the nodes serving it (NATS queue
+    /// groups) — Moleculer.js nodes with `disableBalancer: true` on the same bus take their
+    /// share. Local calls go through the bus too. On a transporter without a built-in balancer
+    /// (Redis, memory) the broker warns and keeps balancing itself, as Moleculer does.
+    pub fn disable_balancer(mut self, disable: bool) -> Self {
+        self.config.disable_balancer = disable;
         self
     }
     /// Sets the stop delay.

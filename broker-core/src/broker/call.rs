@@ -10,6 +10,7 @@ use crate::payload::{null_payload, Params, Payload};
 use crate::registry::{LocalAction, Target};
 use crate::strategy::Request;
 use crate::transit::Pending;
+use crate::transporter::BalancedTopic;
 use crate::util::{generate_uid, CatchPanic};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -44,9 +45,13 @@ enum Route {
 }
 
 struct RemoteCall {
+    /// The chosen node; empty when the bus balances the call.
     node_id: Arc<str>,
     params: Params,
     shape: CallShape,
+    /// Published to the action's balanced topic for the bus to hand to one node
+    /// (`disable_balancer`), rather than to `node_id`.
+    balanced: bool,
 }
 
 /// Builds the call chain once per broker: user middlewares (outermost first), then the
@@ -144,8 +149,9 @@ impl Broker {
                     node_id,
                     params,
                     shape,
+                    balanced,
                 } = *remote;
-                Box::pin(self.call_remote(action, node_id, params, shape)).await
+                Box::pin(self.call_remote(action, node_id, params, shape, balanced)).await
             }
         };
         if let Some(node) = &prepared.breaker_node {
@@ -177,6 +183,7 @@ impl Broker {
             meta.extend(extra);
         }
         let params = Params::from_payload(params);
+        let pinned = options.node_id.is_some();
         let request = Request {
             name: action,
             params: &params,
@@ -228,6 +235,27 @@ impl Broker {
                 .or_else(|| parent.map(|p| p.request_id().to_owned())),
             parent_id: parent.map(|p| p.id().to_owned()),
         };
+        // With the bus balancing, a call not pinned to a node goes to the action's balanced
+        // topic even when this node serves it (as in Moleculer); the selection above only
+        // checked that someone serves it. Actions not published to other nodes stay local.
+        let bus_balanced = !pinned
+            && self.inner.transit.as_ref().is_some_and(|t| t.bus_balances)
+            && match &target {
+                Target::Local(a) => a.visibility.is_remote_callable(),
+                Target::Remote { .. } => true,
+            };
+        if bus_balanced {
+            return Ok(Prepared {
+                route: Route::Remote(Box::new(RemoteCall {
+                    node_id: Arc::from(""),
+                    params,
+                    shape,
+                    balanced: true,
+                })),
+                breaker_node: None,
+                merge_back: parent.is_some(),
+            });
+        }
         let breaker_node: Option<Arc<str>> = breakers.enabled().then(|| match &target {
             Target::Local(_) => Arc::from(self.node_id()),
             Target::Remote { node_id, .. } => node_id.clone(),
@@ -244,6 +272,7 @@ impl Broker {
                 node_id,
                 params,
                 shape,
+                balanced: false,
             })),
         };
         Ok(Prepared {
@@ -333,6 +362,7 @@ impl Broker {
         node_id: Arc<str>,
         params: Params,
         shape: CallShape,
+        balanced: bool,
     ) -> (Result<Payload, Error>, Option<JsonMap>) {
         let Some(transit) = &self.inner.transit else {
             return (
@@ -373,7 +403,15 @@ impl Broker {
             ver: transit.ver(),
             sender: self.node_id().to_owned(),
         });
-        if let Err(err) = transit.publish(&packet, Some(&node_id)) {
+        let published = if balanced {
+            let topic = BalancedTopic::Request {
+                action: action.to_owned(),
+            };
+            transit.publish_balanced(&packet, &topic)
+        } else {
+            transit.publish(&packet, Some(&node_id))
+        };
+        if let Err(err) = published {
             transit.remove_pending(&id);
             return (Err(err), None);
         }

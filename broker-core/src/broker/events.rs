@@ -9,6 +9,7 @@ use crate::packet::{EventPacket, JsonMap, Packet};
 use crate::payload::{Params, Payload};
 use crate::registry::LocalEvent;
 use crate::strategy::Request;
+use crate::transporter::BalancedTopic;
 use crate::util::{generate_uid, CatchPanic};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -53,6 +54,47 @@ impl Broker {
         let caller = parent.and_then(|p| p.service().map(str::to_owned));
 
         let data = Params::from_payload(data);
+        if kind == EventType::Emit {
+            if let Some(transit) = self.inner.transit.as_ref().filter(|t| t.bus_balances) {
+                // The bus balances: one EVENT per group on the group's balanced topic, each
+                // taken by one node of the group (this one included), as Moleculer does.
+                let groups = match options.groups {
+                    Some(groups) if !groups.is_empty() => groups,
+                    _ => self.inner.registry.event_groups(event),
+                };
+                let mut first_error = None;
+                for group in groups {
+                    let packet = Packet::Event(EventPacket {
+                        id: generate_uid(),
+                        event: event.to_owned(),
+                        data: data.to_payload(),
+                        groups: Some(vec![group.clone()]),
+                        broadcast: false,
+                        meta: meta.clone(),
+                        headers: transit
+                            .protocol
+                            .has_headers()
+                            .then(|| options.headers.clone().unwrap_or_default()),
+                        level: Some(level.into()),
+                        tracing: None,
+                        parent_id: parent_id.clone(),
+                        request_id: Some(request_id.clone()),
+                        caller: caller.clone(),
+                        need_ack: None,
+                        ver: transit.ver(),
+                        sender: self.node_id().to_owned(),
+                    });
+                    let topic = BalancedTopic::Event {
+                        group,
+                        event: event.to_owned(),
+                    };
+                    if let Err(err) = transit.publish_balanced(&packet, &topic) {
+                        first_error.get_or_insert(err);
+                    }
+                }
+                return first_error.map_or(Ok(()), Err);
+            }
+        }
         let request = Request {
             name: event,
             params: &data,

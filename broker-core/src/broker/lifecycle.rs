@@ -40,6 +40,7 @@ impl Broker {
         });
         if self.state() == State::Started {
             self.start_pending_services().await?;
+            self.subscribe_balanced().await;
             self.announce();
         }
         Ok(())
@@ -88,6 +89,7 @@ impl Broker {
         }
         self.set_state(State::Started);
         if self.inner.transit.is_some() {
+            self.subscribe_balanced().await;
             self.announce();
             self.spawn_timers();
         }
@@ -336,6 +338,22 @@ impl Broker {
         }))
     }
 
+    /// With the bus balancing (`disable_balancer`), subscribes this node's balanced topics
+    /// (its actions and event groups) before it announces them, as Moleculer does. A failure
+    /// is logged: the node still serves calls aimed at it.
+    async fn subscribe_balanced(&self) {
+        let Some(transit) = &self.inner.transit else {
+            return;
+        };
+        if !transit.bus_balances {
+            return;
+        }
+        let topics = self.inner.registry.balanced_topics();
+        if let Err(err) = transit.transporter.subscribe_balanced(&topics).await {
+            tracing::warn!(%err, "balanced subscriptions failed; this node gets no balanced work");
+        }
+    }
+
     /// Bumps the service-list revision and broadcasts INFO.
     fn announce(&self) {
         self.inner.registry.bump_local_seq();
@@ -379,6 +397,12 @@ impl Broker {
         }
         self.set_state(State::Stopping);
         if let Some(transit) = &self.inner.transit {
+            if transit.bus_balances {
+                // No new balanced work for a node on its way out: the bus hands it to others.
+                if let Err(err) = transit.transporter.subscribe_balanced(&[]).await {
+                    tracing::debug!(%err, "balanced subscriptions not dropped before the stop");
+                }
+            }
             self.inner.registry.bump_local_seq();
             if let Some(info) = self.info_packet(Some(Vec::new())) {
                 transit.publish_quietly(&info, None);

@@ -177,10 +177,16 @@ impl Broker {
             config.metadata.clone(),
         );
         let registry = Registry::new(local, config.strategy.clone(), config.prefer_local);
-        let transit = config
-            .transporter
-            .clone()
-            .map(|t| Transit::new(t, config.protocol));
+        let transit = config.transporter.clone().map(|t| {
+            let bus_balances = config.disable_balancer && t.has_builtin_balancer();
+            if config.disable_balancer && !bus_balances {
+                tracing::warn!(
+                    transporter = %t.describe(),
+                    "the transporter has no built-in balancer; the broker keeps balancing"
+                );
+            }
+            Transit::new(t, config.protocol, bus_balances)
+        });
         let breakers = Breakers::new(config.circuit_breaker.clone());
         Broker {
             inner: Arc::new_cyclic(|weak: &Weak<BrokerInner>| BrokerInner {

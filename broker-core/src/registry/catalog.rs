@@ -7,6 +7,7 @@ use crate::event_match::matches;
 use crate::packet::ServiceInfo;
 use crate::service::{ActionHandler, EventHandler, Visibility};
 use crate::strategy::{Candidate, Request, Strategy, StrategySpec};
+use crate::transporter::BalancedTopic;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
@@ -327,6 +328,47 @@ impl Catalog {
             .endpoints
             .iter()
             .find_map(|e| e.local.clone())
+    }
+
+    /// What this node serves on the bus's balanced topics: its remote-callable actions, and
+    /// its event handlers as (pattern, group).
+    pub(crate) fn balanced_topics(&self) -> Vec<BalancedTopic> {
+        let mut topics: Vec<BalancedTopic> = self
+            .actions
+            .iter()
+            .filter(|(_, list)| {
+                list.endpoints.iter().any(|e| {
+                    e.local
+                        .as_ref()
+                        .is_some_and(|a| a.visibility.is_remote_callable())
+                })
+            })
+            .map(|(name, _)| BalancedTopic::Request {
+                action: name.clone(),
+            })
+            .collect();
+        topics.sort_by_key(|t| t.channel(""));
+        topics.extend(
+            self.events
+                .iter()
+                .filter(|l| l.endpoints.iter().any(|e| e.local.is_some()))
+                .map(|l| BalancedTopic::Event {
+                    group: l.group.clone(),
+                    event: l.pattern.clone(),
+                }),
+        );
+        topics
+    }
+
+    /// The groups with a handler of `event` anywhere in the cluster, each once.
+    pub(crate) fn event_groups(&self, event: &str) -> Vec<String> {
+        let mut groups: Vec<String> = Vec::new();
+        for list in self.matching_lists(event, None) {
+            if !list.endpoints.is_empty() && !groups.contains(&list.group) {
+                groups.push(list.group.clone());
+            }
+        }
+        groups
     }
 
     fn matching_lists<'a>(

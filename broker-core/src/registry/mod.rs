@@ -254,6 +254,16 @@ impl Registry {
             .local_event_handlers(event, groups, broadcast, request)
     }
 
+    /// What this node serves on the bus's balanced topics (see `Catalog::balanced_topics`).
+    pub(crate) fn balanced_topics(&self) -> Vec<crate::transporter::BalancedTopic> {
+        self.read().catalog.balanced_topics()
+    }
+
+    /// The groups with a handler of `event` anywhere in the cluster.
+    pub(crate) fn event_groups(&self, event: &str) -> Vec<String> {
+        self.read().catalog.event_groups(event)
+    }
+
     /// Whether every named service (full name) is available somewhere.
     pub(crate) fn has_services(&self, names: &[String]) -> bool {
         let state = self.read();

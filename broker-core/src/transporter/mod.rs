@@ -95,6 +95,61 @@ pub fn packet_type_of_channel(prefix: &str, channel: &str) -> Option<PacketType>
     PacketType::parse(kind)
 }
 
+/// A destination the bus itself balances (Moleculer's `disableBalancer` mode, on transporters
+/// with a built-in balancer such as NATS): a request for an action, or an event for one group,
+/// taken by exactly one of the nodes subscribed to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BalancedTopic {
+    /// `<prefix>.REQB.<action>`, in queue group `<action>`.
+    Request {
+        /// The action's full name.
+        action: String,
+    },
+    /// `<prefix>.EVENTB.<group>.<event>`, in queue group `<group>`.
+    Event {
+        /// The event group (by default the handling service's name).
+        group: String,
+        /// The event name; in a subscription, the handler's pattern.
+        event: String,
+    },
+}
+
+impl BalancedTopic {
+    /// The channel Moleculer publishes to under `prefix`.
+    pub fn channel(&self, prefix: &str) -> String {
+        match self {
+            BalancedTopic::Request { action } => format!("{prefix}.REQB.{action}"),
+            BalancedTopic::Event { group, event } => format!("{prefix}.EVENTB.{group}.{event}"),
+        }
+    }
+
+    /// The channel Moleculer subscribes to for this topic: as [`BalancedTopic::channel`], with
+    /// an event pattern's `**` and anything after it turned into the NATS tail wildcard `>`.
+    pub fn subscription(&self, prefix: &str) -> String {
+        let channel = self.channel(prefix);
+        match (self, channel.find("**")) {
+            (BalancedTopic::Event { .. }, Some(at)) => format!("{}>", &channel[..at]),
+            _ => channel,
+        }
+    }
+
+    /// The queue group the bus balances this topic in: the action, or the event group.
+    pub fn queue_group(&self) -> &str {
+        match self {
+            BalancedTopic::Request { action } => action,
+            BalancedTopic::Event { group, .. } => group,
+        }
+    }
+
+    /// The packet type of what arrives on this topic.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            BalancedTopic::Request { .. } => PacketType::Request,
+            BalancedTopic::Event { .. } => PacketType::Event,
+        }
+    }
+}
+
 /// What the broker needs to know to connect a transporter.
 #[derive(Debug, Clone)]
 pub struct TransportSetup {
@@ -167,6 +222,32 @@ pub trait Transporter: Send + Sync + fmt::Debug + 'static {
     /// Whether publishes can currently go out.
     fn is_connected(&self) -> bool;
 
+    /// Whether the bus can balance requests and events itself ([`BalancedTopic`]): what
+    /// Moleculer calls a built-in balancer, used when the broker's balancer is disabled
+    /// (`BrokerBuilder::disable_balancer`). The default is no.
+    fn has_builtin_balancer(&self) -> bool {
+        false
+    }
+
+    /// Makes these the node's balanced subscriptions, replacing the previous set (topics no
+    /// longer listed are unsubscribed); resolves once the bus confirms them. Only called when
+    /// [`Transporter::has_builtin_balancer`] is true; the default fails.
+    fn subscribe_balanced<'a>(
+        &'a self,
+        topics: &'a [BalancedTopic],
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = topics;
+        Box::pin(async { Err(no_builtin_balancer()) })
+    }
+
+    /// Publishes a payload to a balanced topic, for the bus to hand to one subscriber. Like
+    /// [`Transporter::publish`], it must not block. Only called when
+    /// [`Transporter::has_builtin_balancer`] is true; the default fails.
+    fn publish_balanced(&self, topic: &BalancedTopic, payload: Bytes) -> Result<(), Error> {
+        let _ = (topic, payload);
+        Err(no_builtin_balancer())
+    }
+
     /// What to show a person for this transporter (`redis://127.0.0.1:6379`): its address,
     /// never a password. The default is the type's name as `Debug` starts it.
     fn describe(&self) -> String {
@@ -176,6 +257,10 @@ pub trait Transporter: Send + Sync + fmt::Debug + 'static {
             _ => debug,
         }
     }
+}
+
+fn no_builtin_balancer() -> Error {
+    Error::broker_options("this transporter has no built-in balancer")
 }
 
 #[cfg(test)]
@@ -199,6 +284,29 @@ mod tests {
         assert_eq!(packet_type_of_channel("MOL-dev", "MOL-devx.RES.a"), None);
         assert_eq!(packet_type_of_channel("MOL", "MOL.NOPE"), None);
         assert_eq!(Topic::node_subscriptions("n").len(), 12);
+    }
+
+    #[test]
+    fn balanced_channels_follow_moleculer() {
+        let req = BalancedTopic::Request {
+            action: "math.add".into(),
+        };
+        assert_eq!(req.channel("MOL-dev"), "MOL-dev.REQB.math.add");
+        assert_eq!(req.queue_group(), "math.add");
+        assert_eq!(req.packet_type(), PacketType::Request);
+        let ev = BalancedTopic::Event {
+            group: "users".into(),
+            event: "user.**".into(),
+        };
+        assert_eq!(ev.channel("MOL"), "MOL.EVENTB.users.user.**");
+        assert_eq!(ev.subscription("MOL"), "MOL.EVENTB.users.user.>");
+        assert_eq!(ev.queue_group(), "users");
+        let plain = BalancedTopic::Event {
+            group: "g".into(),
+            event: "a.*".into(),
+        };
+        assert_eq!(plain.subscription("MOL"), "MOL.EVENTB.g.a.*");
+        assert!(!MemoryTransporter::new().has_builtin_balancer());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! (which each test file using this module defines as `child::child_main()`), told what to do
 //! through an environment variable.
 
-use super::{services, Cluster, JsVersion};
+use super::{services, Bus, Cluster, JsVersion};
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::process::Stdio;
@@ -28,10 +28,13 @@ pub fn child_main() {
     } else {
         JsVersion::V015
     };
+    let url = cfg["url"].as_str().unwrap_or_default().to_owned();
     let cluster = Cluster {
         version,
         namespace: cfg["namespace"].as_str().unwrap_or_default().to_owned(),
-        redis_url: cfg["redis"].as_str().unwrap_or_default().to_owned(),
+        bus: Bus::of_url(&url),
+        url,
+        disable_balancer: cfg["disableBalancer"] == true,
     };
     let node_id = cfg["nodeID"].as_str().unwrap_or_default().to_owned();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -79,7 +82,8 @@ impl RustChild {
         let cfg = json!({
             "version": cluster.version.peer_arg(),
             "namespace": cluster.namespace,
-            "redis": cluster.redis_url,
+            "url": cluster.url,
+            "disableBalancer": cluster.disable_balancer,
             "nodeID": node_id,
         });
         let exe = std::env::current_exe().expect("current test binary");

@@ -1,17 +1,20 @@
 //! Harness of the Moleculer.js interop tests: JS peers as child processes (`peer`), Rust test
-//! services (`services`), Rust nodes in child processes (`child`) and private Redis servers
-//! (`redis_server`). Every test gets its own namespace and node IDs, so tests run in parallel
-//! on the shared Redis without seeing each other.
+//! services (`services`), Rust nodes in child processes (`child`) and private Redis and NATS
+//! servers (`private_bus`). Every test gets its own namespace and node IDs, so tests run in
+//! parallel on the shared Redis and NATS without seeing each other.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod child;
 pub mod http;
+pub mod nats_server;
 pub mod peer;
 pub mod prerequisites;
+pub mod private_bus;
 pub mod redis_server;
 pub mod services;
 
 use broker_core::{Broker, BrokerBuilder, ProtocolVersion};
+use broker_nats::NatsTransporter;
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -27,7 +30,9 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub const HB_INTERVAL_S: u64 = 1;
 pub const HB_TIMEOUT_S: u64 = 3;
 
-/// Runs one scenario for both Moleculer.js versions, each under an overall time bound.
+/// Runs one scenario for both Moleculer.js versions over Redis, each under an overall time
+/// bound.
+#[allow(unused_macros)]
 macro_rules! both_versions {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -38,6 +43,33 @@ macro_rules! both_versions {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn moleculer_0_14() {
                 $crate::interop::run_bounded(super::$name($crate::interop::JsVersion::V014)).await
+            }
+        }
+    )*};
+}
+
+/// Runs one scenario over every bus (Redis, NATS) for both Moleculer.js versions, each under an
+/// overall time bound: `<scenario>::redis_v15`, `redis_v14`, `nats_v15`, `nats_v14`.
+#[allow(unused_macros)]
+macro_rules! every_bus {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use $crate::interop::{run_bounded, Bus, JsVersion};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis_v15() {
+                run_bounded(super::$name(Bus::Redis, JsVersion::V015)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis_v14() {
+                run_bounded(super::$name(Bus::Redis, JsVersion::V014)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn nats_v15() {
+                run_bounded(super::$name(Bus::Nats, JsVersion::V015)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn nats_v14() {
+                run_bounded(super::$name(Bus::Nats, JsVersion::V014)).await
             }
         }
     )*};
@@ -103,9 +135,47 @@ impl JsVersion {
     }
 }
 
+/// The message bus a scenario runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bus {
+    Redis,
+    Nats,
+}
+
+impl Bus {
+    pub fn short(self) -> &'static str {
+        match self {
+            Bus::Redis => "redis",
+            Bus::Nats => "nats",
+        }
+    }
+
+    /// The shared server of this kind.
+    pub fn shared_url(self) -> String {
+        match self {
+            Bus::Redis => redis_url(),
+            Bus::Nats => nats_url(),
+        }
+    }
+
+    /// The bus a URL names (`nats://` or `tls://` is NATS, anything else Redis).
+    pub fn of_url(url: &str) -> Bus {
+        if url.starts_with("nats://") || url.starts_with("tls://") {
+            Bus::Nats
+        } else {
+            Bus::Redis
+        }
+    }
+}
+
 /// The shared Redis the tests use (`REDIS_URL`, default the local one).
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The shared NATS the tests use (`NATS_URL`, default the local one).
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 /// A name no other test, run or process uses: pid, a counter and random bits.
@@ -121,26 +191,45 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// One scenario's cluster settings: Moleculer version, namespace and Redis.
+/// One scenario's cluster settings: Moleculer version, namespace and bus.
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub version: JsVersion,
     pub namespace: String,
-    pub redis_url: String,
+    pub bus: Bus,
+    /// The bus's URL (`redis://…` or `nats://…`).
+    pub url: String,
+    /// Moleculer's `disableBalancer`: requests and events balanced by the bus (NATS queue
+    /// groups) instead of by the caller.
+    pub disable_balancer: bool,
 }
 
 impl Cluster {
+    /// A cluster on the shared Redis.
     pub fn new(version: JsVersion, what: &str) -> Cluster {
-        let url = redis_url();
-        prerequisites::require_redis(&url);
+        Cluster::over(Bus::Redis, version, what)
+    }
+
+    /// A cluster on the shared server of `bus`.
+    pub fn over(bus: Bus, version: JsVersion, what: &str) -> Cluster {
+        let url = bus.shared_url();
+        prerequisites::require_bus(&url);
         Cluster::on(version, what, url)
     }
 
-    pub fn on(version: JsVersion, what: &str, redis_url: String) -> Cluster {
+    /// A cluster on the server at `url` (a private one).
+    pub fn on(version: JsVersion, what: &str, url: String) -> Cluster {
+        let bus = Bus::of_url(&url);
         Cluster {
             version,
-            namespace: unique(&format!("interop-{what}-{}", version.short())),
-            redis_url,
+            namespace: unique(&format!(
+                "interop-{what}-{}-{}",
+                bus.short(),
+                version.short()
+            )),
+            bus,
+            url,
+            disable_balancer: false,
         }
     }
 
@@ -151,12 +240,20 @@ impl Cluster {
 
     /// A Rust broker builder on this cluster with the interop heartbeat settings.
     pub fn rust_node(&self, node_id: &str) -> BrokerBuilder {
-        let transporter = RedisTransporter::new(&self.redis_url).expect("valid Redis URL");
-        Broker::builder()
+        let builder = Broker::builder();
+        let builder = match self.bus {
+            Bus::Redis => {
+                builder.transporter(RedisTransporter::new(&self.url).expect("valid Redis URL"))
+            }
+            Bus::Nats => {
+                builder.transporter(NatsTransporter::new(&self.url).expect("valid NATS URL"))
+            }
+        };
+        builder
             .node_id(node_id)
             .namespace(&self.namespace)
-            .transporter(transporter)
             .protocol(self.version.protocol())
+            .disable_balancer(self.disable_balancer)
             .heartbeat_interval(Duration::from_secs(HB_INTERVAL_S))
             .heartbeat_timeout(Duration::from_secs(HB_TIMEOUT_S))
     }
@@ -167,7 +264,8 @@ impl Cluster {
             "version": self.version.peer_arg(),
             "nodeID": node_id,
             "namespace": self.namespace,
-            "transporter": self.redis_url,
+            "transporter": self.url,
+            "disableBalancer": self.disable_balancer,
             "heartbeatInterval": HB_INTERVAL_S,
             "heartbeatTimeout": HB_TIMEOUT_S,
             "services": services,
@@ -192,14 +290,20 @@ pub fn ensure_js_deps() {
     let result = DONE.get_or_init(|| {
         let dir = interop_dir();
         let installed = || {
-            ["moleculer", "moleculer-014", "moleculer-web", "ioredis"]
-                .iter()
-                .all(|p| {
-                    dir.join("node_modules")
-                        .join(p)
-                        .join("package.json")
-                        .exists()
-                })
+            [
+                "moleculer",
+                "moleculer-014",
+                "moleculer-web",
+                "ioredis",
+                "nats",
+            ]
+            .iter()
+            .all(|p| {
+                dir.join("node_modules")
+                    .join(p)
+                    .join("package.json")
+                    .exists()
+            })
         };
         if installed() {
             return Ok(());
@@ -261,8 +365,8 @@ pub struct Pair {
 }
 
 impl Pair {
-    pub async fn start(version: JsVersion, what: &str) -> Pair {
-        Pair::start_on(Cluster::new(version, what)).await
+    pub async fn start(bus: Bus, version: JsVersion, what: &str) -> Pair {
+        Pair::start_on(Cluster::over(bus, version, what)).await
     }
 
     pub async fn start_on(cluster: Cluster) -> Pair {

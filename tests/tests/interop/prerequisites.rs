@@ -1,4 +1,5 @@
-//! What the interop tests need from the machine (Node.js with npm, a Redis, `redis-server`),
+//! What the interop tests need from the machine (Node.js with npm, a Redis, a NATS,
+//! `redis-server`, `nats-server`),
 //! checked once, so that a missing piece fails with one line saying what to install instead of
 //! an `Os { code: 2, kind: NotFound, .. }` from deep inside a spawn.
 
@@ -31,48 +32,68 @@ pub fn require_node() {
     }
 }
 
-/// The shared Redis at `url` (always the same one in a test binary) must answer; checked once.
-pub fn require_redis(url: &str) {
-    static OK: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = OK.get_or_init(|| {
-        let addr = host_port(url).ok_or_else(|| format!("cannot read a host:port from {url}"))?;
-        let resolved = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-            .map_err(|e| format!("{addr}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{addr} resolves to nothing"))?;
-        std::net::TcpStream::connect_timeout(&resolved, Duration::from_secs(2))
-            .map(drop)
-            .map_err(|e| format!("no Redis answers at {url} ({e})"))
-    });
+/// The shared server at `url` (Redis or NATS; one of each per test binary) must answer;
+/// checked once per URL.
+pub fn require_bus(url: &str) {
+    type Checked = Vec<(String, Result<(), String>)>;
+    static CHECKED: OnceLock<std::sync::Mutex<Checked>> = OnceLock::new();
+    let checked = CHECKED.get_or_init(Default::default);
+    let mut checked = checked.lock().unwrap_or_else(|p| p.into_inner());
+    let result = match checked.iter().find(|(u, _)| u == url) {
+        Some((_, result)) => result.clone(),
+        None => {
+            let result = reach(url);
+            checked.push((url.to_owned(), result.clone()));
+            result
+        }
+    };
     if let Err(err) = result {
+        let start = if url.starts_with("nats://") {
+            "start one (`nats-server -a 127.0.0.1 -p 4222`), set NATS_URL"
+        } else {
+            "start one (`redis-server --port 6379 --save \"\"`), set REDIS_URL"
+        };
         missing(&format!(
-            "{err}; start one (`redis-server --port 6379 --save \"\"`), set REDIS_URL, \
-             or run `.ci/run`, which starts it"
+            "{err}; {start}, or run `.ci/run`, which starts it"
         ));
     }
 }
 
-/// `host:port` of a `redis://[user:pass@]host[:port][/db]` URL.
+fn reach(url: &str) -> Result<(), String> {
+    let addr = host_port(url).ok_or_else(|| format!("cannot read a host:port from {url}"))?;
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .map_err(|e| format!("{addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} resolves to nothing"))?;
+    std::net::TcpStream::connect_timeout(&resolved, Duration::from_secs(2))
+        .map(drop)
+        .map_err(|e| format!("nothing answers at {url} ({e})"))
+}
+
+/// `host:port` of a `redis://[user:pass@]host[:port][/db]` or `nats://…` URL (the scheme's
+/// default port if none is given).
 fn host_port(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
+    let (scheme, rest) = url.split_once("://")?;
     let authority = rest.split('/').next()?;
     let host = authority.rsplit('@').next()?;
     if host.is_empty() {
         return None;
     }
+    let default_port = if scheme == "nats" { 4222 } else { 6379 };
     Some(if host.contains(':') {
         host.to_owned()
     } else {
-        format!("{host}:6379")
+        format!("{host}:{default_port}")
     })
 }
 
 #[test]
-fn host_port_of_redis_urls() {
+fn host_port_of_bus_urls() {
     assert_eq!(
         host_port("redis://127.0.0.1:6379").as_deref(),
         Some("127.0.0.1:6379")
     );
     assert_eq!(host_port("redis://u:p@h/3").as_deref(), Some("h:6379"));
     assert_eq!(host_port("nope"), None);
+    assert_eq!(host_port("nats://n1").as_deref(), Some("n1:4222"));
 }

@@ -65,6 +65,14 @@ pub fn rust_error(kind: &str) -> Error {
     }
 }
 
+/// `shared.where`, the same action as the JS peer's `shared` service: it answers which node
+/// served the call.
+pub fn shared() -> ServiceSchema {
+    ServiceSchema::new("shared").action(ActionDef::new("where", |ctx: Context| async move {
+        Ok(json!({"node": ctx.broker().node_id(), "params": ctx.params()}))
+    }))
+}
+
 /// `rmath`: `add` (typed), `info` (context echo, marks meta), `chain` (nested call), `fail`,
 /// `slow`, `emit` (an event from inside a context).
 pub fn rmath() -> ServiceSchema {

@@ -5,18 +5,15 @@
 //! three handle `interop.all`. The emitters, Rust R0 and JS J0, have no handler (trap 9: a
 //! local handler would win every emit).
 
-#[macro_use]
-mod interop;
-
+use crate::interop::peer::JsPeer;
+use crate::interop::services::{received, recorder, Received};
+use crate::interop::{eventually, Bus, Cluster, JsVersion, WAIT};
 use broker_core::{Broker, EmitOptions};
-use interop::peer::JsPeer;
-use interop::services::{received, recorder, Received};
-use interop::{eventually, Cluster, JsVersion, WAIT};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
-both_versions!(balanced_and_broadcast_events);
+every_bus!(balanced_and_broadcast_events);
 
 const N: u64 = 24;
 
@@ -79,8 +76,8 @@ async fn all_deliveries(r1: &Received, r2: &Received, j1: &JsPeer) -> Vec<Delive
     all
 }
 
-async fn balanced_and_broadcast_events(v: JsVersion) {
-    let cluster = Cluster::new(v, "events");
+async fn balanced_and_broadcast_events(bus: Bus, v: JsVersion) {
+    let cluster = Cluster::over(bus, v, "events");
     let (r1_sink, r2_sink) = (Received::default(), Received::default());
     let js_events = json!([
         {"event": "interop.balanced", "group": "g"},

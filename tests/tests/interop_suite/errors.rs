@@ -2,15 +2,12 @@
 //! rebuilds its own classes from Rust errors, and missing actions and timeouts give the same
 //! errors on both sides without leaving a caller hanging.
 
-#[macro_use]
-mod interop;
-
+use crate::interop::{Bus, JsVersion, Pair};
 use broker_core::{CallOptions, Error, ErrorKind};
-use interop::{JsVersion, Pair};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-both_versions!(
+every_bus!(
     rust_errors_reach_js,
     js_errors_reach_rust,
     missing_actions,
@@ -23,8 +20,8 @@ fn has_class(err: &Value, class: &str) -> bool {
         .is_some_and(|a| a.iter().any(|c| c == class))
 }
 
-async fn rust_errors_reach_js(v: JsVersion) {
-    let p = Pair::start(v, "rust-err").await;
+async fn rust_errors_reach_js(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "rust-err").await;
     let rust_id = p.rust.node_id().to_owned();
 
     let e =
@@ -105,8 +102,8 @@ async fn rust_call(p: &Pair, action: &str, params: Value) -> Error {
     }
 }
 
-async fn js_errors_reach_rust(v: JsVersion) {
-    let p = Pair::start(v, "js-err").await;
+async fn js_errors_reach_rust(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "js-err").await;
     let js_id = p.js.node_id.as_str();
 
     let e = rust_call(&p, "jsmath.fail", json!({"kind": "client"})).await;
@@ -160,8 +157,8 @@ async fn js_errors_reach_rust(v: JsVersion) {
     p.stop().await;
 }
 
-async fn missing_actions(v: JsVersion) {
-    let p = Pair::start(v, "missing").await;
+async fn missing_actions(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "missing").await;
     // Raised by the caller itself, on each side.
     let e = p.js.call_err("nope.missing", json!({}), json!({})).await;
     assert_eq!(e["class"], "ServiceNotFoundError", "{e}");
@@ -198,8 +195,8 @@ async fn missing_actions(v: JsVersion) {
     p.stop().await;
 }
 
-async fn timeouts(v: JsVersion) {
-    let p = Pair::start(v, "timeout").await;
+async fn timeouts(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "timeout").await;
     let (rust_id, js_id) = (p.rust.node_id().to_owned(), p.js.node_id.clone());
 
     // JS → slow Rust action with a call timeout.

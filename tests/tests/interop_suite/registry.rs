@@ -1,22 +1,19 @@
 //! What each side's registry shows of the other: `$node.list`, `$node.services`,
 //! `$node.actions` and `$node.health`, local and called remotely with `nodeID`.
 
-#[macro_use]
-mod interop;
-
+use crate::interop::services::{recorder, Received};
+use crate::interop::{eventually, find_node, Bus, JsVersion, Pair, WAIT};
 use broker_core::CallOptions;
-use interop::services::{recorder, Received};
-use interop::{eventually, find_node, JsVersion, Pair, WAIT};
 use serde_json::{json, Value};
 
-both_versions!(js_sees_rust_node, rust_sees_js_node);
+every_bus!(js_sees_rust_node, rust_sees_js_node);
 
 fn find_service<'a>(list: &'a Value, full_name: &str) -> Option<&'a Value> {
     list.as_array()?.iter().find(|s| s["fullName"] == full_name)
 }
 
-async fn js_sees_rust_node(v: JsVersion) {
-    let p = Pair::start(v, "reg-js").await;
+async fn js_sees_rust_node(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "reg-js").await;
     let rust_id = p.rust.node_id().to_owned();
     let own = serde_json::to_value(p.rust.node_list(false, false)).expect("serializes");
     let me = find_node(&own, &rust_id).cloned().expect("own entry");
@@ -103,8 +100,8 @@ async fn js_sees_rust_node(v: JsVersion) {
     p.stop().await;
 }
 
-async fn rust_sees_js_node(v: JsVersion) {
-    let p = Pair::start(v, "reg-rust").await;
+async fn rust_sees_js_node(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "reg-rust").await;
     let js_id = p.js.node_id.clone();
     let list =
         serde_json::to_value(p.rust.node_list(false, false)).expect("node records serialize");

@@ -2,30 +2,20 @@
 //! JS) is marked offline after the heartbeat timeout, and calls pending on it are rejected with
 //! `RequestRejectedError` instead of hanging.
 
-#[macro_use]
-mod interop;
-
+use crate::interop::child::RustChild;
+use crate::interop::peer::JsPeer;
+use crate::interop::{eventually, find_node, Bus, Cluster, JsVersion, Pair, HB_TIMEOUT_S};
 use broker_core::ErrorKind;
-use interop::child::RustChild;
-use interop::peer::JsPeer;
-use interop::{eventually, find_node, Cluster, JsVersion, Pair, HB_TIMEOUT_S};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-both_versions!(
+every_bus!(
     graceful_stops,
     graceful_stop_finishes_in_flight_call,
     sigterm_stops_a_rust_node_gracefully,
     killed_rust_node,
     killed_js_node
 );
-
-/// Entry point of the Rust child node process (see `interop::child`); a no-op otherwise.
-#[test]
-#[ignore = "entry point of the Rust child node, started by the interop tests themselves"]
-fn child_node_entry() {
-    interop::child::child_main();
-}
 
 /// How long a killed node may take to be noticed: JS checks every timeout, so up to about
 /// twice the heartbeat timeout, plus slack for a loaded machine.
@@ -40,8 +30,8 @@ async fn disconnected_event(js: &JsPeer, node_id: &str) -> Option<Value> {
         .find(|e| e["type"] == "disconnected" && e["nodeID"] == node_id)
 }
 
-async fn graceful_stops(v: JsVersion) {
-    let p = Pair::start(v, "graceful").await;
+async fn graceful_stops(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "graceful").await;
     let rust_id = p.rust.node_id().to_owned();
     p.rust.stop().await.expect("Rust node stops");
     let stopped = Instant::now();
@@ -63,7 +53,7 @@ async fn graceful_stops(v: JsVersion) {
     p.js.exit().await;
 
     // The other way round.
-    let p = Pair::start(v, "graceful-js").await;
+    let p = Pair::start(bus, v, "graceful-js").await;
     let js_id = p.js.node_id.clone();
     p.js.exit().await;
     eventually(
@@ -94,8 +84,8 @@ async fn graceful_stops(v: JsVersion) {
 /// A JS call in flight on the Rust node when its graceful stop begins still gets its answer:
 /// the stop waits for handlers, and the RES must go out before DISCONNECT (else JS rejects the
 /// call with `RequestRejectedError` on DISCONNECT).
-async fn graceful_stop_finishes_in_flight_call(v: JsVersion) {
-    let p = Pair::start(v, "graceful-drain").await;
+async fn graceful_stop_finishes_in_flight_call(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "graceful-drain").await;
     let in_flight = p.js.call("rmath.slow", json!({"ms": 800}), json!({}));
     let stop = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -111,8 +101,8 @@ async fn graceful_stop_finishes_in_flight_call(v: JsVersion) {
 /// `Broker::run_until_signal`: SIGTERM (what `docker stop`, systemd and Kubernetes send) stops
 /// the node gracefully, so the JS peer sees it leave at once (DISCONNECT), not after the
 /// heartbeat timeout, and the process exits cleanly.
-async fn sigterm_stops_a_rust_node_gracefully(v: JsVersion) {
-    let cluster = Cluster::new(v, "sigterm-rust");
+async fn sigterm_stops_a_rust_node_gracefully(bus: Bus, v: JsVersion) {
+    let cluster = Cluster::over(bus, v, "sigterm-rust");
     let child_id = cluster.node_id("rust-child");
     let (mut child, js) = tokio::join!(
         RustChild::start(&cluster, &child_id),
@@ -148,8 +138,8 @@ async fn sigterm_stops_a_rust_node_gracefully(v: JsVersion) {
     js.exit().await;
 }
 
-async fn killed_rust_node(v: JsVersion) {
-    let cluster = Cluster::new(v, "kill-rust");
+async fn killed_rust_node(bus: Bus, v: JsVersion) {
+    let cluster = Cluster::over(bus, v, "kill-rust");
     let child_id = cluster.node_id("rust-child");
     let (mut child, js) = tokio::join!(
         RustChild::start(&cluster, &child_id),
@@ -191,8 +181,8 @@ async fn killed_rust_node(v: JsVersion) {
     js.exit().await;
 }
 
-async fn killed_js_node(v: JsVersion) {
-    let p = Pair::start(v, "kill-js").await;
+async fn killed_js_node(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "kill-js").await;
     let js_id = p.js.node_id.clone();
     let pending = tokio::time::timeout(
         loss_bound() + Duration::from_secs(5),

@@ -1,22 +1,20 @@
-//! Redis goes away while a Rust and a JS node run on it, then comes back on the same port:
-//! calls and events must work again both ways within a bounded time. Runs on a private
-//! `redis-server`, never the shared one. Two outages: a short one (nodes keep each other) and
-//! one longer than the heartbeat timeout (nodes drop each other and must rediscover).
+//! The bus server (Redis or NATS) goes away while a Rust and a JS node run on it, then comes
+//! back on the same port: calls and events must work again both ways within a bounded time.
+//! Runs on a private `redis-server` or `nats-server`, never the shared one. Two outages: a short
+//! one (nodes keep each other) and one longer than the heartbeat timeout (nodes drop each other
+//! and must rediscover).
 
-#[macro_use]
-mod interop;
-
+use crate::interop::peer::JsPeer;
+use crate::interop::private_bus::PrivateBus;
+use crate::interop::services::{received, recorder, rmath, Received};
+use crate::interop::{eventually, Bus, Cluster, JsVersion, HB_TIMEOUT_S, WAIT};
 use broker_core::{CallOptions, EmitOptions};
-use interop::peer::JsPeer;
-use interop::redis_server::PrivateRedis;
-use interop::services::{received, recorder, rmath, Received};
-use interop::{eventually, Cluster, JsVersion, HB_TIMEOUT_S, WAIT};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-both_versions!(redis_restart);
+every_bus!(server_restart);
 
-/// How long after Redis is back everything must work again.
+/// How long after the server is back everything must work again.
 const RECOVERY: Duration = Duration::from_secs(30);
 
 async fn works_both_ways(rust: &broker_core::Broker, js: &JsPeer, sink: &Received, round: u64) {
@@ -67,9 +65,9 @@ async fn works_both_ways(rust: &broker_core::Broker, js: &JsPeer, sink: &Receive
     .await;
 }
 
-async fn redis_restart(v: JsVersion) {
-    let mut redis = PrivateRedis::start().await;
-    let cluster = Cluster::on(v, "restart", redis.url());
+async fn server_restart(bus: Bus, v: JsVersion) {
+    let mut server = PrivateBus::start(bus).await;
+    let cluster = Cluster::on(v, "restart", server.url());
     let sink = Received::default();
     let rust = cluster.rust_node(&cluster.node_id("rust")).build();
     rust.add_service(rmath()).await.expect("add rmath");
@@ -89,18 +87,18 @@ async fn redis_restart(v: JsVersion) {
         (1, Duration::from_secs(1)),
         (2, Duration::from_secs(HB_TIMEOUT_S * 2)),
     ] {
-        redis.down().await;
+        server.down().await;
         tokio::time::sleep(outage).await;
-        redis.up().await;
+        server.up().await;
         let back = Instant::now();
         works_both_ways(&rust, &js, &sink, round).await;
         println!(
-            "round {round}: {outage:?} outage, all working {:?} after Redis returned",
+            "round {round}: {outage:?} outage, all working {:?} after the server returned",
             back.elapsed()
         );
     }
 
-    // The long outage made JS drop the Rust node and take it back once Redis returned.
+    // The long outage made JS drop the Rust node and take it back once the server returned.
     let evs = js.node_events().await;
     let rust_id = rust.node_id();
     let lost = evs.iter().position(|e| {
@@ -114,10 +112,10 @@ async fn redis_restart(v: JsVersion) {
         "JS never took the Rust node back: {evs:?}"
     );
     let list = js.list().await;
-    let n = interop::find_node(&list, rust.node_id()).unwrap_or_else(|| panic!("{list}"));
+    let n = crate::interop::find_node(&list, rust.node_id()).unwrap_or_else(|| panic!("{list}"));
     assert_eq!(n["available"], true, "{n}");
     let mine = serde_json::to_value(rust.node_list(false, false)).expect("node records serialize");
-    let j = interop::find_node(&mine, &js.node_id).unwrap_or_else(|| panic!("{mine}"));
+    let j = crate::interop::find_node(&mine, &js.node_id).unwrap_or_else(|| panic!("{mine}"));
     assert_eq!(j["available"], true, "{j}");
     let (stopped, ()) = tokio::join!(rust.stop(), js.exit());
     stopped.expect("Rust node stops");

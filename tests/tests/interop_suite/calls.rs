@@ -1,22 +1,19 @@
-//! Calls between a Rust node and a Moleculer.js node over the real Redis: typed params, meta
+//! Calls between a Rust node and a Moleculer.js node over Redis and NATS: typed params, meta
 //! (down and merged back), request ID, parent ID and level across nested cross-language calls.
 
-#[macro_use]
-mod interop;
-
+use crate::interop::{Bus, JsVersion, Pair};
 use broker_core::CallOptions;
-use interop::{JsVersion, Pair};
 use serde_json::{json, Value};
 
-both_versions!(
+every_bus!(
     js_calls_rust,
     rust_calls_js,
     nested_js_rust_js,
     nested_rust_js_rust
 );
 
-async fn js_calls_rust(v: JsVersion) {
-    let p = Pair::start(v, "js-rust").await;
+async fn js_calls_rust(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "js-rust").await;
     let rust_id = p.rust.node_id().to_owned();
 
     let r =
@@ -77,8 +74,8 @@ async fn js_calls_rust(v: JsVersion) {
     p.stop().await;
 }
 
-async fn rust_calls_js(v: JsVersion) {
-    let p = Pair::start(v, "rust-js").await;
+async fn rust_calls_js(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "rust-js").await;
     let sum: f64 = p
         .rust
         .call_with(
@@ -117,8 +114,8 @@ async fn rust_calls_js(v: JsVersion) {
 
 /// JS → Rust → JS: the chain keeps its request ID, levels go 1, 2, parent IDs link up, and meta
 /// set on each hop reaches the root JS context.
-async fn nested_js_rust_js(v: JsVersion) {
-    let p = Pair::start(v, "js-rust-js").await;
+async fn nested_js_rust_js(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "js-rust-js").await;
     let r =
         p.js.call_ok(
             "rmath.chain",
@@ -152,8 +149,8 @@ async fn nested_js_rust_js(v: JsVersion) {
 
 /// Rust → JS → Rust, rooted in a Rust action so the merged-back meta is visible in Rust:
 /// `rmath.chain` (local, level 1) → `jsmath.chain` (level 2) → `rmath.info` (level 3).
-async fn nested_rust_js_rust(v: JsVersion) {
-    let p = Pair::start(v, "rust-js-rust").await;
+async fn nested_rust_js_rust(bus: Bus, v: JsVersion) {
+    let p = Pair::start(bus, v, "rust-js-rust").await;
     let params = json!({"action": "jsmath.chain", "params": {"action": "rmath.info", "params": {"deep": true}}});
     let r: Value = p
         .rust

@@ -1,0 +1,109 @@
+//! The transporter a URL names, for every program that takes one from a person (the CLI's
+//! `--transporter`, the examples' environment): one place that knows the schemes.
+
+use broker_core::{Error, Transporter};
+use std::sync::Arc;
+
+/// The transporter a URL names: `redis://…`, `rediss://…`, `redis+unix://…` (Redis), or
+/// `nats://…`, `tls://…` (NATS; several servers separated by commas); `redis` and `nats` alone
+/// are the default local servers. An empty string, `none` or `local` is a local-only node
+/// (`Ok(None)`). Anything else, or a scheme whose transport crate this build leaves out (cargo
+/// features `redis` and `nats`, both on by default), is a `BrokerOptionsError`.
+pub fn transporter_from_url(spec: &str) -> Result<Option<Arc<dyn Transporter>>, Error> {
+    let spec = spec.trim();
+    let lower = spec.to_ascii_lowercase();
+    match lower.as_str() {
+        "" | "none" | "local" => return Ok(None),
+        "redis" => return redis("redis://127.0.0.1:6379").map(Some),
+        "nats" => return nats("nats://127.0.0.1:4222").map(Some),
+        "memory" => {
+            return Err(Error::broker_options(
+                "the in-memory transporter only links brokers inside one process; \
+                 use redis://host:port or nats://host:port to reach other processes",
+            ))
+        }
+        _ => {}
+    }
+    if ["redis://", "rediss://", "redis+unix://"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return redis(spec).map(Some);
+    }
+    if ["nats://", "tls://"].iter().any(|p| lower.starts_with(p)) {
+        return nats(spec).map(Some);
+    }
+    Err(Error::broker_options(format!(
+        "unsupported transporter '{}': use redis://host:port, rediss://host:port, \
+         nats://host:port[,nats://host2:port], tls://host:port, or none for a local-only node",
+        redact(spec)
+    )))
+}
+
+#[cfg(feature = "redis")]
+fn redis(url: &str) -> Result<Arc<dyn Transporter>, Error> {
+    Ok(Arc::new(broker_redis::RedisTransporter::new(url)?))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(_url: &str) -> Result<Arc<dyn Transporter>, Error> {
+    Err(Error::broker_options(
+        "this build has no Redis transporter (cargo feature `redis` of broker-repl)",
+    ))
+}
+
+#[cfg(feature = "nats")]
+fn nats(url: &str) -> Result<Arc<dyn Transporter>, Error> {
+    Ok(Arc::new(broker_nats::NatsTransporter::new(url)?))
+}
+
+#[cfg(not(feature = "nats"))]
+fn nats(_url: &str) -> Result<Arc<dyn Transporter>, Error> {
+    Err(Error::broker_options(
+        "this build has no NATS transporter (cargo feature `nats` of broker-repl)",
+    ))
+}
+
+/// A spec as an error message may show it: anything before `@` hidden.
+fn redact(spec: &str) -> String {
+    match (spec.split_once("://"), spec.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => spec.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_their_transporter() {
+        let describe = |spec: &str| {
+            transporter_from_url(spec)
+                .expect(spec)
+                .map(|t| t.describe())
+        };
+        assert_eq!(describe(""), None);
+        assert_eq!(describe("none"), None);
+        assert_eq!(describe("redis").as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(
+            describe("redis://:pw@10.0.0.1:6380").as_deref(),
+            Some("redis://:***@10.0.0.1:6380")
+        );
+        assert_eq!(describe("nats").as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(
+            describe("nats://u:pw@a:4222,nats://b:4223").as_deref(),
+            Some("nats://u:***@a:4222,nats://b:4223")
+        );
+        assert_eq!(describe("tls://n1:4443").as_deref(), Some("tls://n1:4443"));
+    }
+
+    #[test]
+    fn other_specs_are_options_errors_without_secrets() {
+        for spec in ["memory", "amqp://u:secret@h", "kafka", "http://x"] {
+            let err = transporter_from_url(spec).expect_err(spec);
+            assert_eq!(err.kind(), broker_core::ErrorKind::BrokerOptions, "{spec}");
+            assert!(!err.message().contains("secret"), "{err}");
+        }
+    }
+}
