@@ -1,13 +1,16 @@
 //! One request's way through the gateway: find the route and action, read and merge params,
 //! authenticate, call, and answer.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use broker_core::payload::Payload;
 use broker_core::{Context, Error, ErrorKind, JsonMap};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use crate::alias::AliasKind;
@@ -15,10 +18,10 @@ use crate::body;
 use crate::errors;
 use crate::gateway::Shared;
 use crate::hooks::{HookRequest, RequestInfo};
+use crate::matched::PathParams;
 use crate::params;
 use crate::ratelimit::RateLimit;
 use crate::route::{MappingPolicy, Route};
-use crate::server::PeerAddr;
 
 /// The tracing span of one request, with its request ID when the client sent one.
 /// Nothing is built (no request-ID copy, no span) when INFO spans are off for this module.
@@ -43,41 +46,8 @@ fn request_id_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-pub(crate) async fn health() -> Response {
-    json_response(StatusCode::OK, &json!({"status": "ok"}))
-}
-
-pub(crate) async fn ready(State(shared): State<Arc<Shared>>) -> Response {
-    match crate::health::readiness(shared.broker().as_ref(), &shared.config.required_services) {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(body) => json_response(StatusCode::SERVICE_UNAVAILABLE, &body),
-    }
-}
-
-pub(crate) async fn openapi(State(shared): State<Arc<Shared>>) -> Response {
-    json_response(StatusCode::OK, &shared.openapi())
-}
-
-pub(crate) async fn asyncapi(State(shared): State<Arc<Shared>>) -> Response {
-    json_response(StatusCode::OK, &shared.asyncapi())
-}
-
-pub(crate) async fn docs(State(shared): State<Arc<Shared>>) -> Response {
-    let spec = shared
-        .config
-        .spec_paths
-        .openapi
-        .as_deref()
-        .unwrap_or("/openapi.json");
-    let mut res = crate::spec::docs::page(spec).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    res
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
+/// `body` as a JSON response.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut res = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -87,30 +57,31 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// Where a request goes.
-struct Target<'a> {
+struct Target<'a, 'p> {
     route: &'a Route,
     /// Borrowed from the alias (no copy per request); built for direct mapping.
     action: std::borrow::Cow<'a, str>,
-    path_params: Map<String, Value>,
+    path_params: PathParams<'a, 'p>,
     kind: AliasKind,
     /// Named by an alias (a missing action is then a 503, as moleculer-web answers).
     aliased: bool,
 }
 
-fn resolve<'a>(
+fn resolve<'a, 'p>(
     routes: &'a [Route],
     auto: &'a [Vec<crate::Alias>],
     method: &Method,
-    path: &str,
-) -> Option<Target<'a>> {
+    path: &'p str,
+) -> Option<Target<'a, 'p>> {
     // Aliases of every route first, as moleculer-web's global alias list; then direct mapping.
+    let mut path_params = PathParams::default();
     for (i, route) in routes.iter().enumerate() {
         let generated = auto.get(i).map(Vec::as_slice).unwrap_or_default();
         for alias in route.aliases.iter().chain(generated) {
             if !alias.accepts(method) {
                 continue;
             }
-            if let Some(path_params) = alias.path.matches(path) {
+            if alias.path.match_into(path, &mut path_params) {
                 return Some(Target {
                     route,
                     action: alias.action.as_str().into(),
@@ -138,14 +109,14 @@ fn resolve<'a>(
     Some(Target {
         route,
         action: action.into(),
-        path_params: Map::new(),
+        path_params,
         kind: AliasKind::Call,
         aliased: false,
     })
 }
 
-/// The fallback handler: every request that is not `/health` or `/ready`.
-pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+/// A request to the routes.
+pub(crate) async fn handle(shared: &Shared, peer: SocketAddr, req: Request) -> Response {
     let request_id = request_id_of(req.headers());
     let expose = shared.config.expose_internal_errors;
     // The URI shares its text: no copy of the path for the rare error log.
@@ -153,7 +124,14 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     let mut extra = HeaderMap::new();
     // Set apart from `extra`: the one header every answer has, without a map to merge.
     let mut chain_id = None;
-    let work = process(&shared, req, request_id.clone(), &mut chain_id, &mut extra);
+    let work = process(
+        shared,
+        peer,
+        req,
+        request_id.clone(),
+        &mut chain_id,
+        &mut extra,
+    );
     let result = match shared.config.request_timeout {
         Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,
@@ -186,6 +164,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
 
 async fn process(
     shared: &Shared,
+    peer: SocketAddr,
     req: Request,
     request_id: Option<String>,
     chain_id: &mut Option<HeaderValue>,
@@ -200,7 +179,7 @@ async fn process(
     if !route.allows(&target.action) || view.hidden.contains(target.action.as_ref()) {
         return Err(errors::service_not_found(&target.action));
     }
-    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    let peer = Some(peer);
     let client_ip = client_ip(route, &parts.headers, peer);
     if let (Some(limit), Some(ip)) = (&route.rate_limit, client_ip) {
         check_rate(limit, ip, extra)?;
@@ -223,7 +202,7 @@ async fn process(
         shared.config.body_read_timeout,
     )
     .await?;
-    let query = params::parse_query(parts.uri.query().unwrap_or(""));
+    let query = parts.uri.query().unwrap_or("");
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -231,19 +210,26 @@ async fn process(
         .unwrap_or("");
     let mut meta = JsonMap::new();
     let params = match target.kind {
-        AliasKind::Call => params::merge(
-            body::parse(content_type, &bytes)?,
-            query,
-            target.path_params,
-        ),
+        AliasKind::Call => match body::parse(content_type, &bytes)? {
+            // The usual GET: the path params are the params, written straight to JSON text.
+            body if query.is_empty() && !matches!(body, Some(Value::Object(_))) => {
+                CallParams::Path(target.path_params)
+            }
+            body => CallParams::Value(params::merge(
+                body,
+                params::parse_query(query),
+                target.path_params.into_map(),
+            )),
+        },
         AliasKind::Raw => {
-            let mut p = params::merge(None, query, target.path_params);
+            let query = params::parse_query(query);
+            let mut p = params::merge(None, query, target.path_params.into_map());
             if let Value::Object(map) = &mut p {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
                 map.insert("$body".into(), Value::String(encoded));
             }
             meta.insert("$contentType".into(), json!(content_type));
-            p
+            CallParams::Value(p)
         }
     };
 
@@ -300,7 +286,7 @@ async fn process(
     if options.timeout.is_none() {
         options.timeout = shared.config.request_timeout;
     }
-    let data: Value = match ctx.call_with(&target.action, params, options).await {
+    let data: Payload = match ctx.call_with(&target.action, &params, options).await {
         Ok(data) => data,
         Err(err) if target.aliased && is_missing(&err, &target.action) => {
             return Err(errors::service_unavailable());
@@ -314,11 +300,30 @@ async fn process(
             return Err(err);
         }
     };
-    let data = match (&route.after_call, hook_req) {
-        (Some(hook), Some(req)) => hook(req, data).await?,
-        _ => data,
-    };
-    Ok(crate::response::success(&data, &ctx.meta()))
+    match (&route.after_call, hook_req) {
+        (Some(hook), Some(req)) => {
+            let data = serde_json::from_str(data.get()).map_err(Error::from)?;
+            let data = hook(req, data).await?;
+            Ok(crate::response::success(&data, &ctx.meta()))
+        }
+        _ => Ok(crate::response::success_raw(data, &ctx.meta())),
+    }
+}
+
+/// The params of a call: the path params alone (serialized without a map in between), or
+/// merged with the query and body.
+enum CallParams<'a, 'p> {
+    Path(PathParams<'a, 'p>),
+    Value(Value),
+}
+
+impl Serialize for CallParams<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CallParams::Path(p) => p.serialize(s),
+            CallParams::Value(v) => v.serialize(s),
+        }
+    }
 }
 
 /// The client's IP: the peer's, or with `trust_proxy` the first of `X-Forwarded-For`.
