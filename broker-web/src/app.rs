@@ -45,7 +45,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
         let peer = self.peer;
-        Box::pin(async move { Ok(traced(shared, peer, req.map(Body::new)).await) })
+        Box::pin(traced(shared, peer, req.map(Body::new)))
     }
 }
 
@@ -106,13 +106,19 @@ impl tower::Service<Request<Incoming>> for App {
 
 /// The request in its tracing span (when INFO spans of this module are on), with a DEBUG
 /// line on the answer as tower-http's trace layer writes it.
-async fn traced(shared: Arc<Shared>, peer: SocketAddr, req: Request) -> Response<Body> {
+async fn traced(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request,
+) -> Result<Response<Body>, Infallible> {
     let span = dispatch::span(&req);
     if span.is_disabled() {
-        return route(&shared, peer, req).await;
+        return Ok(route(&shared, peer, req).await);
     }
     let started = std::time::Instant::now();
-    async move {
+    // Boxed: the future of every request (moved whole into its box) stays the size of one
+    // `route` future.
+    let traced = async move {
         let res = route(&shared, peer, req).await;
         tracing::debug!(
             latency = %format_args!("{} ms", started.elapsed().as_millis()),
@@ -121,8 +127,8 @@ async fn traced(shared: Arc<Shared>, peer: SocketAddr, req: Request) -> Response
         );
         res
     }
-    .instrument(span)
-    .await
+    .instrument(span);
+    Ok(Box::pin(traced).await)
 }
 
 /// The gateway's own endpoints by path, the routes for everything else.

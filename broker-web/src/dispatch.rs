@@ -133,7 +133,9 @@ pub(crate) async fn handle(shared: &Shared, peer: SocketAddr, req: Request) -> R
         &mut extra,
     );
     let result = match shared.config.request_timeout {
-        Some(t) => match tokio::time::timeout(t, work).await {
+        // Boxed: a timeout around the request would double the size of every request's
+        // future, which is moved whole into its box.
+        Some(t) => match Box::pin(tokio::time::timeout(t, work)).await {
             Ok(r) => r,
             Err(_) => Err(errors::gateway_timeout(uri.path())),
         },
@@ -195,13 +197,18 @@ async fn process(
         None => None,
     };
 
-    let bytes = body::read(
-        &parts.headers,
-        body,
-        route.body_limit,
-        shared.config.body_read_timeout,
-    )
-    .await?;
+    // Boxed (and only for a body): reading is a large future most GETs do not need.
+    let bytes = if hyper::body::Body::is_end_stream(&body) {
+        axum::body::Bytes::new()
+    } else {
+        Box::pin(body::read(
+            &parts.headers,
+            body,
+            route.body_limit,
+            shared.config.body_read_timeout,
+        ))
+        .await?
+    };
     let query = parts.uri.query().unwrap_or("");
     let content_type = parts
         .headers
