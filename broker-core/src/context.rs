@@ -284,7 +284,8 @@ impl Context {
             level: 1,
             caller: None,
             node_id: None,
-            params: Params::from_value(Value::Null),
+            // No serializing for a root's `null` params.
+            params: Params::from_payload(crate::payload::null_payload()),
             meta: Mutex::new(meta),
             headers: JsonMap::new(),
             response_headers: Mutex::new(JsonMap::new()),
