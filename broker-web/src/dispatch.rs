@@ -39,11 +39,24 @@ static X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id"
 
 /// `X-Correlation-ID` over `X-Request-ID`, as moleculer-web reads them.
 fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    let usable = |v: &HeaderValue| v.to_str().ok().filter(|s| !s.is_empty()).map(str::to_owned);
+    // A few headers (the usual case): one pass comparing names beats two hashed lookups.
+    if headers.len() <= 8 {
+        let mut request_id = None;
+        for (name, value) in headers {
+            if *name == X_CORRELATION_ID {
+                if let Some(id) = usable(value) {
+                    return Some(id);
+                }
+            } else if *name == X_REQUEST_ID && request_id.is_none() {
+                request_id = usable(value);
+            }
+        }
+        return request_id;
+    }
     [&X_CORRELATION_ID, &X_REQUEST_ID]
         .into_iter()
-        .find_map(|h| headers.get(h)?.to_str().ok())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+        .find_map(|h| usable(headers.get(h)?))
 }
 
 /// `body` as a JSON response.
@@ -117,34 +130,25 @@ fn resolve<'a, 'p>(
 
 /// A request to the routes.
 pub(crate) async fn handle(shared: &Shared, peer: SocketAddr, req: Request) -> Response {
-    let request_id = request_id_of(req.headers());
     let expose = shared.config.expose_internal_errors;
-    // The URI shares its text: no copy of the path for the rare error log.
-    let uri = req.uri().clone();
+    let (parts, body) = req.into_parts();
     let mut extra = HeaderMap::new();
     // Set apart from `extra`: the one header every answer has, without a map to merge.
     let mut chain_id = None;
-    let work = process(
-        shared,
-        peer,
-        req,
-        request_id.clone(),
-        &mut chain_id,
-        &mut extra,
-    );
+    let work = process(shared, peer, &parts, body, &mut chain_id, &mut extra);
     let result = match shared.config.request_timeout {
         // Boxed: a timeout around the request would double the size of every request's
         // future, which is moved whole into its box.
         Some(t) => match Box::pin(tokio::time::timeout(t, work)).await {
             Ok(r) => r,
-            Err(_) => Err(errors::gateway_timeout(uri.path())),
+            Err(_) => Err(errors::gateway_timeout(parts.uri.path())),
         },
         None => work.await,
     };
     let mut res = match result {
         Ok(res) => res,
         Err(err) => {
-            let path = uri.path();
+            let path = parts.uri.path();
             if errors::status_of(&err).is_server_error() {
                 tracing::warn!(%err, %path, "request failed");
             } else {
@@ -154,7 +158,8 @@ pub(crate) async fn handle(shared: &Shared, peer: SocketAddr, req: Request) -> R
         }
     };
     // The chain's ID once the context exists, else the client's.
-    let id = chain_id.or_else(|| request_id.and_then(|id| HeaderValue::from_str(&id).ok()));
+    let id = chain_id
+        .or_else(|| request_id_of(&parts.headers).and_then(|id| HeaderValue::from_str(&id).ok()));
     if let Some(v) = id {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
@@ -167,14 +172,13 @@ pub(crate) async fn handle(shared: &Shared, peer: SocketAddr, req: Request) -> R
 async fn process(
     shared: &Shared,
     peer: SocketAddr,
-    req: Request,
-    request_id: Option<String>,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
     chain_id: &mut Option<HeaderValue>,
     extra: &mut HeaderMap,
 ) -> Result<Response, Error> {
     let view = shared.view();
     let routes = &shared.config.routes;
-    let (parts, body) = req.into_parts();
     let target = resolve(routes, &view.auto_aliases, &parts.method, parts.uri.path())
         .ok_or_else(errors::not_found)?;
     let route = target.route;
@@ -254,7 +258,7 @@ async fn process(
         }
         meta.insert("headers".into(), Value::Object(copied));
     }
-    let ctx = Context::root(&broker, request_id, meta);
+    let ctx = Context::root(&broker, request_id_of(&parts.headers), meta);
     // moleculer-web always answers with the chain's ID, generated when the client sent none.
     if let Ok(v) = HeaderValue::from_str(ctx.request_id()) {
         *chain_id = Some(v);
