@@ -45,7 +45,16 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
         let peer = self.peer;
-        Box::pin(traced(shared, peer, req.map(Body::new)))
+        let req = req.map(Body::new);
+        let span = dispatch::span(&req);
+        if !span.is_disabled() {
+            return Box::pin(traced(span, shared, peer, req));
+        }
+        if let Some(res) = fixed(&shared, &req) {
+            return Box::pin(std::future::ready(Ok(res)));
+        }
+        // The usual request: its future is the handler's alone, boxed once.
+        Box::pin(dispatch::handle(shared, peer, req))
     }
 }
 
@@ -104,64 +113,59 @@ impl tower::Service<Request<Incoming>> for App {
     }
 }
 
-/// The request in its tracing span (when INFO spans of this module are on), with a DEBUG
-/// line on the answer as tower-http's trace layer writes it.
+/// The request in its tracing span, with a DEBUG line on the answer as tower-http's trace
+/// layer writes it.
 async fn traced(
+    span: tracing::Span,
     shared: Arc<Shared>,
     peer: SocketAddr,
     req: Request,
 ) -> Result<Response<Body>, Infallible> {
-    let span = dispatch::span(&req);
-    if span.is_disabled() {
-        return Ok(route(&shared, peer, req).await);
-    }
     let started = std::time::Instant::now();
-    // Boxed: the future of every request (moved whole into its box) stays the size of one
-    // `route` future.
-    let traced = async move {
-        let res = route(&shared, peer, req).await;
+    async move {
+        let res = match fixed(&shared, &req) {
+            Some(res) => res,
+            None => dispatch::handle(shared, peer, req).await?,
+        };
         tracing::debug!(
             latency = %format_args!("{} ms", started.elapsed().as_millis()),
             status = res.status().as_u16(),
             "finished processing request"
         );
-        res
+        Ok(res)
     }
-    .instrument(span);
-    Ok(Box::pin(traced).await)
+    .instrument(span)
+    .await
 }
 
-/// The gateway's own endpoints by path, the routes for everything else.
-async fn route(shared: &Arc<Shared>, peer: SocketAddr, req: Request) -> Response<Body> {
+/// The answer of the gateway's own endpoints (`None` for any other path).
+fn fixed(shared: &Shared, req: &Request) -> Option<Response<Body>> {
     let path = req.uri().path();
     let fixed = match path {
-        "/health" => Some(Fixed::Health),
-        "/ready" => Some(Fixed::Ready),
+        "/health" => Fixed::Health,
+        "/ready" => Fixed::Ready,
         _ => {
             let paths = &shared.config.spec_paths;
             let is = |p: &Option<String>| p.as_deref() == Some(path);
             if is(&paths.openapi) {
-                Some(Fixed::OpenApi)
+                Fixed::OpenApi
             } else if is(&paths.asyncapi) {
-                Some(Fixed::AsyncApi)
+                Fixed::AsyncApi
             } else if is(&paths.docs) && paths.openapi.is_some() {
-                Some(Fixed::Docs)
+                Fixed::Docs
             } else {
-                None
+                return None;
             }
         }
-    };
-    let Some(fixed) = fixed else {
-        return dispatch::handle(shared, peer, req).await;
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut res = Response::new(Body::empty());
         *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         res.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
-        return res;
+        return Some(res);
     }
-    match fixed {
+    Some(match fixed {
         Fixed::Health => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         Fixed::Ready => {
             let broker = shared.broker();
@@ -182,7 +186,7 @@ async fn route(shared: &Arc<Shared>, peer: SocketAddr, req: Request) -> Response
             );
             res
         }
-    }
+    })
 }
 
 /// The gateway's own endpoints.

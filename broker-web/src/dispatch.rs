@@ -129,7 +129,12 @@ fn resolve<'a, 'p>(
 }
 
 /// A request to the routes.
-pub(crate) async fn handle(shared: &Shared, peer: SocketAddr, req: Request) -> Response {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request,
+) -> Result<Response, std::convert::Infallible> {
+    let shared = &*shared;
     let expose = shared.config.expose_internal_errors;
     let (parts, body) = req.into_parts();
     let mut extra = HeaderMap::new();
@@ -166,7 +171,7 @@ pub(crate) async fn handle(shared: &Shared, peer: SocketAddr, req: Request) -> R
     if !extra.is_empty() {
         res.headers_mut().extend(extra);
     }
-    res
+    Ok(res)
 }
 
 async fn process(
