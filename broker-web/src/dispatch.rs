@@ -140,15 +140,24 @@ pub(crate) async fn handle(
     let mut extra = HeaderMap::new();
     // Set apart from `extra`: the one header every answer has, without a map to merge.
     let mut chain_id = None;
-    let work = process(shared, peer, &parts, body, &mut chain_id, &mut extra);
-    let result = match shared.config.request_timeout {
-        // Boxed: a timeout around the request would double the size of every request's
-        // future, which is moved whole into its box.
-        Some(t) => match Box::pin(tokio::time::timeout(t, work)).await {
-            Ok(r) => r,
-            Err(_) => Err(errors::gateway_timeout(parts.uri.path())),
-        },
-        None => work.await,
+    // Pinned where it is: awaited (or timed) through a reference, not moved into a second
+    // slot of this future, which is moved whole into its box.
+    let result = {
+        let mut work = std::pin::pin!(process(
+            shared,
+            peer,
+            &parts,
+            body,
+            &mut chain_id,
+            &mut extra
+        ));
+        match shared.config.request_timeout {
+            Some(t) => match tokio::time::timeout(t, work.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => Err(errors::gateway_timeout(parts.uri.path())),
+            },
+            None => work.await,
+        }
     };
     let mut res = match result {
         Ok(res) => res,
