@@ -240,6 +240,11 @@ pub enum AliasKind {
     /// base64-encoded as the `$body` param, next to the path and query params, with its
     /// content type in `ctx.meta.$contentType`.
     Raw,
+    /// `multipart:action` (moleculer-web's name): a `multipart/form-data` body, one call per
+    /// file, each file's bytes base64-encoded as `$body` (as [`AliasKind::Raw`]) with its
+    /// `fieldname`, `filename`, `encoding` and `mimetype` in the call's meta and the form's
+    /// other fields in `ctx.meta.$multipart`. See [`crate::Route::max_files`].
+    Multipart,
 }
 
 /// One alias: a method (or any), a full path pattern (route prefix included) and an action.
@@ -270,6 +275,7 @@ impl Alias {
         };
         let (kind, action) = match action.split_once(':') {
             Some(("stream", a)) => (AliasKind::Raw, a),
+            Some(("multipart", a)) => (AliasKind::Multipart, a),
             Some(("call", a)) => (AliasKind::Call, a),
             _ => (AliasKind::Call, action),
         };
@@ -387,6 +393,11 @@ mod tests {
         assert_eq!(a.method, Some(Method::POST));
         assert_eq!(a.kind, AliasKind::Raw);
         assert_eq!(a.path.as_str(), "/api/upload");
+        let m = Alias::parse("/api", "POST /files", "multipart:files.save").expect("parses");
+        assert_eq!(
+            (m.kind, m.action.as_str()),
+            (AliasKind::Multipart, "files.save")
+        );
         let any = Alias::parse("/", "/x", "x.y").expect("parses");
         assert!(any.accepts(&Method::DELETE));
     }

@@ -234,6 +234,7 @@ async fn process(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mut meta = JsonMap::new();
+    let mut form = None;
     let params = match target.kind {
         AliasKind::Call => match body::parse(content_type, &bytes)? {
             // The usual GET: the path params are the params, written straight to JSON text.
@@ -255,6 +256,13 @@ async fn process(
             }
             meta.insert("$contentType".into(), json!(content_type));
             CallParams::Value(p)
+        }
+        AliasKind::Multipart => {
+            let parsed = crate::multipart::parse(content_type, bytes, route.max_files).await?;
+            meta.insert("$multipart".into(), Value::Object(parsed.fields.clone()));
+            form = Some(parsed);
+            let query = params::parse_query(query);
+            CallParams::Value(params::merge(None, query, target.path_params.into_map()))
         }
     };
 
@@ -311,7 +319,21 @@ async fn process(
     if options.timeout.is_none() {
         options.timeout = shared.config.request_timeout;
     }
-    let data: Payload = match ctx.call_with(&target.action, &params, options).await {
+    let called = match (form, &params) {
+        (Some(form), CallParams::Value(Value::Object(fields))) => {
+            let files = crate::multipart::call_each(
+                &ctx,
+                &target.action,
+                fields,
+                form,
+                &options,
+                route.max_files,
+            );
+            Box::pin(files).await
+        }
+        _ => ctx.call_with(&target.action, &params, options).await,
+    };
+    let data: Payload = match called {
         Ok(data) => data,
         Err(err) if target.aliased && is_missing(&err, &target.action) => {
             return Err(errors::service_unavailable());

@@ -64,6 +64,7 @@ mod gateway;
 mod health;
 mod hooks;
 mod matched;
+mod multipart;
 mod params;
 mod ratelimit;
 mod response;
