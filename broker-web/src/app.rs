@@ -58,12 +58,15 @@ where
     }
 }
 
+type Layered = BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
+
 /// A connection's service: the gateway alone, or inside the layers the gateway was built
-/// with.
+/// with, or with the CORS of the route each request belongs to.
 #[derive(Clone)]
 pub(crate) enum App {
     Plain(Endpoint),
-    Layered(BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>),
+    Layered(Layered),
+    PerRouteCors(Arc<Shared>, Layered),
 }
 
 impl App {
@@ -74,7 +77,8 @@ impl App {
             peer,
         };
         let config = &shared.config;
-        if !config.compression && config.cors.is_none() {
+        let per_route_cors = config.routes.iter().any(|r| r.cors.is_some());
+        if !config.compression && config.cors.is_none() && !per_route_cors {
             return App::Plain(endpoint);
         }
         let inner = if config.compression {
@@ -86,10 +90,31 @@ impl App {
         } else {
             BoxCloneSyncService::new(endpoint)
         };
+        if per_route_cors {
+            return App::PerRouteCors(shared.clone(), inner);
+        }
         App::Layered(match &config.cors {
             Some(cors) => BoxCloneSyncService::new(cors.clone().layer(inner)),
             None => inner,
         })
+    }
+}
+
+/// `inner` behind the CORS of the route `req` belongs to (the gateway's when that route has
+/// none, or no route takes the request).
+fn with_route_cors(
+    shared: &Shared,
+    inner: &Layered,
+    req: Request<Incoming>,
+) -> BoxFuture<Result<Response<Body>, Infallible>> {
+    let view = shared.view();
+    let route = dispatch::route_of(&shared.config.routes, &view.auto_aliases, &req);
+    let cors = route
+        .and_then(|r| r.cors.as_ref())
+        .or(shared.config.cors.as_ref());
+    match cors {
+        Some(cors) => Box::pin(cors.clone().layer(inner.clone()).oneshot(req)),
+        None => Box::pin(inner.clone().oneshot(req)),
     }
 }
 
@@ -101,7 +126,7 @@ impl tower::Service<Request<Incoming>> for App {
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
         match self {
             App::Plain(_) => Poll::Ready(Ok(())),
-            App::Layered(svc) => svc.poll_ready(cx),
+            App::Layered(svc) | App::PerRouteCors(_, svc) => svc.poll_ready(cx),
         }
     }
 
@@ -109,6 +134,7 @@ impl tower::Service<Request<Incoming>> for App {
         match self {
             App::Plain(endpoint) => endpoint.call(req),
             App::Layered(svc) => svc.call(req),
+            App::PerRouteCors(shared, inner) => with_route_cors(shared, inner, req),
         }
     }
 }

@@ -128,6 +128,31 @@ fn resolve<'a, 'p>(
     })
 }
 
+/// The route a request belongs to, for its CORS: the route of the alias it matches (with the
+/// method a preflight asks about), else the first route its path falls under, as
+/// moleculer-web picks the route whose `cors` applies.
+pub(crate) fn route_of<'a, B>(
+    routes: &'a [Route],
+    auto: &'a [Vec<crate::Alias>],
+    req: &axum::http::Request<B>,
+) -> Option<&'a Route> {
+    let path = req.uri().path();
+    let asked = (req.method() == Method::OPTIONS)
+        .then(|| req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD))
+        .flatten()
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok());
+    let method = asked.as_ref().unwrap_or(req.method());
+    for (i, route) in routes.iter().enumerate() {
+        let generated = auto.get(i).map(Vec::as_slice).unwrap_or_default();
+        for alias in route.aliases.iter().chain(generated) {
+            if alias.accepts(method) && alias.path.match_into(path, &mut PathParams::default()) {
+                return Some(route);
+            }
+        }
+    }
+    routes.iter().find(|r| r.covers(path))
+}
+
 /// A request to the routes.
 pub(crate) async fn handle(
     shared: Arc<Shared>,

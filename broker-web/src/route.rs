@@ -48,6 +48,7 @@ pub struct Route {
     pub(crate) auto_aliases: bool,
     pub(crate) body_limit: usize,
     pub(crate) max_files: Option<usize>,
+    pub(crate) cors: Option<tower_http::cors::CorsLayer>,
     pub(crate) authentication: Option<AuthenticateFn>,
     pub(crate) authorization: Option<AuthorizeFn>,
     pub(crate) bearer: Option<BearerToken>,
@@ -87,6 +88,7 @@ impl Route {
             auto_aliases: false,
             body_limit: DEFAULT_BODY_LIMIT,
             max_files: None,
+            cors: None,
             authentication: None,
             authorization: None,
             bearer: None,
@@ -155,6 +157,15 @@ impl Route {
     /// body stays under [`Route::body_limit`].
     pub fn max_files(mut self, files: usize) -> Route {
         self.max_files = Some(files);
+        self
+    }
+
+    /// CORS for this route's requests (and preflights), in place of the gateway's
+    /// ([`crate::ApiGatewayBuilder::cors`]), as a moleculer-web route's `cors` setting
+    /// overrides the global one. A preflight belongs to the route its
+    /// `Access-Control-Request-Method` and path would reach.
+    pub fn cors(mut self, cors: tower_http::cors::CorsLayer) -> Route {
+        self.cors = Some(cors);
         self
     }
 
