@@ -146,7 +146,7 @@ impl PathPattern {
 
     /// Literals and required params against the segments of `path`, in lockstep.
     fn match_simple<'a, 'p>(&'a self, path: &'p str, out: &mut PathParams<'a, 'p>) -> bool {
-        let mut parts = path.split('/').filter(|s| !s.is_empty());
+        let mut parts = Segments(path);
         for segment in &self.segments {
             let Some(part) = parts.next() else {
                 return false;
@@ -210,10 +210,26 @@ fn match_from<'a, 'p>(
 /// Whether the (percent-encoded) segment `p` decodes to `text`, without allocating when it
 /// has nothing to decode.
 fn literal_eq(p: &str, text: &str) -> bool {
-    if p.contains('%') {
-        decode(p) == text
-    } else {
-        p == text
+    p == text || (p.contains('%') && decode(p) == text)
+}
+
+/// The non-empty segments of a path, found byte by byte (`/` is ASCII, so every cut is at a
+/// character boundary).
+struct Segments<'p>(&'p str);
+
+impl<'p> Iterator for Segments<'p> {
+    type Item = &'p str;
+
+    fn next(&mut self) -> Option<&'p str> {
+        let bytes = self.0.as_bytes();
+        let start = bytes.iter().position(|&b| b != b'/')?;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(bytes.len(), |n| start + n);
+        let (segment, rest) = (&self.0[start..end], &self.0[end..]);
+        self.0 = rest;
+        Some(segment)
     }
 }
 
@@ -376,6 +392,14 @@ mod tests {
             .map(|m| m["name"].clone());
         assert_eq!(m, Some(json!("x+y")));
         assert!(p.matches("/api/hello/x").is_none());
+    }
+
+    #[test]
+    fn segments_skip_empty_parts() {
+        let all: Vec<&str> = Segments("//a/bé//c/").collect();
+        assert_eq!(all, ["a", "bé", "c"]);
+        assert_eq!(Segments("/").next(), None);
+        assert_eq!(Segments("").next(), None);
     }
 
     #[test]
