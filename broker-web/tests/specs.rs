@@ -147,6 +147,7 @@ async fn setup(cluster: &Cluster) -> (Gw, broker_core::Broker) {
                     .alias("POST /math/add", "math.add")
                     .alias("GET /files/*path", "files.read")
                     .alias("POST /upload", "stream:files.save")
+                    .alias("POST /form", "multipart:files.save")
                     .alias("GET /secret", "hidden.nothing")
                     .alias("PURGE /cache", "files.read")
                     .whitelist(["greeter.*", "users.*", "math.*", "files.*"])
@@ -336,6 +337,9 @@ async fn openapi_documents_every_alias_with_its_schemas() {
         .is_some_and(|d| d.contains("slashes")));
     let upload = &doc["paths"]["/api/upload"]["post"];
     assert!(upload["requestBody"]["content"]["*/*"].is_object());
+    let form = &doc["paths"]["/api/form"]["post"];
+    assert!(form["requestBody"]["content"]["multipart/form-data"]["schema"].is_object());
+    assert!(form["responses"]["413"].is_object());
 
     // Bearer routes: the scheme, 401/403, and 429 for the rate limit; a second operation of
     // the same action gets a suffixed operationId.
