@@ -24,8 +24,14 @@ rm -f "$file"*
 GATEWAY_ADDR=127.0.0.1:0 valgrind --tool=callgrind --callgrind-out-file="$file" \
 	"$BIN" web "$VARIANT" >"$OUT/$VARIANT.stdout" 2>"$OUT/$VARIANT.valgrind" &
 pid=$!
-trap 'kill -INT "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 300); do grep -q '"ready":true' "$OUT/$VARIANT.stdout" 2>/dev/null && break; sleep 0.2; done
+stop() {
+	kill -INT "$pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null || true
+}
+trap stop EXIT
+# Up to 2 minutes: valgrind starts slowly on a busy machine.
+for _ in $(seq 600); do grep -q '"ready":true' "$OUT/$VARIANT.stdout" 2>/dev/null && break; sleep 0.2; done
 port="$(grep -o '"port":[0-9]*' "$OUT/$VARIANT.stdout" | cut -d: -f2 || true)"
 [ -n "$port" ] || { echo "the server did not start:" >&2; cat "$OUT/$VARIANT.valgrind" >&2; exit 1; }
 url="http://127.0.0.1:$port/api/hello/bench"
