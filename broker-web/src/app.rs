@@ -45,10 +45,9 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
         let peer = self.peer;
-        let req = req.map(Body::new);
         let span = dispatch::span(&req);
         if !span.is_disabled() {
-            return Box::pin(traced(span, shared, peer, req));
+            return Box::pin(traced(span, shared, peer, req.map(Body::new)));
         }
         if let Some(res) = fixed(&shared, &req) {
             return Box::pin(std::future::ready(Ok(res)));
@@ -165,7 +164,7 @@ async fn traced(
 }
 
 /// The answer of the gateway's own endpoints (`None` for any other path).
-fn fixed(shared: &Shared, req: &Request) -> Option<Response<Body>> {
+fn fixed<B>(shared: &Shared, req: &Request<B>) -> Option<Response<Body>> {
     let path = req.uri().path();
     let fixed = match path {
         "/health" => Fixed::Health,

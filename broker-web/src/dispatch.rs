@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -25,7 +24,7 @@ use crate::route::{MappingPolicy, Route};
 
 /// The tracing span of one request, with its request ID when the client sent one.
 /// Nothing is built (no request-ID copy, no span) when INFO spans are off for this module.
-pub(crate) fn span(req: &Request) -> tracing::Span {
+pub(crate) fn span<B>(req: &axum::http::Request<B>) -> tracing::Span {
     if !tracing::enabled!(target: module_path!(), tracing::Level::INFO, "http") {
         return tracing::Span::none();
     }
@@ -153,12 +152,16 @@ pub(crate) fn route_of<'a, B>(
     routes.iter().find(|r| r.covers(path))
 }
 
-/// A request to the routes.
-pub(crate) async fn handle(
+/// A request to the routes (its body as hyper gives it: no boxing for the usual request).
+pub(crate) async fn handle<B>(
     shared: Arc<Shared>,
     peer: SocketAddr,
-    req: Request,
-) -> Result<Response, std::convert::Infallible> {
+    req: axum::http::Request<B>,
+) -> Result<Response, std::convert::Infallible>
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let shared = &*shared;
     let expose = shared.config.expose_internal_errors;
     let (parts, body) = req.into_parts();
@@ -208,14 +211,18 @@ pub(crate) async fn handle(
     Ok(res)
 }
 
-async fn process(
+async fn process<B>(
     shared: &Shared,
     peer: SocketAddr,
     parts: &axum::http::request::Parts,
-    body: axum::body::Body,
+    body: B,
     chain_id: &mut Option<HeaderValue>,
     extra: &mut HeaderMap,
-) -> Result<Response, Error> {
+) -> Result<Response, Error>
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let view = shared.view();
     let routes = &shared.config.routes;
     let target = resolve(routes, &view.auto_aliases, &parts.method, parts.uri.path())
