@@ -16,14 +16,17 @@
 //! curl -X POST 'http://127.0.0.1:3000/api/image/pixelate?blockSize=8' \
 //!      -H 'Authorization: Bearer demo-token' -H 'Content-Type: image/png' \
 //!      --data-binary @output/sample.png -o pixelated.png                      # the PNG
+//! curl -F file=@output/sample.png -H 'Authorization: Bearer demo-token' \
+//!      'http://127.0.0.1:3000/api/image/upload?blockSize=8' -o pixelated.png   # a form upload
 //! curl http://127.0.0.1:3000/health
 //! curl http://127.0.0.1:3000/ready
 //! ```
 //!
 //! `/api/image/...` needs the bearer token (`API_TOKEN`, default `demo-token`, printed at
-//! start). The upload goes to `image.pixelateUpload` through a raw-body alias: the action gets
-//! the bytes (PNG or JPEG, up to 8 MiB) and answers with the pixelated PNG's bytes and
-//! `ctx.meta.$responseType: image/png`. `image.pixelate`, which reads server-side paths and
+//! start). The upload goes to `image.pixelateUpload` through a raw-body alias
+//! (`/api/image/pixelate`) or a `multipart/form-data` alias taking one file
+//! (`/api/image/upload`, as `curl -F` sends it): the action gets the bytes (PNG or JPEG, up to
+//! 8 MiB) and answers with the pixelated PNG's bytes and `ctx.meta.$responseType: image/png`. `image.pixelate`, which reads server-side paths and
 //! URLs, stays reachable through the broker only (see `image_usage`), not over HTTP. On start
 //! the example writes `sample.png` into the output folder, so there is something to upload.
 //!
@@ -109,6 +112,8 @@ fn gateway(broker: &Broker, addr: &str, token: &str) -> ApiGateway {
         .route(
             Route::new("/api/image")
                 .alias("POST /pixelate", "stream:image.pixelateUpload")
+                .alias("POST /upload", "multipart:image.pixelateUpload")
+                .max_files(1)
                 .whitelist(["image.pixelateUpload"])
                 .mapping_policy(MappingPolicy::Restrict)
                 .body_limit(UPLOAD_LIMIT)
@@ -162,6 +167,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "     curl -X POST '{base}/api/image/pixelate?blockSize=8' -H 'Authorization: Bearer {token}' \
          -H 'Content-Type: image/png' --data-binary @{} -o pixelated.png",
+        sample.display()
+    );
+    println!(
+        "     curl -F file=@{} -H 'Authorization: Bearer {token}' '{base}/api/image/upload?blockSize=8' \
+         -o pixelated.png",
         sample.display()
     );
     broker.run_until_signal().await?;

@@ -82,6 +82,9 @@ function makeError(kind) {
 			return new MyJsError("custom js failure", { deep: { list: [1, 2, 3] } });
 		case "retryable":
 			return new Errors.MoleculerRetryableError("try again", 503, "BUSY", { wait: 10 });
+		case "odd":
+			// A code that is no HTTP status: moleculer-web answers 500 and keeps 1001 in the body.
+			return new Errors.MoleculerError("odd failure", 1001, "ODD", { n: 1 });
 		default:
 			return new Error("plain js failure");
 	}

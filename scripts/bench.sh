@@ -2,16 +2,19 @@
 # Side-by-side benchmark over one Redis (or NATS, TRANSPORT=nats) on 127.0.0.1, in one run on
 # one machine: Moleculer.js → Moleculer.js, Rust → Rust, JS client → Rust server, Rust client →
 # JS server, and the raw request/reply floor of the bus (Rust: Redis pub/sub, or NATS
-# request/reply), each RUNS times; then RSS of an idle node and of
-#   a node under the c64 load for both implementations, sampled over RSS_DURATION seconds.
+# request/reply), each RUNS times; then RSS of an idle node and of a node under the c64 load for
+# both implementations, sampled over RSS_DURATION seconds; then the HTTP gateway benchmark of
+# scripts/bench-gateway.sh (scripts/lib/gateway.sh) when wrk is installed (GATEWAY=1 requires
+# it, GATEWAY=0 skips it).
 # Usage: scripts/bench.sh            (RUNS=3 DURATION=10 WARMUP=2 RSS_DURATION=60 by default)
 #        RUNS=1 DURATION=3 WARMUP=1 RSS_DURATION=10 scripts/bench.sh     (a quick one)
 #        TRANSPORT=nats scripts/bench.sh                                  (over NATS)
 # Env: TRANSPORT (redis|nats), RUNS, DURATION, WARMUP, DRAIN_TIMEOUT, EVENT_BATCH, RSS_DURATION,
-#      REDIS_PORT, NATS_PORT,
+#      REDIS_PORT, NATS_PORT, GATEWAY,
 #      BROKER_BENCH_BIN (use this binary instead of building target/release/broker-bench).
 # Writes bench/results/<stamp>/results.jsonl (one JSON line per scenario and RSS sample),
-# rss-*.tsv (RSS series) and summary.md (medians (min–max) and ratios), and prints summary.md.
+# rss-*.tsv (RSS series), gateway/ (the gateway benchmark's results) and summary.md (medians
+# (min–max) and ratios), and prints summary.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${RUNS:-3}"
@@ -32,6 +35,13 @@ RESULTS="$OUT/results.jsonl"
 CLIENT_TIMEOUT=$((30 + 7 * (${DURATION%.*} + ${WARMUP%.*} + 20)))
 mkdir -p "$OUT"
 source "$ROOT/scripts/lib/processes.sh"
+source "$ROOT/scripts/lib/gateway.sh"
+GATEWAY="${GATEWAY:-auto}"
+if [ "$GATEWAY" = auto ]; then
+	if gateway_prereqs 2>/dev/null; then GATEWAY=1; else GATEWAY=0; fi
+elif [ "$GATEWAY" = 1 ]; then
+	gateway_prereqs || exit 1
+fi
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_line() { # impl state kb
@@ -120,10 +130,26 @@ for impl in rust nodejs; do
 	stop_bg "$pid"
 done
 
+# The HTTP gateway, with this run's RUNS, DURATION and WARMUP (wrk -t2 -c64).
+if [ "$GATEWAY" = 1 ]; then
+	echo "== HTTP gateway" >&2
+	main_out="$OUT"
+	OUT="$main_out/gateway" THREADS="${THREADS:-2}" CONNECTIONS="${CONNECTIONS:-64}" \
+		VARIANTS="${VARIANTS:-local remote mweb axum}" gateway_bench >/dev/null ||
+		echo "gateway benchmark failed" >&2
+	OUT="$main_out"
+fi
+
 {
 	echo "TRANSPORT=$TRANSPORT RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP RSS_DURATION=$RSS_DURATION, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 	"$BIN" summarize "$RESULTS"
+	if [ -f "$OUT/gateway/summary.md" ]; then
+		echo
+		echo "### HTTP gateway: GET /api/hello/:name"
+		echo
+		cat "$OUT/gateway/summary.md"
+	fi
 } >"$OUT/summary.md"
 echo "== $OUT/summary.md" >&2
 cat "$OUT/summary.md"

@@ -14,9 +14,10 @@ use crate::stats::env_str;
 use axum::extract::Path;
 use axum::routing::get;
 use axum::Json;
-use broker_core::{ActionDef, Broker, Context, Error, MemoryTransporter, ServiceSchema};
+use broker_core::{service, Broker, Error, MemoryTransporter, Service, ServiceSchema};
 use broker_web::{ApiGateway, MappingPolicy, Route};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::json;
 use std::time::Duration;
 
 /// The answer of every variant.
@@ -24,14 +25,25 @@ fn greeting(name: &str) -> String {
     format!("Hello, {name}!")
 }
 
-/// `greeter.hello`, `{"name": ...}` in, the greeting out.
+#[derive(Deserialize)]
+struct HelloParams {
+    name: String,
+}
+
+/// `greeter.hello`, `{"name": ...}` in, the greeting out: typed params and result, written as
+/// examples/gateway.rs writes its greeter (and as the axum handler takes a typed `Path`).
+struct Greeter;
+
+#[service(name = "greeter")]
+impl Greeter {
+    #[action]
+    async fn hello(&self, params: HelloParams) -> Result<String, Error> {
+        Ok(greeting(&params.name))
+    }
+}
+
 fn greeter() -> ServiceSchema {
-    ServiceSchema::new("greeter").action(ActionDef::new("hello", |ctx: Context| async move {
-        match ctx.params()["name"].as_str() {
-            Some(name) => Ok::<Value, Error>(json!(greeting(name))),
-            None => Err(Error::client("name is required", 422, "NO_NAME")),
-        }
-    }))
+    std::sync::Arc::new(Greeter).schema()
 }
 
 fn gateway(broker: &Broker, addr: &str) -> ApiGateway {

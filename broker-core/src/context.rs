@@ -284,7 +284,8 @@ impl Context {
             level: 1,
             caller: None,
             node_id: None,
-            params: Params::from_value(Value::Null),
+            // No serializing for a root's `null` params.
+            params: Params::from_payload(crate::payload::null_payload()),
             meta: Mutex::new(meta),
             headers: JsonMap::new(),
             response_headers: Mutex::new(JsonMap::new()),
@@ -315,7 +316,12 @@ impl Context {
 
     /// A copy of the meta.
     pub fn meta(&self) -> JsonMap {
-        lock(&self.0.meta).clone()
+        let meta = lock(&self.0.meta);
+        // Most calls carry no meta: a new empty map is cheaper than cloning one.
+        if meta.is_empty() {
+            return JsonMap::new();
+        }
+        meta.clone()
     }
 
     /// One meta value.

@@ -1,7 +1,11 @@
 //! Aliases: `"GET /users/:id" => "users.get"`, their path patterns, and the `REST` shorthand.
 
+use std::borrow::Cow;
+
 use axum::http::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+
+use crate::matched::{PathParams, PathValue};
 
 /// One segment of a [`PathPattern`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,8 @@ pub enum Segment {
 pub struct PathPattern {
     raw: String,
     segments: Vec<Segment>,
+    /// Only literals and required params: matched in one pass, without backtracking.
+    simple: bool,
 }
 
 impl PathPattern {
@@ -80,7 +86,21 @@ impl PathPattern {
                 .collect::<Vec<_>>()
                 .join("/")
         );
-        PathPattern { raw, segments }
+        let simple = segments.iter().all(|s| {
+            matches!(
+                s,
+                Segment::Literal(_)
+                    | Segment::Param {
+                        optional: false,
+                        ..
+                    }
+            )
+        });
+        PathPattern {
+            raw,
+            segments,
+            simple,
+        }
     }
 
     /// The normalized path (`/users/:id`).
@@ -95,13 +115,59 @@ impl PathPattern {
 
     /// The params of `path` (percent-decoded) when it matches.
     pub fn matches(&self, path: &str) -> Option<Map<String, Value>> {
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut params = Map::new();
-        match_from(&self.segments, &parts, &mut params).then_some(params)
+        let mut params = PathParams::default();
+        self.match_into(path, &mut params)
+            .then(|| params.into_map())
+    }
+
+    /// Matches `path`, pushing its params (borrowed where nothing needed decoding) to `out`;
+    /// on a mismatch `out` is left as it was.
+    pub(crate) fn match_into<'a, 'p>(
+        &'a self,
+        path: &'p str,
+        out: &mut PathParams<'a, 'p>,
+    ) -> bool {
+        let before = out.len();
+        let matched = if self.simple {
+            self.match_simple(path, out)
+        } else {
+            let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let matched = match_from(&self.segments, &parts, out);
+            // Pushed innermost first: back to path order, where the last of a name wins (as
+            // path-to-regexp's keys in moleculer-web).
+            out.reverse_from(before);
+            matched
+        };
+        if !matched {
+            out.truncate(before);
+        }
+        matched
+    }
+
+    /// Literals and required params against the segments of `path`, in lockstep.
+    fn match_simple<'a, 'p>(&'a self, path: &'p str, out: &mut PathParams<'a, 'p>) -> bool {
+        let mut parts = Segments(path);
+        for segment in &self.segments {
+            let Some(part) = parts.next() else {
+                return false;
+            };
+            match segment {
+                Segment::Literal(text) if literal_eq(part, text) => {}
+                Segment::Param { name, .. } => out.push(name, PathValue::One(decode(part))),
+                _ => return false,
+            }
+        }
+        parts.next().is_none()
     }
 }
 
-fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Value>) -> bool {
+/// Backtracking match for optional, repeated and wildcard segments. Params are pushed once
+/// the rest has matched, so in reverse path order.
+fn match_from<'a, 'p>(
+    segments: &'a [Segment],
+    parts: &[&'p str],
+    params: &mut PathParams<'a, 'p>,
+) -> bool {
     let Some((first, rest)) = segments.split_first() else {
         return parts.is_empty();
     };
@@ -113,7 +179,7 @@ fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Val
         Segment::Param { name, optional } => {
             if let Some((p, more)) = parts.split_first() {
                 if match_from(rest, more, params) {
-                    params.insert(name.clone(), json!(decode(p)));
+                    params.push(name, PathValue::One(decode(p)));
                     return true;
                 }
             }
@@ -123,18 +189,19 @@ fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Val
             let min = usize::from(*at_least_one);
             // Longest first, backing off so later segments can still match.
             for take in (min..=parts.len()).rev() {
+                let mark = params.len();
                 if match_from(rest, &parts[take..], params) {
-                    let items: Vec<Value> =
-                        parts[..take].iter().map(|p| json!(decode(p))).collect();
-                    params.insert(name.clone(), Value::Array(items));
+                    let items = parts[..take].iter().map(|p| decode(p)).collect();
+                    params.push(name, PathValue::Many(items));
                     return true;
                 }
+                params.truncate(mark);
             }
             false
         }
         Segment::Wildcard(name) => {
-            let joined: Vec<String> = parts.iter().map(|p| decode(p)).collect();
-            params.insert(name.clone(), json!(joined.join("/")));
+            let joined: Vec<Cow<'p, str>> = parts.iter().map(|p| decode(p)).collect();
+            params.push(name, PathValue::One(Cow::Owned(joined.join("/"))));
             true
         }
     }
@@ -143,24 +210,40 @@ fn match_from(segments: &[Segment], parts: &[&str], params: &mut Map<String, Val
 /// Whether the (percent-encoded) segment `p` decodes to `text`, without allocating when it
 /// has nothing to decode.
 fn literal_eq(p: &str, text: &str) -> bool {
-    if p.contains('%') {
-        decode(p) == text
-    } else {
-        p == text
+    p == text || (p.contains('%') && decode(p) == text)
+}
+
+/// The non-empty segments of a path, found byte by byte (`/` is ASCII, so every cut is at a
+/// character boundary).
+struct Segments<'p>(&'p str);
+
+impl<'p> Iterator for Segments<'p> {
+    type Item = &'p str;
+
+    fn next(&mut self) -> Option<&'p str> {
+        let bytes = self.0.as_bytes();
+        let start = bytes.iter().position(|&b| b != b'/')?;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(bytes.len(), |n| start + n);
+        let (segment, rest) = (&self.0[start..end], &self.0[end..]);
+        self.0 = rest;
+        Some(segment)
     }
 }
 
-fn decode(s: &str) -> String {
-    // Most segments have nothing to decode: skip building a form-urlencoded string for them.
+fn decode(s: &str) -> Cow<'_, str> {
+    // Most segments have nothing to decode: borrow them.
     if !s.contains('%') {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     // Path segments are percent-encoded; `+` stays a plus (that is a query-string rule).
     let bytes: Vec<u8> = form_urlencoded::parse(format!("a={}", s.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned().into_bytes())
         .unwrap_or_default();
-    String::from_utf8(bytes).unwrap_or_else(|_| s.to_owned())
+    Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| s.to_owned()))
 }
 
 /// How an alias hands the request to its action.
@@ -173,6 +256,11 @@ pub enum AliasKind {
     /// base64-encoded as the `$body` param, next to the path and query params, with its
     /// content type in `ctx.meta.$contentType`.
     Raw,
+    /// `multipart:action` (moleculer-web's name): a `multipart/form-data` body, one call per
+    /// file, each file's bytes base64-encoded as `$body` (as [`AliasKind::Raw`]) with its
+    /// `fieldname`, `filename`, `encoding` and `mimetype` in the call's meta and the form's
+    /// other fields in `ctx.meta.$multipart`. See [`crate::Route::max_files`].
+    Multipart,
 }
 
 /// One alias: a method (or any), a full path pattern (route prefix included) and an action.
@@ -203,6 +291,7 @@ impl Alias {
         };
         let (kind, action) = match action.split_once(':') {
             Some(("stream", a)) => (AliasKind::Raw, a),
+            Some(("multipart", a)) => (AliasKind::Multipart, a),
             Some(("call", a)) => (AliasKind::Call, a),
             _ => (AliasKind::Call, action),
         };
@@ -256,6 +345,7 @@ pub fn rest_aliases(path: &str, service: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn params_optional_params_and_wildcards_match() {
@@ -305,6 +395,14 @@ mod tests {
     }
 
     #[test]
+    fn segments_skip_empty_parts() {
+        let all: Vec<&str> = Segments("//a/bé//c/").collect();
+        assert_eq!(all, ["a", "bé", "c"]);
+        assert_eq!(Segments("/").next(), None);
+        assert_eq!(Segments("").next(), None);
+    }
+
+    #[test]
     fn rest_expands_to_six_aliases() {
         let all = rest_aliases("/users", "users");
         assert_eq!(all.len(), 6);
@@ -319,6 +417,11 @@ mod tests {
         assert_eq!(a.method, Some(Method::POST));
         assert_eq!(a.kind, AliasKind::Raw);
         assert_eq!(a.path.as_str(), "/api/upload");
+        let m = Alias::parse("/api", "POST /files", "multipart:files.save").expect("parses");
+        assert_eq!(
+            (m.kind, m.action.as_str()),
+            (AliasKind::Multipart, "files.save")
+        );
         let any = Alias::parse("/", "/x", "x.y").expect("parses");
         assert!(any.accepts(&Method::DELETE));
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
 use broker_core::Error;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -12,12 +12,16 @@ use serde_json::Value;
 use crate::{errors, params};
 
 /// Reads the whole body, refusing one over `limit` (413) or slower than `timeout` (408).
-pub(crate) async fn read(
+pub(crate) async fn read<B>(
     headers: &HeaderMap,
-    body: Body,
+    body: B,
     limit: usize,
     timeout: Duration,
-) -> Result<Bytes, Error> {
+) -> Result<Bytes, Error>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

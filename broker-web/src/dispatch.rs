@@ -1,13 +1,15 @@
 //! One request's way through the gateway: find the route and action, read and merge params,
 //! authenticate, call, and answer.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use broker_core::payload::Payload;
 use broker_core::{Context, Error, ErrorKind, JsonMap};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use crate::alias::AliasKind;
@@ -15,14 +17,14 @@ use crate::body;
 use crate::errors;
 use crate::gateway::Shared;
 use crate::hooks::{HookRequest, RequestInfo};
+use crate::matched::PathParams;
 use crate::params;
 use crate::ratelimit::RateLimit;
 use crate::route::{MappingPolicy, Route};
-use crate::server::PeerAddr;
 
 /// The tracing span of one request, with its request ID when the client sent one.
 /// Nothing is built (no request-ID copy, no span) when INFO spans are off for this module.
-pub(crate) fn span(req: &Request) -> tracing::Span {
+pub(crate) fn span<B>(req: &axum::http::Request<B>) -> tracing::Span {
     if !tracing::enabled!(target: module_path!(), tracing::Level::INFO, "http") {
         return tracing::Span::none();
     }
@@ -36,48 +38,28 @@ static X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id"
 
 /// `X-Correlation-ID` over `X-Request-ID`, as moleculer-web reads them.
 fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    let usable = |v: &HeaderValue| v.to_str().ok().filter(|s| !s.is_empty()).map(str::to_owned);
+    // A few headers (the usual case): one pass comparing names beats two hashed lookups.
+    if headers.len() <= 8 {
+        let mut request_id = None;
+        for (name, value) in headers {
+            if *name == X_CORRELATION_ID {
+                if let Some(id) = usable(value) {
+                    return Some(id);
+                }
+            } else if *name == X_REQUEST_ID && request_id.is_none() {
+                request_id = usable(value);
+            }
+        }
+        return request_id;
+    }
     [&X_CORRELATION_ID, &X_REQUEST_ID]
         .into_iter()
-        .find_map(|h| headers.get(h)?.to_str().ok())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+        .find_map(|h| usable(headers.get(h)?))
 }
 
-pub(crate) async fn health() -> Response {
-    json_response(StatusCode::OK, &json!({"status": "ok"}))
-}
-
-pub(crate) async fn ready(State(shared): State<Arc<Shared>>) -> Response {
-    match crate::health::readiness(shared.broker().as_ref(), &shared.config.required_services) {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(body) => json_response(StatusCode::SERVICE_UNAVAILABLE, &body),
-    }
-}
-
-pub(crate) async fn openapi(State(shared): State<Arc<Shared>>) -> Response {
-    json_response(StatusCode::OK, &shared.openapi())
-}
-
-pub(crate) async fn asyncapi(State(shared): State<Arc<Shared>>) -> Response {
-    json_response(StatusCode::OK, &shared.asyncapi())
-}
-
-pub(crate) async fn docs(State(shared): State<Arc<Shared>>) -> Response {
-    let spec = shared
-        .config
-        .spec_paths
-        .openapi
-        .as_deref()
-        .unwrap_or("/openapi.json");
-    let mut res = crate::spec::docs::page(spec).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    res
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
+/// `body` as a JSON response.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut res = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -87,30 +69,31 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// Where a request goes.
-struct Target<'a> {
+struct Target<'a, 'p> {
     route: &'a Route,
     /// Borrowed from the alias (no copy per request); built for direct mapping.
     action: std::borrow::Cow<'a, str>,
-    path_params: Map<String, Value>,
+    path_params: PathParams<'a, 'p>,
     kind: AliasKind,
     /// Named by an alias (a missing action is then a 503, as moleculer-web answers).
     aliased: bool,
 }
 
-fn resolve<'a>(
+fn resolve<'a, 'p>(
     routes: &'a [Route],
     auto: &'a [Vec<crate::Alias>],
     method: &Method,
-    path: &str,
-) -> Option<Target<'a>> {
+    path: &'p str,
+) -> Option<Target<'a, 'p>> {
     // Aliases of every route first, as moleculer-web's global alias list; then direct mapping.
+    let mut path_params = PathParams::default();
     for (i, route) in routes.iter().enumerate() {
         let generated = auto.get(i).map(Vec::as_slice).unwrap_or_default();
         for alias in route.aliases.iter().chain(generated) {
             if !alias.accepts(method) {
                 continue;
             }
-            if let Some(path_params) = alias.path.matches(path) {
+            if alias.path.match_into(path, &mut path_params) {
                 return Some(Target {
                     route,
                     action: alias.action.as_str().into(),
@@ -138,33 +121,76 @@ fn resolve<'a>(
     Some(Target {
         route,
         action: action.into(),
-        path_params: Map::new(),
+        path_params,
         kind: AliasKind::Call,
         aliased: false,
     })
 }
 
-/// The fallback handler: every request that is not `/health` or `/ready`.
-pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let request_id = request_id_of(req.headers());
+/// The route a request belongs to, for its CORS: the route of the alias it matches (with the
+/// method a preflight asks about), else the first route its path falls under, as
+/// moleculer-web picks the route whose `cors` applies.
+pub(crate) fn route_of<'a, B>(
+    routes: &'a [Route],
+    auto: &'a [Vec<crate::Alias>],
+    req: &axum::http::Request<B>,
+) -> Option<&'a Route> {
+    let path = req.uri().path();
+    let asked = (req.method() == Method::OPTIONS)
+        .then(|| req.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD))
+        .flatten()
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok());
+    let method = asked.as_ref().unwrap_or(req.method());
+    for (i, route) in routes.iter().enumerate() {
+        let generated = auto.get(i).map(Vec::as_slice).unwrap_or_default();
+        for alias in route.aliases.iter().chain(generated) {
+            if alias.accepts(method) && alias.path.match_into(path, &mut PathParams::default()) {
+                return Some(route);
+            }
+        }
+    }
+    routes.iter().find(|r| r.covers(path))
+}
+
+/// A request to the routes (its body as hyper gives it: no boxing for the usual request).
+pub(crate) async fn handle<B>(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: axum::http::Request<B>,
+) -> Result<Response, std::convert::Infallible>
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let shared = &*shared;
     let expose = shared.config.expose_internal_errors;
-    // The URI shares its text: no copy of the path for the rare error log.
-    let uri = req.uri().clone();
+    let (parts, body) = req.into_parts();
     let mut extra = HeaderMap::new();
     // Set apart from `extra`: the one header every answer has, without a map to merge.
     let mut chain_id = None;
-    let work = process(&shared, req, request_id.clone(), &mut chain_id, &mut extra);
-    let result = match shared.config.request_timeout {
-        Some(t) => match tokio::time::timeout(t, work).await {
-            Ok(r) => r,
-            Err(_) => Err(errors::gateway_timeout(uri.path())),
-        },
-        None => work.await,
+    // Pinned where it is: awaited (or timed) through a reference, not moved into a second
+    // slot of this future, which is moved whole into its box.
+    let result = {
+        let mut work = std::pin::pin!(process(
+            shared,
+            peer,
+            &parts,
+            body,
+            &mut chain_id,
+            &mut extra
+        ));
+        match shared.config.request_timeout {
+            Some(t) => match tokio::time::timeout(t, work.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => Err(errors::gateway_timeout(parts.uri.path())),
+            },
+            None => work.await,
+        }
     };
     let mut res = match result {
         Ok(res) => res,
         Err(err) => {
-            let path = uri.path();
+            let path = parts.uri.path();
             if errors::status_of(&err).is_server_error() {
                 tracing::warn!(%err, %path, "request failed");
             } else {
@@ -174,33 +200,38 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         }
     };
     // The chain's ID once the context exists, else the client's.
-    let id = chain_id.or_else(|| request_id.and_then(|id| HeaderValue::from_str(&id).ok()));
+    let id = chain_id
+        .or_else(|| request_id_of(&parts.headers).and_then(|id| HeaderValue::from_str(&id).ok()));
     if let Some(v) = id {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
     if !extra.is_empty() {
         res.headers_mut().extend(extra);
     }
-    res
+    Ok(res)
 }
 
-async fn process(
+async fn process<B>(
     shared: &Shared,
-    req: Request,
-    request_id: Option<String>,
+    peer: SocketAddr,
+    parts: &axum::http::request::Parts,
+    body: B,
     chain_id: &mut Option<HeaderValue>,
     extra: &mut HeaderMap,
-) -> Result<Response, Error> {
+) -> Result<Response, Error>
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let view = shared.view();
     let routes = &shared.config.routes;
-    let (parts, body) = req.into_parts();
     let target = resolve(routes, &view.auto_aliases, &parts.method, parts.uri.path())
         .ok_or_else(errors::not_found)?;
     let route = target.route;
     if !route.allows(&target.action) || view.hidden.contains(target.action.as_ref()) {
         return Err(errors::service_not_found(&target.action));
     }
-    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    let peer = Some(peer);
     let client_ip = client_ip(route, &parts.headers, peer);
     if let (Some(limit), Some(ip)) = (&route.rate_limit, client_ip) {
         check_rate(limit, ip, extra)?;
@@ -216,34 +247,54 @@ async fn process(
         None => None,
     };
 
-    let bytes = body::read(
-        &parts.headers,
-        body,
-        route.body_limit,
-        shared.config.body_read_timeout,
-    )
-    .await?;
-    let query = params::parse_query(parts.uri.query().unwrap_or(""));
+    // Boxed (and only for a body): reading is a large future most GETs do not need.
+    let bytes = if hyper::body::Body::is_end_stream(&body) {
+        axum::body::Bytes::new()
+    } else {
+        Box::pin(body::read(
+            &parts.headers,
+            body,
+            route.body_limit,
+            shared.config.body_read_timeout,
+        ))
+        .await?
+    };
+    let query = parts.uri.query().unwrap_or("");
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mut meta = JsonMap::new();
+    let mut form = None;
     let params = match target.kind {
-        AliasKind::Call => params::merge(
-            body::parse(content_type, &bytes)?,
-            query,
-            target.path_params,
-        ),
+        AliasKind::Call => match body::parse(content_type, &bytes)? {
+            // The usual GET: the path params are the params, written straight to JSON text.
+            body if query.is_empty() && !matches!(body, Some(Value::Object(_))) => {
+                CallParams::Path(target.path_params)
+            }
+            body => CallParams::Value(params::merge(
+                body,
+                params::parse_query(query),
+                target.path_params.into_map(),
+            )),
+        },
         AliasKind::Raw => {
-            let mut p = params::merge(None, query, target.path_params);
+            let query = params::parse_query(query);
+            let mut p = params::merge(None, query, target.path_params.into_map());
             if let Value::Object(map) = &mut p {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
                 map.insert("$body".into(), Value::String(encoded));
             }
             meta.insert("$contentType".into(), json!(content_type));
-            p
+            CallParams::Value(p)
+        }
+        AliasKind::Multipart => {
+            let parsed = crate::multipart::parse(content_type, bytes, route.max_files).await?;
+            meta.insert("$multipart".into(), Value::Object(parsed.fields.clone()));
+            form = Some(parsed);
+            let query = params::parse_query(query);
+            CallParams::Value(params::merge(None, query, target.path_params.into_map()))
         }
     };
 
@@ -261,7 +312,7 @@ async fn process(
         }
         meta.insert("headers".into(), Value::Object(copied));
     }
-    let ctx = Context::root(&broker, request_id, meta);
+    let ctx = Context::root(&broker, request_id_of(&parts.headers), meta);
     // moleculer-web always answers with the chain's ID, generated when the client sent none.
     if let Ok(v) = HeaderValue::from_str(ctx.request_id()) {
         *chain_id = Some(v);
@@ -300,7 +351,21 @@ async fn process(
     if options.timeout.is_none() {
         options.timeout = shared.config.request_timeout;
     }
-    let data: Value = match ctx.call_with(&target.action, params, options).await {
+    let called = match (form, &params) {
+        (Some(form), CallParams::Value(Value::Object(fields))) => {
+            let files = crate::multipart::call_each(
+                &ctx,
+                &target.action,
+                fields,
+                form,
+                &options,
+                route.max_files,
+            );
+            Box::pin(files).await
+        }
+        _ => ctx.call_with(&target.action, &params, options).await,
+    };
+    let data: Payload = match called {
         Ok(data) => data,
         Err(err) if target.aliased && is_missing(&err, &target.action) => {
             return Err(errors::service_unavailable());
@@ -314,11 +379,30 @@ async fn process(
             return Err(err);
         }
     };
-    let data = match (&route.after_call, hook_req) {
-        (Some(hook), Some(req)) => hook(req, data).await?,
-        _ => data,
-    };
-    Ok(crate::response::success(&data, &ctx.meta()))
+    match (&route.after_call, hook_req) {
+        (Some(hook), Some(req)) => {
+            let data = serde_json::from_str(data.get()).map_err(Error::from)?;
+            let data = hook(req, data).await?;
+            Ok(crate::response::success(&data, &ctx.meta()))
+        }
+        _ => Ok(crate::response::success_raw(data, &ctx.meta())),
+    }
+}
+
+/// The params of a call: the path params alone (serialized without a map in between), or
+/// merged with the query and body.
+enum CallParams<'a, 'p> {
+    Path(PathParams<'a, 'p>),
+    Value(Value),
+}
+
+impl Serialize for CallParams<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CallParams::Path(p) => p.serialize(s),
+            CallParams::Value(v) => v.serialize(s),
+        }
+    }
 }
 
 /// The client's IP: the peer's, or with `trust_proxy` the first of `X-Forwarded-For`.

@@ -90,18 +90,20 @@ pub fn gateway_timeout(path: &str) -> Error {
     .with_type("REQUEST_TIMEOUT")
 }
 
-/// The HTTP status of an error: its code when that is a 4xx/5xx status, else 500 (as
-/// moleculer-web does).
+/// The HTTP status of an error: its code when that is in 400..599 (lodash's `inRange(code,
+/// 400, 599)` in moleculer-web's `sendError`, so 599 itself is not), else 500.
 pub fn status_of(err: &Error) -> StatusCode {
     u16::try_from(err.code())
         .ok()
-        .filter(|c| (400..600).contains(c))
+        .filter(|c| (400..599).contains(c))
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The body moleculer-web sends for an error: `{name, message, code, type, data}`. A 500's
-/// message and data are replaced unless `expose_internal` (they may carry internals).
+/// The body moleculer-web sends for an error: `{name, message, code, type, data}`, `code`
+/// being the error's own (a 1001 stays 1001 in the body under a 500 status, as moleculer-web
+/// picks it from the error). A 500's message and data are replaced unless `expose_internal`
+/// (they may carry internals).
 pub fn error_body(err: &Error, expose_internal: bool) -> Value {
     let status = status_of(err);
     let internal = status == StatusCode::INTERNAL_SERVER_ERROR && !expose_internal;
@@ -113,7 +115,7 @@ pub fn error_body(err: &Error, expose_internal: bool) -> Value {
     let mut body = serde_json::Map::new();
     body.insert("name".into(), json!(err.name()));
     body.insert("message".into(), json!(message));
-    body.insert("code".into(), json!(status.as_u16()));
+    body.insert("code".into(), json!(err.code()));
     if let Some(t) = err.error_type() {
         body.insert("type".into(), json!(t));
     }
@@ -145,7 +147,23 @@ mod tests {
         assert_eq!(status_of(&err), StatusCode::INTERNAL_SERVER_ERROR);
         let body = error_body(&err, false);
         assert_eq!(body["message"], "Internal Server Error");
-        assert_eq!(body["code"], 500);
+        // The error's own code, as moleculer-web keeps it.
+        assert_eq!(body["code"], 0);
+        let odd = Error::new("MoleculerError", "odd")
+            .with_code(1001)
+            .with_type("ODD");
+        assert_eq!(status_of(&odd), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error_body(&odd, true)["code"], 1001);
+        assert_eq!(error_body(&odd, true)["type"], "ODD");
+        // `inRange(code, 400, 599)`: 598 is a status, 599 is not.
+        assert_eq!(
+            status_of(&Error::new("E", "x").with_code(598)).as_u16(),
+            598
+        );
+        assert_eq!(
+            status_of(&Error::new("E", "x").with_code(599)).as_u16(),
+            500
+        );
         let exposed = error_body(&err, true);
         assert_eq!(exposed["message"], "db password is hunter2");
     }

@@ -5,15 +5,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::Router;
 use broker_core::{ActionDef, Broker, Error, EventDef, Service, ServiceSchema};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::autoalias::RegistryView;
 use crate::route::Route;
@@ -292,41 +288,15 @@ impl Shared {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::service_schema(format!("gateway address unknown: {e}")))?;
-        let mut app = Router::new()
-            .route("/health", get(crate::dispatch::health))
-            .route("/ready", get(crate::dispatch::ready));
-        let paths = &self.config.spec_paths;
-        if let Some(p) = &paths.openapi {
-            app = app.route(p, get(crate::dispatch::openapi));
-        }
-        if let Some(p) = &paths.asyncapi {
-            app = app.route(p, get(crate::dispatch::asyncapi));
-        }
-        if let (Some(p), Some(_)) = (&paths.docs, &paths.openapi) {
-            app = app.route(p, get(crate::dispatch::docs));
-        }
-        let mut app = app
-            .fallback(crate::dispatch::handle)
-            .with_state(self.clone());
-        if self.config.compression {
-            app = app.layer(CompressionLayer::new());
-        }
-        if let Some(cors) = &self.config.cors {
-            app = app.layer(cors.clone());
-        }
-        // Around the router, not through `Router::layer`: one wrap for the whole app instead of
-        // one per route (a boxed service clone and a boxed future less per request).
-        let app = tower::Layer::layer(
-            &TraceLayer::new_for_http().make_span_with(crate::dispatch::span),
-            app,
-        );
         let limits = Limits {
             max_header_bytes: self.config.max_header_bytes,
             header_read_timeout: self.config.header_read_timeout,
             drain_timeout: self.config.drain_timeout,
         };
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, app, limits, stopped));
+        let shared = self.clone();
+        let make = move |peer| crate::app::App::new(&shared, peer);
+        let task = tokio::spawn(serve(listener, make, limits, stopped));
         tracing::info!(gateway = %self.config.name, %addr, "API gateway listening");
         *lock(&self.server) = Some(ServerHandle { addr, stop, task });
         // Local services start alongside this one and raise no `$services.changed`: look

@@ -54,6 +54,7 @@
 //! status of its code (a 500's message hidden unless `expose_internal_errors`).
 
 mod alias;
+mod app;
 mod auth;
 mod autoalias;
 mod body;
@@ -62,6 +63,8 @@ pub mod errors;
 mod gateway;
 mod health;
 mod hooks;
+mod matched;
+mod multipart;
 mod params;
 mod ratelimit;
 mod response;

@@ -4,6 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{header, HeaderName, HeaderValue, Response, StatusCode};
+use broker_core::payload::Payload;
 use broker_core::JsonMap;
 use serde_json::Value;
 
@@ -42,6 +43,33 @@ pub(crate) fn meta_headers(meta: &JsonMap) -> (Vec<(HeaderName, HeaderValue)>, O
         }
     }
     (headers, content_type)
+}
+
+/// The meta keys that shape a response.
+const SHAPING_KEYS: [&str; 5] = [
+    "$statusCode",
+    "$statusMessage",
+    "$responseType",
+    "$responseHeaders",
+    "$location",
+];
+
+/// [`success`] from the result's JSON text: sent as it is when nothing in the meta shapes
+/// the response and it cannot be a Buffer (no tree built, no second serialization).
+pub(crate) fn success_raw(data: Payload, meta: &JsonMap) -> Response<Body> {
+    let text = data.get();
+    let plain = !SHAPING_KEYS.iter().any(|k| meta.contains_key(*k))
+        && text != "null"
+        && !(text.starts_with('{') && text.contains("\"Buffer\""));
+    if !plain {
+        let value = serde_json::from_str(text).unwrap_or(Value::Null);
+        return success(&value, meta);
+    }
+    let text: Box<str> = data.into();
+    let mut res = Response::new(Body::from(String::from(text)));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    res
 }
 
 /// Builds the response of a successful call: `null` is an empty body; a Buffer-shaped object
@@ -163,6 +191,37 @@ mod tests {
         assert_eq!(res.headers()[header::LOCATION], "/users/7");
         assert_eq!(res.headers()[header::CONTENT_TYPE], "text/html");
         assert_eq!(res.headers()["x-custom"], "yes");
+    }
+
+    fn raw(text: &str) -> Payload {
+        serde_json::value::RawValue::from_string(text.to_owned()).expect("JSON")
+    }
+
+    async fn body_of(res: Response<Body>) -> Vec<u8> {
+        use http_body_util::BodyExt;
+        let collected = res.into_body().collect().await.expect("body");
+        collected.to_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn raw_results_go_out_as_they_are_unless_shaped() {
+        let res = success_raw(raw(r#"{"a":[1,2]}"#), &JsonMap::new());
+        assert_eq!(res.headers()[header::CONTENT_TYPE], JSON);
+        assert_eq!(body_of(res).await, br#"{"a":[1,2]}"#);
+        // A Buffer is bytes, a string with a type is text, null is empty.
+        let res = success_raw(
+            raw(r#"{"type":"Buffer","data":[104,105]}"#),
+            &JsonMap::new(),
+        );
+        assert_eq!(res.headers()[header::CONTENT_TYPE], OCTETS);
+        assert_eq!(body_of(res).await, b"hi");
+        let typed = meta(json!({"$responseType": "text/plain", "$statusCode": 202}));
+        let res = success_raw(raw(r#""plain""#), &typed);
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        assert_eq!(body_of(res).await, b"plain");
+        let res = success_raw(raw("null"), &JsonMap::new());
+        assert!(res.headers().get(header::CONTENT_TYPE).is_none());
+        assert!(body_of(res).await.is_empty());
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Route {
     pub(crate) mapping_policy: MappingPolicy,
     pub(crate) auto_aliases: bool,
     pub(crate) body_limit: usize,
+    pub(crate) max_files: Option<usize>,
+    pub(crate) cors: Option<tower_http::cors::CorsLayer>,
     pub(crate) authentication: Option<AuthenticateFn>,
     pub(crate) authorization: Option<AuthorizeFn>,
     pub(crate) bearer: Option<BearerToken>,
@@ -85,6 +87,8 @@ impl Route {
             mapping_policy: MappingPolicy::All,
             auto_aliases: false,
             body_limit: DEFAULT_BODY_LIMIT,
+            max_files: None,
+            cors: None,
             authentication: None,
             authorization: None,
             bearer: None,
@@ -100,7 +104,8 @@ impl Route {
 
     /// Adds an alias: `"GET /users/:id"`, `"POST /users"`, `"/any-method"`, or
     /// `"REST /users"` with a service name for its six REST aliases. An action written
-    /// `"stream:files.save"` gets the raw body (see [`crate::AliasKind::Raw`]). A spec with an
+    /// `"stream:files.save"` gets the raw body (see [`crate::AliasKind::Raw`]), one written
+    /// `"multipart:files.save"` each file of a form (see [`crate::AliasKind::Multipart`]). A spec with an
     /// unknown method is skipped with a warning.
     pub fn alias(mut self, spec: &str, action: &str) -> Route {
         if let Some(path) = spec.strip_prefix("REST ") {
@@ -143,6 +148,24 @@ impl Route {
     /// The largest body accepted, in bytes; a larger one is a 413 `PayloadTooLarge`.
     pub fn body_limit(mut self, bytes: usize) -> Route {
         self.body_limit = bytes;
+        self
+    }
+
+    /// At most this many files of a multipart form are handed to the action (busboy's
+    /// `limits.files`: the parts past it are ignored). With 1, the answer is the action's
+    /// result itself rather than an array of one, as moleculer-web unwraps it. The whole
+    /// body stays under [`Route::body_limit`].
+    pub fn max_files(mut self, files: usize) -> Route {
+        self.max_files = Some(files);
+        self
+    }
+
+    /// CORS for this route's requests (and preflights), in place of the gateway's
+    /// ([`crate::ApiGatewayBuilder::cors`]), as a moleculer-web route's `cors` setting
+    /// overrides the global one. A preflight belongs to the route its
+    /// `Access-Control-Request-Method` and path would reach.
+    pub fn cors(mut self, cors: tower_http::cors::CorsLayer) -> Route {
+        self.cors = Some(cors);
         self
     }
 

@@ -1,5 +1,5 @@
 //! The HTTP/1 server: accepts connections with hyper's limits (header size, header read
-//! timeout), hands requests to the router with the peer's address, and drains on shutdown.
+//! timeout), gives each the gateway's service made for its peer, and drains on shutdown.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,13 +10,9 @@ use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt;
-
-/// The peer's address, in each request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PeerAddr(pub(crate) SocketAddr);
 
 /// Connection limits of the server.
 #[derive(Debug, Clone, Copy)]
@@ -26,15 +22,16 @@ pub(crate) struct Limits {
     pub(crate) drain_timeout: Duration,
 }
 
-/// Serves `app` on `listener` until `shutdown` turns true, then waits (bounded) for the open
-/// connections to finish their requests.
-pub(crate) async fn serve<S, B>(
+/// Serves `make(peer)` for each connection on `listener` until `shutdown` turns true, then
+/// waits (bounded) for the open connections to finish their requests.
+pub(crate) async fn serve<M, S, B>(
     listener: TcpListener,
-    app: S,
+    make: M,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    S: tower::Service<Request, Response = axum::http::Response<B>, Error = Infallible>
+    M: Fn(SocketAddr) -> S,
+    S: tower::Service<Request<Incoming>, Response = axum::http::Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -60,11 +57,7 @@ pub(crate) async fn serve<S, B>(
             },
             () = stopping(&mut shutdown) => break,
         };
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(PeerAddr(peer));
-            app.clone().oneshot(req.map(axum::body::Body::new))
-        });
+        let service = TowerToHyperService::new(make(peer));
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use broker_core::{ActionDef, Context, Error, ServiceSchema};
 use broker_web::cors::CorsLayer;
 use broker_web::errors::forbidden;
-use broker_web::{BearerToken, HookRequest, RateLimit, Route};
+use broker_web::{BearerToken, HookRequest, MappingPolicy, RateLimit, Route};
 use bytes::Bytes;
 use common::{eventually, Cluster};
 use hyper::header::HeaderValue;
@@ -237,6 +237,98 @@ async fn cors_preflight_and_headers() {
     assert_eq!(
         a.header("access-control-allow-origin").as_deref(),
         Some("https://app.example")
+    );
+    gw.broker.stop().await.expect("stopped");
+}
+
+/// The `access-control-allow-origin` of a preflight from `origin` asking to `method` `path`.
+async fn preflight(gw: &common::Gw, path: &str, origin: &str, method: &str) -> Option<String> {
+    let a = gw
+        .send(
+            Method::OPTIONS,
+            path,
+            &[
+                ("origin", origin),
+                ("access-control-request-method", method),
+            ],
+            Bytes::new(),
+        )
+        .await;
+    assert!(a.status.is_success(), "{path}: {}", a.status);
+    a.header("access-control-allow-origin")
+}
+
+#[tokio::test]
+async fn a_route_cors_replaces_the_gateways() {
+    let cluster = Cluster::new();
+    let only = |origin: &'static str| {
+        CorsLayer::new()
+            .allow_origin(HeaderValue::from_static(origin))
+            .allow_methods([Method::GET, Method::POST])
+    };
+    let gw = cluster
+        .gateway(vec![vault()], |b| {
+            b.route(
+                Route::new("/partner")
+                    .alias("POST /open", "vault.open")
+                    .mapping_policy(MappingPolicy::Restrict)
+                    .cors(only("https://partner.example")),
+            )
+            .route(Route::new("/api"))
+            .cors(only("https://app.example"))
+        })
+        .await;
+    // The partner route answers its own origin's preflight, not the gateway's origin.
+    let partner = "https://partner.example";
+    let app = "https://app.example";
+    assert_eq!(
+        preflight(&gw, "/partner/open", partner, "POST")
+            .await
+            .as_deref(),
+        Some(partner)
+    );
+    // (tower-http's exact origin is sent whoever asks: the browser compares it with its own.)
+    assert_eq!(
+        preflight(&gw, "/partner/open", app, "POST")
+            .await
+            .as_deref(),
+        Some(partner)
+    );
+    // Other routes, and paths no route takes, keep the gateway's.
+    assert_eq!(
+        preflight(&gw, "/api/vault/open", app, "GET")
+            .await
+            .as_deref(),
+        Some(app)
+    );
+    assert_eq!(
+        preflight(&gw, "/api/vault/open", partner, "GET")
+            .await
+            .as_deref(),
+        Some(app)
+    );
+    assert_eq!(
+        preflight(&gw, "/elsewhere", app, "GET").await.as_deref(),
+        Some(app)
+    );
+    // The actual request carries the route's header too, and still reaches the action.
+    let a = gw
+        .send(
+            Method::POST,
+            "/partner/open",
+            &[("origin", partner)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    assert_eq!(
+        a.header("access-control-allow-origin").as_deref(),
+        Some(partner)
     );
     gw.broker.stop().await.expect("stopped");
 }

@@ -147,6 +147,7 @@ async fn setup(cluster: &Cluster) -> (Gw, broker_core::Broker) {
                     .alias("POST /math/add", "math.add")
                     .alias("GET /files/*path", "files.read")
                     .alias("POST /upload", "stream:files.save")
+                    .alias("POST /form", "multipart:files.save")
                     .alias("GET /secret", "hidden.nothing")
                     .alias("PURGE /cache", "files.read")
                     .whitelist(["greeter.*", "users.*", "math.*", "files.*"])
@@ -336,6 +337,9 @@ async fn openapi_documents_every_alias_with_its_schemas() {
         .is_some_and(|d| d.contains("slashes")));
     let upload = &doc["paths"]["/api/upload"]["post"];
     assert!(upload["requestBody"]["content"]["*/*"].is_object());
+    let form = &doc["paths"]["/api/form"]["post"];
+    assert!(form["requestBody"]["content"]["multipart/form-data"]["schema"].is_object());
+    assert!(form["responses"]["413"].is_object());
 
     // Bearer routes: the scheme, 401/403, and 429 for the rate limit; a second operation of
     // the same action gets a suffixed operationId.
@@ -456,8 +460,53 @@ async fn asyncapi_lists_the_events_of_the_cluster() {
         .collect();
     assert_eq!(addresses.len(), 2, "{addresses:?}");
     assert_eq!(gw.gateway.asyncapi(), doc);
+    validate_with_asyncapi_parser(&doc);
     gw.broker.stop().await.expect("stop");
     remote.stop().await.expect("stop");
+}
+
+/// Runs npm's `@asyncapi/parser` (pinned in interop/package.json) on the document: the
+/// AsyncAPI initiative's own parser and its validation rules; any error-level diagnostic
+/// fails. Skipped with a message when node or the package is not installed.
+fn validate_with_asyncapi_parser(doc: &Value) {
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/node_modules");
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status();
+    if !node.is_ok_and(|s| s.success()) || !modules.join("@asyncapi/parser").is_dir() {
+        eprintln!("skipped: node or @asyncapi/parser not installed (cd interop && npm ci)");
+        return;
+    }
+    let file =
+        std::env::temp_dir().join(format!("broker-web-asyncapi-{}.json", std::process::id()));
+    std::fs::write(&file, doc.to_string()).expect("write the document");
+    let script = r#"
+        const { Parser } = require("@asyncapi/parser");
+        const text = require("fs").readFileSync(process.argv[1], "utf8");
+        new Parser().parse(text).then(({ document, diagnostics }) => {
+            for (const d of diagnostics)
+                console.log(`severity ${d.severity} ${d.code} at ${JSON.stringify(d.path)}: ${d.message}`);
+            const errors = diagnostics.filter(d => d.severity === 0);
+            if (!document || errors.length) process.exit(1);
+            console.log(`valid AsyncAPI ${document.version()}`);
+        }, err => { console.error(err); process.exit(2); });
+    "#;
+    let run = Command::new("node")
+        .args(["-e", script])
+        .arg(&file)
+        .env("NODE_PATH", &modules)
+        .output();
+    let _ = std::fs::remove_file(&file);
+    let out = run.expect("node runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "@asyncapi/parser refuses the document:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("valid AsyncAPI 3.0.0"), "{report}");
+    eprintln!("@asyncapi/parser:\n{report}");
 }
 
 #[tokio::test]

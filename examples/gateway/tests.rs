@@ -195,3 +195,84 @@ async fn upload_is_pixelated_behind_a_token() {
         panic!("{err}");
     }
 }
+
+/// `curl` (a real multipart client) posting `file` as a form to `path`: status and body.
+async fn curl_form(port: u16, path: &str, file: &std::path::Path, token: &str) -> (u16, Vec<u8>) {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let out = std::env::temp_dir().join(format!("gateway-upload-{}.out", std::process::id()));
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "--max-time", "10", "-o"])
+        .arg(&out)
+        .args([
+            "-w",
+            "%{http_code}",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .arg("-F")
+        .arg(format!("file=@{};type=image/png", file.display()))
+        .args(["-F", "note=from curl", &url]);
+    // curl's own --max-time bounds it; the timeout is a second guard.
+    let run = tokio::task::spawn_blocking(move || cmd.output());
+    let output = match tokio::time::timeout(std::time::Duration::from_secs(20), run).await {
+        Ok(Ok(Ok(o))) => o,
+        Ok(Ok(Err(err))) => {
+            panic!("curl does not run (the test needs it: apt-get install curl): {err}")
+        }
+        Ok(Err(err)) => panic!("{err}"),
+        Err(_) => panic!("curl did not finish"),
+    };
+    let status = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let body = std::fs::read(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_form_upload_from_curl_is_pixelated() {
+    let (broker, port) = start().await;
+    let picture = RgbaImage::from_fn(32, 16, |x, y| Rgba([x as u8 * 7, y as u8 * 12, 40, 255]));
+    let file = std::env::temp_dir().join(format!("gateway-upload-{}.png", std::process::id()));
+    if let Err(err) = std::fs::write(&file, png_bytes(&picture)) {
+        panic!("{err}");
+    }
+    let (status, body) = curl_form(port, "/api/image/upload?blockSize=4", &file, TOKEN).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer = match image::load_from_memory_with_format(&body, image::ImageFormat::Png) {
+        Ok(img) => img.to_rgba8(),
+        Err(err) => panic!("the answer is not a PNG: {err}"),
+    };
+    assert_eq!(answer, service::pixelate(&picture, 4));
+    // The token still guards the route, and a form without a file is a 400.
+    let (status, _) = curl_form(port, "/api/image/upload", &file, "nope").await;
+    assert_eq!(status, 401);
+    let bearer = format!("Bearer {TOKEN}");
+    let boundary = "XyZ";
+    let form_type = format!("multipart/form-data; boundary={boundary}");
+    let fields_only =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--{boundary}--\r\n");
+    let headers = [
+        ("Content-Type", form_type.as_str()),
+        ("Authorization", bearer.as_str()),
+    ];
+    let a = send(
+        port,
+        "POST",
+        "/api/image/upload",
+        &headers,
+        fields_only.as_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.json()["message"], "File missing in the request");
+    let a = send(port, "POST", "/api/image/upload", &headers, b"--nope").await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["name"], "InvalidRequestBodyError");
+    let _ = std::fs::remove_file(&file);
+    if let Err(err) = broker.stop().await {
+        panic!("{err}");
+    }
+}

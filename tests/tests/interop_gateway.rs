@@ -45,8 +45,9 @@ impl Front {
                 Route::new("/api")
                     .alias("GET /things/:id", "jsweb.item")
                     .alias("POST /echo", "jsweb.echo")
+                    .alias("GET /fail", "jsmath.fail")
                     .auto_aliases(true)
-                    .whitelist(["jsweb.*"])
+                    .whitelist(["jsweb.*", "jsmath.fail"])
                     .mapping_policy(MappingPolicy::Restrict),
             )
             .require_services(["jsweb"])
@@ -54,7 +55,8 @@ impl Front {
         rust.add_service(gateway.clone())
             .await
             .expect("add the gateway");
-        let config = cluster.peer_config(&cluster.node_id("js-web"), &["jsweb"], json!([]));
+        let config =
+            cluster.peer_config(&cluster.node_id("js-web"), &["jsweb", "jsmath"], json!([]));
         let (started, js) = tokio::join!(rust.start(), JsPeer::start(config));
         started.expect("Rust node starts");
         rust.wait_for_services(&["jsweb"], WAIT)
@@ -172,6 +174,16 @@ async fn js_errors_through_our_gateway(version: JsVersion) {
         r.json(),
         json!({"name": "MoleculerClientError", "message": "No way", "code": 409,
                "type": "REFUSED", "data": {"reason": "closed"}})
+    );
+
+    // A code that is no HTTP status: a 500, the body keeping the error's own code (as
+    // moleculer-web's sendError picks it), its message hidden as any 500's.
+    let r = front.get("/api/fail?kind=odd").await;
+    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(
+        r.json(),
+        json!({"name": "MoleculerError", "message": "Internal Server Error", "code": 1001,
+               "type": "ODD"})
     );
 
     front.stop().await;

@@ -62,6 +62,14 @@ impl Greeter {
         Err(Error::client("I'm a teapot", 418, "TEAPOT").with_data(json!({ "spout": true })))
     }
 
+    /// An error whose code is no HTTP status.
+    #[action(rest = "GET /odd")]
+    async fn odd(&self) -> Result<Value, Error> {
+        Err(Error::new("MoleculerError", "odd failure")
+            .with_code(1001)
+            .with_type("ODD"))
+    }
+
     /// Text, not JSON, through `$responseType`.
     #[action(rest = "GET /text")]
     async fn text(&self, ctx: Context) -> Result<String, Error> {
@@ -168,6 +176,22 @@ impl Web {
         stopped.expect("Rust node stops");
         self.js.assert_no_errors();
     }
+
+    /// [`Web::stop`] where moleculer-web's own log line about a 500 it answered (`Request
+    /// error! <name> : <message>`) is expected; any other error still fails.
+    async fn stop_expecting_request_error(self, error: &str) {
+        let (stopped, ()) = tokio::join!(self.rust.stop(), self.js.exit());
+        stopped.expect("Rust node stops");
+        let expected = format!("Request error! {error}");
+        let tail = self.js.stderr_tail();
+        let bad: Vec<&str> = tail
+            .lines()
+            .filter(|l| l.contains(" ERROR ") || l.contains(" FATAL ") || l.starts_with("peer:"))
+            .filter(|l| !l.contains(&expected))
+            .collect();
+        assert!(bad.is_empty(), "JS peer logged errors:\n{}", bad.join("\n"));
+        assert!(tail.contains(&expected), "no `{expected}` in:\n{tail}");
+    }
 }
 
 /// The gateway's aliases, as its `api.listAliases` action lists them.
@@ -203,6 +227,7 @@ async fn routes_reach_rust_actions() {
         ("GET", "/api/greet/:name", "greeter.hello"),
         ("GET", "/api/greeter/bytes", "greeter.bytes"),
         ("GET", "/api/greeter/hello/:name", "greeter.hello"),
+        ("GET", "/api/greeter/odd", "greeter.odd"),
         ("GET", "/api/greeter/teapot", "greeter.teapot"),
         ("GET", "/api/greeter/text", "greeter.text"),
         ("POST", "/api/greeter/sum", "greeter.sum"),
@@ -337,7 +362,15 @@ async fn rust_errors_over_http() {
     );
     assert_eq!(r.header("x-teapot"), Some("short and stout"));
 
-    web.stop().await;
+    // A code that is no HTTP status: a 500 whose body keeps the error's own code (what our
+    // gateway answers too, see interop_gateway.rs).
+    let r = web.get("/api/greeter/odd").await;
+    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(r.json()["code"], 1001, "{r:?}");
+    assert_eq!(r.json()["type"], "ODD", "{r:?}");
+
+    web.stop_expecting_request_error("MoleculerError : odd failure")
+        .await;
 }
 
 /// The gateway rebuilds its routes as the cluster changes: a service added to the running Rust

@@ -344,6 +344,15 @@ fn operation(
             "description": "The raw body; the action gets it base64-encoded as `$body`.",
             "content": {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}},
         }));
+    } else if op.kind == AliasKind::Multipart {
+        body = Some(json!({
+            "description": "A form: each file part is one call of the action (its bytes base64-encoded as `$body`), the other fields go to `ctx.meta.$multipart`.",
+            "required": true,
+            "content": {"multipart/form-data": {"schema": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "contentMediaType": "application/octet-stream"},
+            }}},
+        }));
     } else if body_method {
         let schema = match &params {
             Some(s) => without_properties(s, &path_names),
@@ -403,7 +412,8 @@ fn operation(
         || route.authentication.is_some()
         || route.authorization.is_some();
     let mut errors: Vec<(&str, &str)> = Vec::new();
-    if body_method || op.kind == AliasKind::Raw {
+    let has_body = body_method || matches!(op.kind, AliasKind::Raw | AliasKind::Multipart);
+    if has_body {
         errors.push((
             "400",
             "The body does not parse (`InvalidRequestBodyError`).",
@@ -417,7 +427,7 @@ fn operation(
         "404",
         "Not found (`NotFoundError`, `ServiceNotFoundError`).",
     ));
-    if body_method || op.kind == AliasKind::Raw {
+    if has_body {
         errors.push((
             "413",
             "The body is over the route's limit (`PayloadTooLarge`).",
