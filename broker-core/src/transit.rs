@@ -28,6 +28,8 @@ pub(crate) struct Transit {
     version_warnings: Mutex<HashMap<String, Instant>>,
     /// Nodes whose packets carried another protocol version: node ID → (version, last seen).
     other_versions: Mutex<HashMap<String, (String, Instant)>>,
+    /// Packet counters, when metrics are on.
+    metrics: Option<Arc<crate::metrics::Builtin>>,
 }
 
 /// How many nodes of other versions are remembered (and warned about) at most.
@@ -43,7 +45,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Transit {
-    pub(crate) fn new(transporter: Arc<dyn Transporter>, protocol: ProtocolVersion) -> Transit {
+    pub(crate) fn new(
+        transporter: Arc<dyn Transporter>,
+        protocol: ProtocolVersion,
+        metrics: Option<Arc<crate::metrics::Builtin>>,
+    ) -> Transit {
         Transit {
             transporter,
             protocol,
@@ -51,6 +57,7 @@ impl Transit {
             pings: Mutex::new(HashMap::new()),
             version_warnings: Mutex::new(HashMap::new()),
             other_versions: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 
@@ -60,8 +67,16 @@ impl Transit {
             packet_type: packet.packet_type(),
             node_id: target.map(str::to_owned),
         };
-        self.transporter
-            .publish(&topic, Bytes::from(packet.encode()))
+        let bytes = packet.encode();
+        if let Some(metrics) = &self.metrics {
+            metrics.published(topic.packet_type, bytes.len());
+        }
+        self.transporter.publish(&topic, Bytes::from(bytes))
+    }
+
+    /// Remote requests waiting for their answer.
+    pub(crate) fn pending_count(&self) -> usize {
+        lock(&self.pending).len()
     }
 
     /// Publishes, logging instead of failing: for packets Moleculer also sends best-effort
@@ -123,6 +138,9 @@ impl Transit {
                 let _ = pending.tx.send(Ok(response));
             }
             None => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.orphan_responses.add(1.0);
+                }
                 tracing::debug!(id = %response.id, sender = %response.sender, "orphan response dropped")
             }
         }

@@ -145,7 +145,14 @@ impl Broker {
                     params,
                     shape,
                 } = *remote;
-                Box::pin(self.call_remote(action, node_id, params, shape)).await
+                let metrics = self.inner.metrics.builtin();
+                let timer =
+                    metrics.map(|m| m.remote_call(action, shape.caller.as_deref(), shape.level));
+                let out = Box::pin(self.call_remote(action, node_id, params, shape)).await;
+                if let Some(timer) = timer {
+                    timer.finish(out.0.as_ref().err());
+                }
+                out
             }
         };
         if let Some(node) = &prepared.breaker_node {

@@ -87,6 +87,7 @@ impl Broker {
             return Err(err);
         }
         self.set_state(State::Started);
+        lock(&self.inner.tasks).extend(crate::metrics::spawn_tasks(self));
         if self.inner.transit.is_some() {
             self.announce();
             self.spawn_timers();
@@ -305,7 +306,11 @@ impl Broker {
             default: self.inner.config.bulkhead,
         };
         let handler = bulkhead.wrap_action(spec, handler);
-        middleware::wrap_action(&self.inner.config.middlewares, spec, handler)
+        let handler = middleware::wrap_action(&self.inner.config.middlewares, spec, handler);
+        match self.inner.metrics.builtin() {
+            Some(metrics) => metrics.wrap_action(spec, handler),
+            None => handler,
+        }
     }
 
     /// Wraps an event handler: the bulkhead, then the user's middlewares.
@@ -314,7 +319,11 @@ impl Broker {
             default: self.inner.config.bulkhead,
         };
         let handler = bulkhead.wrap_event(spec, handler);
-        middleware::wrap_event(&self.inner.config.middlewares, spec, handler)
+        let handler = middleware::wrap_event(&self.inner.config.middlewares, spec, handler);
+        match self.inner.metrics.builtin() {
+            Some(metrics) => metrics.wrap_event(spec, handler),
+            None => handler,
+        }
     }
 
     /// The INFO packet describing this node (`services` overridden on stop).
