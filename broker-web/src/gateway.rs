@@ -36,6 +36,7 @@ pub struct ApiGatewayBuilder {
     pub(crate) compression: bool,
     pub(crate) required_services: Vec<String>,
     pub(crate) spec_paths: SpecPaths,
+    pub(crate) metrics_path: Option<String>,
 }
 
 impl ApiGatewayBuilder {
@@ -153,6 +154,13 @@ impl ApiGatewayBuilder {
                 docs: None,
             }
         };
+        self
+    }
+
+    /// Serves the node's metrics in Prometheus' text format at `path` (usually `/metrics`;
+    /// off by default). Metrics must be on (`BrokerBuilder::metrics`), else it answers 503.
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = Some(path.into());
         self
     }
 
@@ -305,6 +313,9 @@ impl Shared {
         if let (Some(p), Some(_)) = (&paths.docs, &paths.openapi) {
             app = app.route(p, get(crate::dispatch::docs));
         }
+        if let Some(p) = &self.config.metrics_path {
+            app = app.route(p, get(scrape_metrics));
+        }
         let mut app = app
             .fallback(crate::dispatch::handle)
             .with_state(self.clone());
@@ -376,6 +387,16 @@ impl fmt::Debug for ApiGateway {
     }
 }
 
+async fn scrape_metrics(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+) -> axum::response::Response {
+    let metrics = shared
+        .broker()
+        .map(|b| b.metrics().clone())
+        .unwrap_or_default();
+    crate::metrics::prometheus_response(&metrics)
+}
+
 impl ApiGateway {
     /// A builder with moleculer-web's defaults.
     pub fn builder() -> ApiGatewayBuilder {
@@ -393,6 +414,7 @@ impl ApiGateway {
             compression: false,
             required_services: Vec::new(),
             spec_paths: SpecPaths::default(),
+            metrics_path: None,
         }
     }
 

@@ -757,3 +757,72 @@ fn promtool(text: &str) -> Option<(i32, String)> {
     output.push_str(&String::from_utf8_lossy(&out.stderr));
     Some((out.status.code().unwrap_or(-1), output))
 }
+
+/// A node's own exporter serves `/metrics` (404 elsewhere), and the gateway serves the same
+/// text at the path it is given; both in Prometheus' content type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exporter_and_gateway_serve_metrics() {
+    let broker = Broker::builder()
+        .node_id("m-http")
+        .metrics(metrics_on())
+        .build();
+    broker
+        .add_service(math_service(Arc::new(AtomicUsize::new(0))))
+        .await
+        .expect("math");
+    let gateway = broker_web::ApiGateway::builder()
+        .listen("127.0.0.1:0")
+        .metrics_path("/metrics")
+        .build(&broker);
+    broker.add_service(gateway.clone()).await.expect("gateway");
+    broker.start().await.expect("start");
+    let _: f64 = broker.call("math.add", json!({"a": 1})).await.expect("add");
+
+    let exporter = broker_web::MetricsExporter::start(&broker, "127.0.0.1:0")
+        .await
+        .expect("exporter");
+    let port = exporter.local_addr().port();
+    let res = interop::http::request(port, "GET", "/metrics", None).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        res.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = String::from_utf8(res.body).expect("utf-8");
+    let line = "moleculer_request_total{namespace=\"\",nodeID=\"m-http\",service=\"math\",\
+                action=\"math.add\",type=\"local\",caller=\"null\"} 1\n";
+    assert!(text.contains(line), "{text}");
+    if let Some((code, output)) = promtool(&text) {
+        assert!(code == 0 || code == 3, "promtool exit {code}: {output}");
+    }
+    assert_eq!(
+        interop::http::request(port, "GET", "/other", None)
+            .await
+            .status,
+        404
+    );
+    exporter.stop().await;
+
+    let port = gateway.local_addr().expect("gateway listening").port();
+    let res = interop::http::request(port, "GET", "/metrics", None).await;
+    assert_eq!(res.status, 200);
+    assert!(String::from_utf8_lossy(&res.body).contains(line));
+    broker.stop().await.expect("stop");
+
+    // Without metrics, the gateway says so.
+    let off = Broker::builder().node_id("m-http-off").build();
+    let gateway = broker_web::ApiGateway::builder()
+        .listen("127.0.0.1:0")
+        .metrics_path("/metrics")
+        .build(&off);
+    off.add_service(gateway.clone()).await.expect("gateway");
+    off.start().await.expect("start");
+    let port = gateway.local_addr().expect("gateway listening").port();
+    assert_eq!(
+        interop::http::request(port, "GET", "/metrics", None)
+            .await
+            .status,
+        503
+    );
+    off.stop().await.expect("stop");
+}
