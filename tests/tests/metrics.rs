@@ -4,6 +4,8 @@
 //! `$node.metrics` and `$metrics.snapshot` events.
 
 mod common;
+#[macro_use]
+#[allow(unused_macros)]
 mod interop;
 
 use broker_core::metrics::{
@@ -826,3 +828,187 @@ async fn exporter_and_gateway_serve_metrics() {
     );
     off.stop().await.expect("stop");
 }
+
+/// A Moleculer.js 0.15 node reads our `$node.metrics` and receives our `$metrics.snapshot`
+/// events: every metric both sides have carries the same type, label names, unit and
+/// description, and each series the same fields (histograms less Moleculer's quantile
+/// fields, which we do not keep).
+async fn js_node_reads_our_metrics() {
+    use interop::{peer::JsPeer, Cluster, JsVersion};
+    let cluster = Cluster::new(JsVersion::V015, "metrics");
+    let rust_id = cluster.node_id("rs-metrics");
+    let js_id = cluster.node_id("js-metrics");
+    let reporter = EventReporterOptions {
+        interval: Duration::from_millis(300),
+        includes: Some(vec!["moleculer.request.**".into()]),
+        ..Default::default()
+    };
+    let rust = cluster
+        .rust_node(&rust_id)
+        .metrics(metrics_on().reporter(Reporter::Event(reporter)))
+        .build();
+    rust.add_service(interop::services::rmath())
+        .await
+        .expect("rmath");
+    rust.start().await.expect("start");
+    let mut config =
+        cluster.peer_config(&js_id, &["jsmath"], json!([{"event": "$metrics.snapshot"}]));
+    config["metrics"] = json!({"enabled": true, "collectProcessMetrics": false});
+    let js = JsPeer::start(config).await;
+    js.wait_for(&["rmath"]).await;
+    rust.wait_for_services(&["jsmath"], interop::WAIT)
+        .await
+        .expect("jsmath");
+
+    for _ in 0..2 {
+        js.call_ok("rmath.add", json!({"a": 1, "b": 2}), json!({}))
+            .await;
+        js.call_ok("jsmath.add", json!({"a": 1, "b": 2}), json!({}))
+            .await;
+    }
+    let _: Value = rust
+        .call("jsmath.add", json!({"a": 1, "b": 2}))
+        .await
+        .expect("jsmath.add");
+
+    let ours = js
+        .call_ok("$node.metrics", json!({}), json!({"nodeID": rust_id}))
+        .await
+        .result;
+    let theirs = js
+        .call_ok("$node.metrics", json!({}), json!({"nodeID": js_id}))
+        .await
+        .result;
+    let by_name = |list: &Value| -> std::collections::BTreeMap<String, Value> {
+        list.as_array()
+            .expect("a metrics list")
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap_or_default().to_owned(), m.clone()))
+            .collect()
+    };
+    let (ours, theirs) = (by_name(&ours), by_name(&theirs));
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for (name, our) in &ours {
+        let Some(their) = theirs.get(name) else {
+            continue;
+        };
+        compared += 1;
+        for field in ["type", "labelNames", "unit", "description"] {
+            if our.get(field) != their.get(field) {
+                differences.push(format!(
+                    "{name}.{field}: ours {:?}, Moleculer.js {:?}",
+                    our.get(field),
+                    their.get(field)
+                ));
+            }
+        }
+        let keys = |m: &Value| -> std::collections::BTreeSet<String> {
+            m.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        if keys(our) != keys(their) {
+            differences.push(format!(
+                "{name} keys: ours {:?}, Moleculer.js {:?}",
+                keys(our),
+                keys(their)
+            ));
+        }
+        if let (Some(a), Some(b)) = (our["values"].get(0), their["values"].get(0)) {
+            let (mut ka, kb) = (keys(a), keys(b));
+            if our["type"] == "histogram" {
+                // Moleculer's time-window quantile fields; this broker keeps no samples.
+                ka.extend(
+                    ["min", "mean", "variance", "stdDev", "max", "quantiles"].map(String::from),
+                );
+            }
+            if ka != kb {
+                differences.push(format!(
+                    "{name} series keys: ours {ka:?}, Moleculer.js {kb:?}"
+                ));
+            }
+            if keys(&a["labels"]) != keys(&b["labels"]) {
+                differences.push(format!(
+                    "{name} labels: ours {}, Moleculer.js {}",
+                    a["labels"], b["labels"]
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(compared >= 30, "only {compared} metrics in common");
+
+    // The values: two local requests of rmath.add from JS (no caller), one remote call out.
+    let total = &ours[names::MOLECULER_REQUEST_TOTAL]["values"];
+    let add = total
+        .as_array()
+        .and_then(|v| v.iter().find(|x| x["labels"]["action"] == "rmath.add"))
+        .expect("rmath.add counted");
+    assert_eq!(add["value"], 2);
+    assert_eq!(
+        add["labels"],
+        json!({"service": "rmath", "action": "rmath.add", "type": "local", "caller": null})
+    );
+    let their_add = theirs[names::MOLECULER_REQUEST_TOTAL]["values"]
+        .as_array()
+        .and_then(|v| {
+            v.iter()
+                .find(|x| x["labels"]["action"] == "jsmath.add" && x["labels"]["caller"].is_null())
+        })
+        .expect("jsmath.add counted by JS");
+    // Its own two and ours.
+    assert_eq!(their_add["value"], 3);
+    // JS computes the key the same way from the same kind of labels.
+    assert_eq!(add["key"], "\"rmath\"|\"rmath.add\"|\"local\"|");
+    assert_eq!(their_add["key"], "\"jsmath\"|\"jsmath.add\"|\"local\"|");
+    let remote = total
+        .as_array()
+        .and_then(|v| v.iter().find(|x| x["labels"]["action"] == "jsmath.add"))
+        .expect("the call out counted");
+    assert_eq!(remote["labels"]["type"], "remote");
+    assert_eq!(remote["value"], 1);
+
+    // The snapshot events JS received from us have the shape `$node.metrics` gives.
+    let snapshot = interop::eventually(
+        "a $metrics.snapshot from the Rust node",
+        interop::WAIT,
+        || {
+            let js = &js;
+            let rust_id = rust_id.clone();
+            async move {
+                js.events().await.into_iter().find(|e| {
+                    e["event"] == "$metrics.snapshot"
+                        && e["nodeID"] == rust_id.as_str()
+                        && e["params"].as_array().is_some_and(|l| {
+                            l.iter().any(|m| {
+                                m["name"] == names::MOLECULER_REQUEST_TOTAL
+                                    && m["values"].as_array().is_some_and(|v| v.len() >= 2)
+                            })
+                        })
+                })
+            }
+        },
+    )
+    .await;
+    let list = snapshot["params"].as_array().expect("a list");
+    assert!(list.iter().all(|m| m["name"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("moleculer.request.")));
+    let sent_total = list
+        .iter()
+        .find(|m| m["name"] == names::MOLECULER_REQUEST_TOTAL)
+        .expect("request.total sent");
+    assert_eq!(
+        sent_total["labelNames"],
+        theirs[names::MOLECULER_REQUEST_TOTAL]["labelNames"]
+    );
+    assert_eq!(snapshot["eventType"], "emit");
+
+    js.assert_no_errors();
+    js.exit().await;
+    rust.stop().await.expect("stop");
+}
+
+only_v015!(js_node_reads_our_metrics);

@@ -51,8 +51,10 @@ fn reg(
 ) -> Arc<Metric> {
     let mut def = MetricDef::new(name)
         .labels(labels.iter().copied())
-        .description(description)
         .rate(rate);
+    if !description.is_empty() {
+        def = def.description(description);
+    }
     if let Some(u) = unit {
         def = def.unit(u);
     }
@@ -533,8 +535,12 @@ impl RequestTimer {
     }
 }
 
+/// The error's type, left out when it has none (as a JS error without `type`).
 fn error_type(err: &Error) -> LabelValue {
-    err.error_type().filter(|t| !t.is_empty()).into()
+    match err.error_type().filter(|t| !t.is_empty()) {
+        Some(t) => t.into(),
+        None => LabelValue::Undefined,
+    }
 }
 
 impl Builtin {

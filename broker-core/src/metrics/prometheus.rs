@@ -158,7 +158,9 @@ fn label_text(
         put(label_name(k), v.to_string());
     }
     for (k, v) in metric.label_names().iter().zip(s.labels()) {
-        put(label_name(k), v.to_string());
+        if *v != LabelValue::Undefined {
+            put(label_name(k), v.to_string());
+        }
     }
     if let Some((k, v)) = extra {
         put(k.to_owned(), v.to_owned());

@@ -47,6 +47,9 @@ impl fmt::Display for MetricType {
 /// prints each kind differently, so the kind is kept.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LabelValue {
+    /// Not given (`undefined` in JS): left out of the labels object and of the Prometheus
+    /// labels, as Moleculer leaves out labels it was not passed.
+    Undefined,
     /// No value (`null` in JS).
     Null,
     /// A string.
@@ -62,7 +65,7 @@ impl LabelValue {
     fn key_part(&self, out: &mut String) {
         use fmt::Write;
         match self {
-            LabelValue::Null => {}
+            LabelValue::Undefined | LabelValue::Null => {}
             LabelValue::Str(s) => {
                 out.push('"');
                 out.push_str(s);
@@ -80,7 +83,7 @@ impl LabelValue {
     /// The value as JSON.
     pub fn to_json(&self) -> Value {
         match self {
-            LabelValue::Null => Value::Null,
+            LabelValue::Undefined | LabelValue::Null => Value::Null,
             LabelValue::Str(s) => Value::String(s.to_string()),
             LabelValue::Num(n) => number_json(*n),
             LabelValue::Bool(b) => Value::Bool(*b),
@@ -92,6 +95,7 @@ impl fmt::Display for LabelValue {
     /// As JS turns the value into a string (`null` for no value).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            LabelValue::Undefined => f.write_str("undefined"),
             LabelValue::Null => f.write_str("null"),
             LabelValue::Str(s) => f.write_str(s),
             LabelValue::Num(n) => write!(f, "{}", Number(*n)),
@@ -455,7 +459,8 @@ impl Metric {
         self.rate
     }
 
-    /// The series of these label values (given in label-name order; missing ones are null),
+    /// The series of these label values (given in label-name order; missing ones are
+    /// [`LabelValue::Undefined`]),
     /// created on first use.
     pub fn series(&self, values: &[LabelValue]) -> Arc<Series> {
         let mut key = String::new();
@@ -478,7 +483,7 @@ impl Metric {
             return map.order[*found].clone();
         }
         let labels: Box<[LabelValue]> = (0..self.label_names.len())
-            .map(|i| values.get(i).cloned().unwrap_or(LabelValue::Null))
+            .map(|i| values.get(i).cloned().unwrap_or(LabelValue::Undefined))
             .collect();
         let cell = match self.kind {
             MetricType::Counter | MetricType::Gauge => Cell::Number(AtomicU64::new(0f64.to_bits())),
@@ -533,6 +538,7 @@ impl Metric {
         self.label_names
             .iter()
             .zip(series.labels.iter())
+            .filter(|(_, v)| **v != LabelValue::Undefined)
             .map(|(n, v)| (n.clone(), v.to_json()))
             .collect()
     }
