@@ -1012,3 +1012,91 @@ async fn js_node_reads_our_metrics() {
 }
 
 only_v015!(js_node_reads_our_metrics);
+
+/// Bulkhead gauges show handlers running and queued; circuit breaker metrics show an opened
+/// breaker, labelled by endpoint node, service and action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulkhead_and_circuit_breaker_metrics() {
+    let broker = Broker::builder()
+        .node_id("m-guards")
+        .metrics(metrics_on())
+        .bulkhead(broker_core::middleware::BulkheadOptions {
+            concurrency: 1,
+            max_queue_size: 10,
+        })
+        .circuit_breaker(broker_core::CircuitBreakerOptions {
+            enabled: true,
+            threshold: 0.5,
+            min_request_count: 2,
+            ..Default::default()
+        })
+        .build();
+    broker
+        .add_service(math_service(Arc::new(AtomicUsize::new(0))))
+        .await
+        .expect("math");
+    broker.start().await.expect("start");
+
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let b = broker.clone();
+            tokio::spawn(async move { b.call::<Value>("math.slow", json!({"ms": 400})).await })
+        })
+        .collect();
+    let labels = [s("math.slow"), s("math")];
+    eventually("one running, two queued", || {
+        // Listing runs the collectors that read the gates.
+        broker.metrics().list(&Default::default());
+        let ok = value(&broker, names::MOLECULER_REQUEST_BULKHEAD_INFLIGHT, &labels) == 1.0
+            && value(
+                &broker,
+                names::MOLECULER_REQUEST_BULKHEAD_QUEUE_SIZE,
+                &labels,
+            ) == 2.0;
+        async move { ok }
+    })
+    .await;
+    for call in calls {
+        call.await.expect("task").expect("slow");
+    }
+    broker.metrics().list(&Default::default());
+    assert_eq!(
+        value(&broker, names::MOLECULER_REQUEST_BULKHEAD_INFLIGHT, &labels),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &broker,
+            names::MOLECULER_REQUEST_BULKHEAD_QUEUE_SIZE,
+            &labels
+        ),
+        0.0
+    );
+
+    for _ in 0..2 {
+        let err = broker
+            .call::<Value>("math.boom", json!({}))
+            .await
+            .expect_err("boom");
+        assert_eq!(err.code(), 500);
+    }
+    broker.metrics().list(&Default::default());
+    let cb = [s("m-guards"), s("math"), s("math.boom")];
+    assert_eq!(
+        value(&broker, names::MOLECULER_CIRCUIT_BREAKER_OPENED_ACTIVE, &cb),
+        1.0
+    );
+    assert_eq!(
+        value(&broker, names::MOLECULER_CIRCUIT_BREAKER_OPENED_TOTAL, &cb),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &broker,
+            names::MOLECULER_CIRCUIT_BREAKER_HALF_OPENED_ACTIVE,
+            &cb
+        ),
+        0.0
+    );
+    broker.stop().await.expect("stop");
+}

@@ -109,6 +109,7 @@ pub(super) fn install(
         let broker = Broker { inner };
         broker_state(m, &broker, middlewares);
         registry(m, &broker);
+        breakers(m, &broker);
     });
     if process {
         register_process(metrics);
@@ -152,6 +153,36 @@ fn broker_state(m: &Metrics, broker: &Broker, middlewares: f64) {
             MOLECULER_TRANSIT_REQUESTS_ACTIVE,
             &[],
             transit.pending_count() as f64,
+        );
+    }
+}
+
+fn breakers(m: &Metrics, broker: &Broker) {
+    for state in broker.inner.breakers.states() {
+        let service = state.action.rsplit_once('.').map_or("", |(s, _)| s);
+        let labels = [
+            state.node.as_str().into(),
+            service.into(),
+            state.action.as_str().into(),
+        ];
+        let flag = |b: bool| f64::from(u8::from(b));
+        set(
+            m,
+            MOLECULER_CIRCUIT_BREAKER_OPENED_ACTIVE,
+            &labels,
+            flag(state.open),
+        );
+        set(
+            m,
+            MOLECULER_CIRCUIT_BREAKER_HALF_OPENED_ACTIVE,
+            &labels,
+            flag(state.half_open),
+        );
+        set(
+            m,
+            MOLECULER_CIRCUIT_BREAKER_OPENED_TOTAL,
+            &labels,
+            state.opened_total.into(),
         );
     }
 }
