@@ -236,6 +236,7 @@ impl Broker {
                     timeout: def.timeout,
                     visibility: def.visibility,
                     strategy,
+                    metrics: self.inner.metrics.builtin().map(|m| m.local_cell(&spec)),
                 }));
             }
         }
@@ -306,11 +307,7 @@ impl Broker {
             default: self.inner.config.bulkhead,
         };
         let handler = bulkhead.wrap_action(spec, handler);
-        let handler = middleware::wrap_action(&self.inner.config.middlewares, spec, handler);
-        match self.inner.metrics.builtin() {
-            Some(metrics) => metrics.wrap_action(spec, handler),
-            None => handler,
-        }
+        middleware::wrap_action(&self.inner.config.middlewares, spec, handler)
     }
 
     /// Wraps an event handler: the bulkhead, then the user's middlewares.

@@ -44,7 +44,7 @@ mod prometheus;
 mod reporter;
 mod store;
 
-pub(crate) use builtin::Builtin;
+pub(crate) use builtin::{Builtin, RequestCell};
 pub use reporter::EventReporterOptions;
 pub use store::{LabelValue, Metric, MetricType, Series, SeriesValue};
 
@@ -538,6 +538,8 @@ pub(crate) fn install(metrics: &Metrics, config: &crate::broker::BrokerConfig) {
         ),
     ];
     let builtin = builtin::register(metrics, config);
+    let refresh = builtin.clone();
+    metrics.add_collector(move |_| refresh.refresh_active());
     let _ = reg.builtin.set(builtin);
 }
 
