@@ -157,6 +157,8 @@ async fn calls_errors_and_events_are_counted_exactly() {
         ),
         1.0
     );
+    // Computed gauges are refreshed when the metrics are read.
+    alpha.metrics().list(&Default::default());
     assert_eq!(
         value(&alpha, names::MOLECULER_REQUEST_ACTIVE, &remote("math.add")),
         0.0
@@ -1044,7 +1046,8 @@ async fn bulkhead_and_circuit_breaker_metrics() {
         })
         .collect();
     let labels = [s("math.slow"), s("math")];
-    eventually("one running, two queued", || {
+    let slow = [s("math"), s("math.slow"), s("local"), NULL];
+    eventually("one running, two queued, three active requests", || {
         // Listing runs the collectors that read the gates.
         broker.metrics().list(&Default::default());
         let ok = value(&broker, names::MOLECULER_REQUEST_BULKHEAD_INFLIGHT, &labels) == 1.0
@@ -1052,7 +1055,8 @@ async fn bulkhead_and_circuit_breaker_metrics() {
                 &broker,
                 names::MOLECULER_REQUEST_BULKHEAD_QUEUE_SIZE,
                 &labels,
-            ) == 2.0;
+            ) == 2.0
+            && value(&broker, names::MOLECULER_REQUEST_ACTIVE, &slow) == 3.0;
         async move { ok }
     })
     .await;
@@ -1060,6 +1064,7 @@ async fn bulkhead_and_circuit_breaker_metrics() {
         call.await.expect("task").expect("slow");
     }
     broker.metrics().list(&Default::default());
+    assert_eq!(value(&broker, names::MOLECULER_REQUEST_ACTIVE, &slow), 0.0);
     assert_eq!(
         value(&broker, names::MOLECULER_REQUEST_BULKHEAD_INFLIGHT, &labels),
         0.0

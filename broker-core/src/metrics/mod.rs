@@ -27,9 +27,13 @@
 //!
 //! # Cost
 //!
-//! Disabled (the default), no metric middleware is installed and the transit and call paths
-//! test one `Option` that is `None`. Enabled, hot paths hold the series they update (no name
-//! or label lookup per call for actions without a caller); values are atomics.
+//! Disabled (the default), the call, event and transit paths test one `Option` that is
+//! `None`. Enabled, hot paths hold the series they update (no name or label lookup per call
+//! for actions without a caller) and values are atomics. Action requests are measured where
+//! the broker runs the handler (`run_action`) rather than by a middleware wrapper, which would
+//! cost one more boxed future per call; `*.active` gauges are computed when read (started
+//! minus finished) instead of being moved up and down on every call. Event handlers, which
+//! are fewer, are wrapped as a middleware would wrap them.
 //!
 //! Differences from Moleculer.js: histograms carry no quantiles (Moleculer keeps a sliding
 //! window of every sample for them); `moleculer.transit.requests.active` is the number of
