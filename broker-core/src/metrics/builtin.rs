@@ -42,22 +42,35 @@ pub(crate) struct Builtin {
     clock: Clock,
 }
 
-/// Wall-clock milliseconds from a monotonic `Instant`, anchored once.
+/// Wall-clock milliseconds from a monotonic `Instant`, anchored once, and a coarse "now" for
+/// counters that have no `Instant` at hand: a clock read costs as much as a few counter
+/// updates, so packet and emit counters stamp their change with the last time read by a
+/// request, the rate ticker or a reporter instead of reading the clock themselves.
 struct Clock {
     base: Instant,
     base_ms: u64,
+    coarse_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Clock {
     fn new() -> Clock {
+        let base_ms = now_ms();
         Clock {
             base: Instant::now(),
-            base_ms: now_ms(),
+            base_ms,
+            coarse_ms: std::sync::atomic::AtomicU64::new(base_ms),
         }
     }
 
     fn ms_at(&self, at: Instant) -> u64 {
-        self.base_ms + millis(at.saturating_duration_since(self.base))
+        let ms = self.base_ms + millis(at.saturating_duration_since(self.base));
+        self.coarse_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+        ms
+    }
+
+    fn coarse(&self) -> u64 {
+        self.coarse_ms.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -660,6 +673,11 @@ impl Builtin {
         })
     }
 
+    /// Reads the clock (for the coarse time counters are stamped with) and returns it.
+    pub(crate) fn tick_clock(&self) -> u64 {
+        self.clock.ms_at(Instant::now())
+    }
+
     /// Sets the `active` gauges of requests and events: started (the `total` counter) minus
     /// finished (the `time` histogram's count). Computed when read, so that the hot path
     /// touches two atomics less per call.
@@ -694,12 +712,14 @@ impl Builtin {
             EventType::Broadcast => &self.event_broadcast_total,
             EventType::BroadcastLocal => &self.event_broadcast_local_total,
         };
-        metric.series(&[event.into()]).add(1.0);
+        metric
+            .series(&[event.into()])
+            .add_at(1.0, self.clock.coarse());
     }
 
     /// Counts a packet published, and its bytes.
     pub(crate) fn published(&self, packet_type: PacketType, bytes: usize) {
-        let now = now_ms();
+        let now = self.clock.coarse();
         self.transit_publish[type_index(packet_type)].add_at(1.0, now);
         self.sent_total.add_at(1.0, now);
         self.sent_bytes.add_at(bytes as f64, now);
@@ -707,7 +727,7 @@ impl Builtin {
 
     /// Counts a packet received, and its bytes.
     pub(crate) fn received(&self, packet_type: PacketType, bytes: usize) {
-        let now = now_ms();
+        let now = self.clock.coarse();
         self.transit_receive[type_index(packet_type)].add_at(1.0, now);
         self.received_total.add_at(1.0, now);
         self.received_bytes.add_at(bytes as f64, now);

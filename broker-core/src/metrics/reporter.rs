@@ -55,6 +55,9 @@ pub(crate) fn spawn(broker: &Broker) -> Vec<tokio::task::JoinHandle<()>> {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
+            if let Some(b) = ticker.builtin() {
+                b.tick_clock();
+            }
             ticker.tick_rates();
         }
     }));
@@ -93,7 +96,11 @@ async fn event_loop(
             return;
         };
         let broker = Broker { inner };
-        let now = super::store::now_ms();
+        // Read through the coarse clock, so that a change stamped after this send is never
+        // stamped earlier than it.
+        let now = metrics
+            .builtin()
+            .map_or_else(super::store::now_ms, |b| b.tick_clock());
         let list: Vec<serde_json::Value> = metrics
             .metrics()
             .iter()
