@@ -10,9 +10,9 @@ use crate::error::Error;
 use crate::middleware::{ActionSpec, EventSpec};
 use crate::packet::PacketType;
 use crate::service::EventHandler;
-use quanta::Instant;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
 
 /// Metrics the broker updates itself, registered once per broker.
 pub(crate) struct Builtin {
