@@ -114,8 +114,10 @@ async fn event_loop(
         if list.is_empty() {
             continue;
         }
-        let mut emit = EmitOptions::default();
-        emit.groups = opts.groups.clone();
+        let emit = EmitOptions {
+            groups: opts.groups.clone(),
+            ..EmitOptions::default()
+        };
         let sent = if opts.broadcast {
             broker.broadcast_with(&opts.event_name, list, emit).await
         } else {
