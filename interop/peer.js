@@ -11,6 +11,7 @@
 //     services: ["jsmath"],               built-in test services to load (see below: jsmath, shared, jsweb)
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
+//     metrics: false | {...}              Moleculer's `metrics` broker option (default false)
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
 //                                         (port 0: any free one), with these routes and extra
 //                                         settings; 0.15 only (moleculer-web 0.11 needs it)
@@ -40,7 +41,7 @@ const broker = new ServiceBroker({
 	heartbeatTimeout: config.heartbeatTimeout ?? 30,
 	requestTimeout: config.requestTimeout ?? 0,
 	disableBalancer: config.disableBalancer ?? false,
-	metrics: false,
+	metrics: config.metrics ?? false,
 	tracing: false,
 	skipProcessEventRegistration: true
 });

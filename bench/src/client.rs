@@ -58,6 +58,10 @@ pub(crate) async fn run() -> Result<(), String> {
         + 30.0;
     let mut common = Map::new();
     common.insert("label".into(), json!(std::env::var("LABEL").ok()));
+    common.insert(
+        "metrics".into(),
+        json!(crate::server::metrics_options().enabled),
+    );
     common.insert("client_impl".into(), json!("rust"));
     common.insert("client_version".into(), json!(broker_core::VERSION));
     let work = async {
@@ -79,6 +83,7 @@ pub(crate) async fn run() -> Result<(), String> {
         if !local.is_empty() {
             let broker = Broker::builder()
                 .node_id(format!("rust-bench-local-{}", std::process::id()))
+                .metrics(crate::server::metrics_options())
                 .build();
             broker
                 .add_service(Bench::default())

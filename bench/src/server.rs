@@ -43,6 +43,15 @@ pub(crate) fn protocol() -> ProtocolVersion {
     }
 }
 
+/// Metrics on when `METRICS=1` (to measure their overhead), off otherwise.
+pub(crate) fn metrics_options() -> broker_core::metrics::MetricsOptions {
+    if env_str("METRICS", "0") == "1" {
+        broker_core::metrics::MetricsOptions::default()
+    } else {
+        broker_core::metrics::MetricsOptions::disabled()
+    }
+}
+
 /// A broker on the transporter of `TRANSPORTER` in namespace `NAMESPACE`.
 pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
     let url = env_str("TRANSPORTER", "redis://127.0.0.1:6379");
@@ -56,6 +65,7 @@ pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
         .node_id(node_id)
         .namespace(env_str("NAMESPACE", "bench"))
         .protocol(protocol())
+        .metrics(metrics_options())
         .build())
 }
 

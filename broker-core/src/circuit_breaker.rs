@@ -72,6 +72,17 @@ struct Endpoint {
     window_start: Instant,
     count: u32,
     failures: u32,
+    /// How many times it opened (the `moleculer.circuit-breaker.opened.total` metric).
+    opened_total: u32,
+}
+
+/// One endpoint's breaker as the metrics report it.
+pub(crate) struct BreakerState {
+    pub(crate) node: String,
+    pub(crate) action: String,
+    pub(crate) open: bool,
+    pub(crate) half_open: bool,
+    pub(crate) opened_total: u32,
 }
 
 /// A state change to announce.
@@ -159,6 +170,7 @@ impl Breakers {
                 window_start: now,
                 count: 0,
                 failures: 0,
+                opened_total: 0,
             });
         if now.duration_since(ep.window_start) > self.options.window {
             ep.window_start = now;
@@ -172,6 +184,7 @@ impl Breakers {
         let event = match ep.phase {
             Phase::HalfOpen { .. } if failed => {
                 ep.phase = Phase::Open(now);
+                ep.opened_total += 1;
                 Some(self.opened(node, action, ep))
             }
             Phase::HalfOpen { .. } => {
@@ -189,6 +202,7 @@ impl Breakers {
                     && f64::from(ep.failures) / f64::from(ep.count) >= self.options.threshold =>
             {
                 ep.phase = Phase::Open(now);
+                ep.opened_total += 1;
                 Some(self.opened(node, action, ep))
             }
             _ => None,
@@ -217,6 +231,21 @@ impl Breakers {
                 "rate": f64::from(ep.failures) / f64::from(ep.count.max(1)),
             }),
         }
+    }
+
+    /// The breakers that ever left the closed state, for the metrics.
+    pub(crate) fn states(&self) -> Vec<BreakerState> {
+        lock(&self.endpoints)
+            .iter()
+            .filter(|(_, ep)| ep.opened_total > 0 || ep.phase != Phase::Closed)
+            .map(|((node, action), ep)| BreakerState {
+                node: node.clone(),
+                action: action.clone(),
+                open: matches!(ep.phase, Phase::Open(_)),
+                half_open: matches!(ep.phase, Phase::HalfOpen { .. }),
+                opened_total: ep.opened_total,
+            })
+            .collect()
     }
 
     /// State changes not announced yet.

@@ -49,6 +49,7 @@ mod context;
 mod describe;
 mod error;
 pub mod event_match;
+pub mod metrics;
 pub mod middleware;
 mod node_service;
 pub mod packet;

@@ -102,9 +102,51 @@ pub(crate) fn schema(weak: Weak<BrokerInner>) -> ServiceSchema {
         .action(action(&weak, "options", &[], |b, _| {
             Ok(b.config().to_json())
         }))
+        .action(metrics_action(&weak))
 }
 
-fn services(broker: &Broker, p: &Value) -> Value {
+/// `$node.metrics`: the metrics list, filtered by `types`, `includes`, `excludes` (each a
+/// string or a list of strings), or Moleculer's `METRICS_DISABLED` error.
+fn metrics_action(weak: &Weak<BrokerInner>) -> ActionDef {
+    let multi = || {
+        json!({"type": "multi", "optional": true, "rules": [
+            {"type": "string"}, {"type": "array", "items": "string"}
+        ]})
+    };
+    let strings = |v: &Value| -> Option<Vec<String>> {
+        match v {
+            Value::String(s) => Some(vec![s.clone()]),
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    action(weak, "metrics", &[], move |b, p| {
+        if !b.metrics().is_enabled() {
+            return Err(Error::client(
+                "Metrics feature is disabled",
+                400,
+                "METRICS_DISABLED",
+            ));
+        }
+        let options = crate::metrics::ListOptions {
+            types: strings(&p["types"]),
+            includes: strings(&p["includes"]),
+            excludes: strings(&p["excludes"]),
+        };
+        Ok(Value::Array(b.metrics().list(&options)))
+    })
+    .info(
+        "params",
+        json!({"types": multi(), "includes": multi(), "excludes": multi()}),
+    )
+}
+
+pub(crate) fn services(broker: &Broker, p: &Value) -> Value {
     let only_local = flag(p, "onlyLocal", false);
     let skip_internal = flag(p, "skipInternal", false);
     let with_actions = flag(p, "withActions", false);
@@ -166,7 +208,7 @@ fn services(broker: &Broker, p: &Value) -> Value {
     Value::Array(out)
 }
 
-fn actions(broker: &Broker, p: &Value) -> Value {
+pub(crate) fn actions(broker: &Broker, p: &Value) -> Value {
     let only_local = flag(p, "onlyLocal", false);
     let skip_internal = flag(p, "skipInternal", false);
     let with_endpoints = flag(p, "withEndpoints", false);
@@ -201,7 +243,7 @@ fn actions(broker: &Broker, p: &Value) -> Value {
     Value::Array(out.into_values().collect())
 }
 
-fn events(broker: &Broker, p: &Value) -> Value {
+pub(crate) fn events(broker: &Broker, p: &Value) -> Value {
     let only_local = flag(p, "onlyLocal", false);
     let skip_internal = flag(p, "skipInternal", false);
     let with_endpoints = flag(p, "withEndpoints", false);

@@ -52,7 +52,7 @@ pub(crate) fn cpu_usage() -> f64 {
     usage.clamp(0.0, 100.0)
 }
 
-fn read_cpu() -> Option<(u64, u64)> {
+pub(crate) fn read_cpu() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?;
     let values: Vec<u64> = line

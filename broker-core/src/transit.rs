@@ -31,6 +31,8 @@ pub(crate) struct Transit {
     version_warnings: Mutex<HashMap<String, Instant>>,
     /// Nodes whose packets carried another protocol version: node ID → (version, last seen).
     other_versions: Mutex<HashMap<String, (String, Instant)>>,
+    /// Packet counters, when metrics are on.
+    metrics: Option<Arc<crate::metrics::Builtin>>,
 }
 
 /// How many nodes of other versions are remembered (and warned about) at most.
@@ -50,6 +52,7 @@ impl Transit {
         transporter: Arc<dyn Transporter>,
         protocol: ProtocolVersion,
         bus_balances: bool,
+        metrics: Option<Arc<crate::metrics::Builtin>>,
     ) -> Transit {
         Transit {
             transporter,
@@ -59,6 +62,7 @@ impl Transit {
             pings: Mutex::new(HashMap::new()),
             version_warnings: Mutex::new(HashMap::new()),
             other_versions: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 
@@ -68,8 +72,16 @@ impl Transit {
             packet_type: packet.packet_type(),
             node_id: target.map(str::to_owned),
         };
-        self.transporter
-            .publish(&topic, Bytes::from(packet.encode()))
+        let bytes = packet.encode();
+        if let Some(metrics) = &self.metrics {
+            metrics.published(topic.packet_type, bytes.len());
+        }
+        self.transporter.publish(&topic, Bytes::from(bytes))
+    }
+
+    /// Remote requests waiting for their answer.
+    pub(crate) fn pending_count(&self) -> usize {
+        lock(&self.pending).len()
     }
 
     /// Publishes an encoded packet to a topic the bus balances.
@@ -78,8 +90,12 @@ impl Transit {
         packet: &Packet,
         topic: &BalancedTopic,
     ) -> Result<(), Error> {
+        let bytes = packet.encode();
+        if let Some(metrics) = &self.metrics {
+            metrics.published(packet.packet_type(), bytes.len());
+        }
         self.transporter
-            .publish_balanced(topic, Bytes::from(packet.encode()))
+            .publish_balanced(topic, Bytes::from(bytes))
     }
 
     /// Publishes, logging instead of failing: for packets Moleculer also sends best-effort
@@ -141,6 +157,9 @@ impl Transit {
                 let _ = pending.tx.send(Ok(response));
             }
             None => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.orphan_responses.add(1.0);
+                }
                 tracing::debug!(id = %response.id, sender = %response.sender, "orphan response dropped")
             }
         }

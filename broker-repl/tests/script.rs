@@ -304,3 +304,55 @@ async fn info_shows_the_transporter_without_debug_strings() {
         "a Debug string in {text}"
     );
 }
+
+/// `metrics` prints this node's metrics as a table, filtered by a name pattern; without
+/// metrics it says they are off and the console goes on.
+#[tokio::test]
+async fn metrics_table_filtered_by_pattern() {
+    let broker = Broker::builder()
+        .node_id("repl-metrics")
+        .metrics(broker_core::metrics::MetricsOptions::default())
+        .build();
+    broker
+        .add_service(math(Seen::default()))
+        .await
+        .expect("math");
+    broker.start().await.expect("start");
+    let mut out = Vec::new();
+    let script =
+        "call math.add {\"a\": 1, \"b\": 2}\nmetrics moleculer.request.*\nmetrics -f os.memory.*\n";
+    let run = run_script(&broker, script.as_bytes(), &mut out, Style::plain());
+    let summary = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("bounded")
+        .expect("console runs");
+    let out = String::from_utf8_lossy(&out).into_owned();
+    broker.stop().await.expect("stop");
+    assert_eq!(summary.errors, 0, "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("moleculer.request.total"))
+        .unwrap_or_else(|| panic!("a request.total row in:\n{out}"));
+    assert!(
+        row.contains("service=math, action=math.add, type=local, caller=") && row.contains(" 1 "),
+        "{row}"
+    );
+    assert!(out.contains("moleculer.request.time"), "{out}");
+    assert!(out.contains("count 1, mean "), "{out}");
+    assert!(out.contains("os.memory.total"), "{out}");
+    assert!(!out.contains("process.memory.rss"), "filtered out: {out}");
+
+    let off = Broker::builder().node_id("repl-metrics-off").build();
+    off.start().await.expect("start");
+    let mut out = Vec::new();
+    let run = run_script(&off, b"metrics\ninfo\n" as &[u8], &mut out, Style::plain());
+    let summary = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("bounded")
+        .expect("console runs");
+    off.stop().await.expect("stop");
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(summary.errors, 1, "{out}");
+    assert!(out.contains("Metrics feature is disabled"), "{out}");
+    assert!(out.contains("Node ID"), "the console went on: {out}");
+}

@@ -178,6 +178,8 @@ fn fixed<B>(shared: &Shared, req: &Request<B>) -> Option<Response<Body>> {
                 Fixed::AsyncApi
             } else if is(&paths.docs) && paths.openapi.is_some() {
                 Fixed::Docs
+            } else if is(&shared.config.metrics_path) {
+                Fixed::Metrics
             } else {
                 return None;
             }
@@ -211,6 +213,13 @@ fn fixed<B>(shared: &Shared, req: &Request<B>) -> Option<Response<Body>> {
             );
             res
         }
+        Fixed::Metrics => {
+            let metrics = shared
+                .broker()
+                .map(|b| b.metrics().clone())
+                .unwrap_or_default();
+            crate::metrics::prometheus_response(&metrics)
+        }
     })
 }
 
@@ -221,4 +230,6 @@ enum Fixed {
     OpenApi,
     AsyncApi,
     Docs,
+    /// The node's metrics in Prometheus' text format.
+    Metrics,
 }

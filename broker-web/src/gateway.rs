@@ -32,6 +32,7 @@ pub struct ApiGatewayBuilder {
     pub(crate) compression: bool,
     pub(crate) required_services: Vec<String>,
     pub(crate) spec_paths: SpecPaths,
+    pub(crate) metrics_path: Option<String>,
 }
 
 impl ApiGatewayBuilder {
@@ -149,6 +150,13 @@ impl ApiGatewayBuilder {
                 docs: None,
             }
         };
+        self
+    }
+
+    /// Serves the node's metrics in Prometheus' text format at `path` (usually `/metrics`;
+    /// off by default). Metrics must be on (`BrokerBuilder::metrics`), else it answers 503.
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = Some(path.into());
         self
     }
 
@@ -346,6 +354,7 @@ impl fmt::Debug for ApiGateway {
     }
 }
 
+
 impl ApiGateway {
     /// A builder with moleculer-web's defaults.
     pub fn builder() -> ApiGatewayBuilder {
@@ -363,6 +372,7 @@ impl ApiGateway {
             compression: false,
             required_services: Vec::new(),
             spec_paths: SpecPaths::default(),
+            metrics_path: None,
         }
     }
 

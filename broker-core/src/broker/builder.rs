@@ -2,6 +2,7 @@
 
 use super::Broker;
 use crate::circuit_breaker::CircuitBreakerOptions;
+use crate::metrics::MetricsOptions;
 use crate::middleware::{BulkheadOptions, Middleware};
 use crate::packet::{JsonMap, ProtocolVersion};
 use crate::strategy::StrategySpec;
@@ -68,6 +69,8 @@ pub struct BrokerConfig {
     pub bulkhead: Option<BulkheadOptions>,
     /// User middlewares, the first outermost.
     pub middlewares: Vec<Arc<dyn Middleware>>,
+    /// Metrics (off by default, as in Moleculer).
+    pub metrics: MetricsOptions,
 }
 
 /// How failed calls are retried (Moleculer's `retryPolicy`).
@@ -138,6 +141,7 @@ impl fmt::Debug for BrokerConfig {
             .field("circuit_breaker", &self.circuit_breaker)
             .field("bulkhead", &self.bulkhead)
             .field("middlewares", &self.middlewares)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +190,12 @@ impl BrokerConfig {
                 "maxQueueSize": self.bulkhead.map(|b| b.max_queue_size),
             },
             "dependencyTimeout": self.dependency_timeout.as_millis() as u64,
+            "metrics": {
+                "enabled": self.metrics.enabled,
+                "collectProcessMetrics": self.metrics.collect_process_metrics,
+                "collectInterval": self.metrics.collect_interval.as_secs_f64(),
+                "defaultBuckets": self.metrics.default_buckets,
+            },
             "protocolVersion": self.protocol.as_str(),
         })
     }
@@ -251,6 +261,7 @@ impl BrokerBuilder {
                 circuit_breaker: CircuitBreakerOptions::default(),
                 bulkhead: None,
                 middlewares: Vec::new(),
+                metrics: MetricsOptions::disabled(),
             },
         }
     }
@@ -400,6 +411,12 @@ impl BrokerBuilder {
     /// Sets the retry policy.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.config.retry_policy = policy;
+        self
+    }
+    /// Sets the metrics options (Moleculer's `metrics`); `MetricsOptions::default()` turns
+    /// them on.
+    pub fn metrics(mut self, options: MetricsOptions) -> Self {
+        self.config.metrics = options;
         self
     }
     /// Sets the bound on pending remote requests.

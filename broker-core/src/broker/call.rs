@@ -151,7 +151,15 @@ impl Broker {
                     shape,
                     balanced,
                 } = *remote;
-                Box::pin(self.call_remote(action, node_id, params, shape, balanced)).await
+                let cell = self.inner.metrics.builtin().map(|m| m.remote_cell(action));
+                let timer = cell
+                    .as_ref()
+                    .map(|c| c.begin(shape.caller.as_deref(), shape.level));
+                let out = Box::pin(self.call_remote(action, node_id, params, shape, balanced)).await;
+                if let Some(timer) = timer {
+                    timer.finish(out.0.as_ref().err());
+                }
+                out
             }
         };
         if let Some(node) = &prepared.breaker_node {
@@ -351,9 +359,18 @@ impl Broker {
         ctx: Context,
     ) -> Result<Payload, Error> {
         let _in_flight = self.inner.in_flight.enter();
-        CatchPanic::call(|| (action.handler)(ctx), "action handler")
+        // Measured here rather than in a wrapper: a wrapper is one more boxed future per call.
+        let timer = action
+            .metrics
+            .as_ref()
+            .map(|m| m.begin(ctx.caller(), ctx.level()));
+        let result = CatchPanic::call(|| (action.handler)(ctx), "action handler")
             .await
-            .map_err(|e| e.or_node_id(self.node_id()))
+            .map_err(|e| e.or_node_id(self.node_id()));
+        if let Some(timer) = timer {
+            timer.finish(result.as_ref().err());
+        }
+        result
     }
 
     async fn call_remote(

@@ -41,6 +41,9 @@ impl Broker {
         if self.refuses_work(parent.is_some()) {
             return Err(Error::broker_stopped_emit(event, self.node_id()));
         }
+        if let Some(metrics) = self.inner.metrics.builtin() {
+            metrics.event_sent(kind, event);
+        }
         let mut meta = parent.map(Context::meta).unwrap_or_default();
         if let Some(extra) = options.meta {
             meta.extend(extra);

@@ -48,6 +48,9 @@ pub(super) async fn run(weak: Weak<BrokerInner>, mut events: TransportEvents) {
 
 impl Broker {
     fn handle_message(&self, packet_type: PacketType, payload: &[u8]) {
+        if let Some(metrics) = self.inner.metrics.builtin() {
+            metrics.received(packet_type, payload.len());
+        }
         let max = self.inner.config.max_packet_size;
         if payload.len() > max {
             tracing::warn!(

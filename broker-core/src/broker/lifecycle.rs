@@ -88,6 +88,7 @@ impl Broker {
             return Err(err);
         }
         self.set_state(State::Started);
+        lock(&self.inner.tasks).extend(crate::metrics::spawn_tasks(self));
         if self.inner.transit.is_some() {
             self.subscribe_balanced().await;
             self.announce();
@@ -237,6 +238,7 @@ impl Broker {
                     timeout: def.timeout,
                     visibility: def.visibility,
                     strategy,
+                    metrics: self.inner.metrics.builtin().map(|m| m.local_cell(&spec)),
                 }));
             }
         }
@@ -316,7 +318,11 @@ impl Broker {
             default: self.inner.config.bulkhead,
         };
         let handler = bulkhead.wrap_event(spec, handler);
-        middleware::wrap_event(&self.inner.config.middlewares, spec, handler)
+        let handler = middleware::wrap_event(&self.inner.config.middlewares, spec, handler);
+        match self.inner.metrics.builtin() {
+            Some(metrics) => metrics.wrap_event(spec, handler),
+            None => handler,
+        }
     }
 
     /// The INFO packet describing this node (`services` overridden on stop).

@@ -110,6 +110,7 @@ pub(crate) struct BrokerInner {
     pub(crate) call_chain: CallHandler,
     /// Calls may bypass `call_chain` when they ask for nothing it does.
     pub(crate) plain_calls: bool,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// A service broker. Cloning gives another handle to the same broker.
@@ -177,6 +178,8 @@ impl Broker {
             config.metadata.clone(),
         );
         let registry = Registry::new(local, config.strategy.clone(), config.prefer_local);
+        let metrics = crate::metrics::Metrics::new(config.metrics.clone());
+        crate::metrics::install(&metrics, &config);
         let transit = config.transporter.clone().map(|t| {
             let bus_balances = config.disable_balancer && t.has_builtin_balancer();
             if config.disable_balancer && !bus_balances {
@@ -185,28 +188,37 @@ impl Broker {
                     "the transporter has no built-in balancer; the broker keeps balancing"
                 );
             }
-            Transit::new(t, config.protocol, bus_balances)
+            Transit::new(t, config.protocol, bus_balances, metrics.builtin().cloned())
         });
         let breakers = Breakers::new(config.circuit_breaker.clone());
         Broker {
-            inner: Arc::new_cyclic(|weak: &Weak<BrokerInner>| BrokerInner {
-                call_chain: call::chain(weak.clone(), &config),
-                plain_calls: call::calls_are_plain(&config),
-                breakers,
-                config,
-                instance_id,
-                registry,
-                transit,
-                state: AtomicU8::new(State::Created as u8),
-                accepting: AtomicBool::new(true),
-                stop_requested: AtomicBool::new(false),
-                stop_notify: Notify::new(),
-                services: Mutex::new(Vec::new()),
-                in_flight: InFlight::default(),
-                tasks: Mutex::new(Vec::new()),
-                lifecycle: tokio::sync::Mutex::new(()),
+            inner: Arc::new_cyclic(|weak: &Weak<BrokerInner>| {
+                crate::metrics::install_collectors(&metrics, weak.clone(), &config);
+                BrokerInner {
+                    call_chain: call::chain(weak.clone(), &config),
+                    plain_calls: call::calls_are_plain(&config),
+                    breakers,
+                    config,
+                    instance_id,
+                    registry,
+                    transit,
+                    state: AtomicU8::new(State::Created as u8),
+                    accepting: AtomicBool::new(true),
+                    stop_requested: AtomicBool::new(false),
+                    stop_notify: Notify::new(),
+                    services: Mutex::new(Vec::new()),
+                    in_flight: InFlight::default(),
+                    tasks: Mutex::new(Vec::new()),
+                    lifecycle: tokio::sync::Mutex::new(()),
+                    metrics,
+                }
             }),
         }
+    }
+
+    /// The metric registry: register your own metrics here (inert when metrics are off).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// This node's ID.

@@ -41,6 +41,9 @@ struct Gate {
     permits: Semaphore,
     queued: AtomicUsize,
     options: BulkheadOptions,
+    /// Set once the gate reports to its broker's metrics (on its first use, when the broker
+    /// is known).
+    reporting: std::sync::OnceLock<()>,
 }
 
 impl Gate {
@@ -49,7 +52,36 @@ impl Gate {
             permits: Semaphore::new(options.concurrency.max(1)),
             queued: AtomicUsize::new(0),
             options,
+            reporting: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Reports in-flight and queued counts as Moleculer's bulkhead gauges, read with the
+    /// other metrics (`names` are the in-flight and queue-size metrics, `labels` the handler's).
+    fn report_to(
+        self: &Arc<Gate>,
+        metrics: &crate::metrics::Metrics,
+        names: (&'static str, &'static str),
+        labels: [crate::metrics::LabelValue; 2],
+    ) {
+        if !metrics.is_enabled() {
+            return;
+        }
+        let gate = Arc::downgrade(self);
+        metrics.add_collector(move |m| {
+            let Some(gate) = gate.upgrade() else {
+                return;
+            };
+            let in_flight = gate.options.concurrency.max(1) - gate.permits.available_permits();
+            for (name, value) in [
+                (names.0, in_flight),
+                (names.1, gate.queued.load(Ordering::Acquire)),
+            ] {
+                if let Some(metric) = m.get(name) {
+                    metric.series(&labels).set(value as f64);
+                }
+            }
+        });
     }
 
     /// Waits for a slot; fails when the queue is full.
@@ -81,12 +113,19 @@ impl Gate {
 fn guarded<T: Send + 'static>(
     options: BulkheadOptions,
     name: &str,
+    service: &str,
+    metric_names: (&'static str, &'static str),
     next: Arc<dyn Fn(Context) -> BoxFuture<'static, Result<T, Error>> + Send + Sync>,
 ) -> Arc<dyn Fn(Context) -> BoxFuture<'static, Result<T, Error>> + Send + Sync> {
     let gate = Gate::new(options);
     let name: Arc<str> = Arc::from(name);
+    let service: Arc<str> = Arc::from(service);
     Arc::new(move |ctx: Context| {
         let (gate, name, next) = (gate.clone(), name.clone(), next.clone());
+        gate.reporting.get_or_init(|| {
+            let labels = [(&name).into(), (&service).into()];
+            gate.report_to(ctx.broker().metrics(), metric_names, labels);
+        });
         Box::pin(async move {
             let node = ctx.broker().node_id().to_owned();
             let _permit = gate.enter(&name, &node).await?;
@@ -98,14 +137,32 @@ fn guarded<T: Send + 'static>(
 impl Middleware for Bulkhead {
     fn wrap_action(&self, action: &ActionSpec<'_>, next: ActionHandler) -> ActionHandler {
         match action.def.bulkhead.or(self.default) {
-            Some(options) => guarded(options, action.name, next),
+            Some(options) => guarded(
+                options,
+                action.name,
+                action.service,
+                (
+                    crate::metrics::names::MOLECULER_REQUEST_BULKHEAD_INFLIGHT,
+                    crate::metrics::names::MOLECULER_REQUEST_BULKHEAD_QUEUE_SIZE,
+                ),
+                next,
+            ),
             None => next,
         }
     }
 
     fn wrap_event(&self, event: &EventSpec<'_>, next: EventHandler) -> EventHandler {
         match event.def.bulkhead.or(self.default) {
-            Some(options) => guarded(options, event.name, next),
+            Some(options) => guarded(
+                options,
+                event.name,
+                event.service,
+                (
+                    crate::metrics::names::MOLECULER_EVENT_BULKHEAD_INFLIGHT,
+                    crate::metrics::names::MOLECULER_EVENT_BULKHEAD_QUEUE_SIZE,
+                ),
+                next,
+            ),
             None => next,
         }
     }

@@ -22,6 +22,8 @@ pub(crate) struct LocalAction {
     pub(crate) timeout: Option<Duration>,
     pub(crate) visibility: Visibility,
     pub(crate) strategy: Option<StrategySpec>,
+    /// Its request metrics, when metrics are on.
+    pub(crate) metrics: Option<Arc<crate::metrics::RequestCell>>,
 }
 
 impl fmt::Debug for LocalAction {

@@ -261,3 +261,52 @@ pub(crate) async fn events(
         table,
     })
 }
+
+/// `metrics`: this node's `$node.metrics`, one row per label set.
+pub(crate) async fn metrics(
+    broker: &Broker,
+    options: &ListOptions,
+) -> Result<Listing, CommandError> {
+    let params = match &options.filter {
+        Some(pattern) => json!({"includes": pattern}),
+        None => json!({}),
+    };
+    let data = local_query(broker, "$node.metrics", params).await?;
+    let mut table = Table::new(["Metric", "Type", "Labels", "Value", "Unit"]);
+    for metric in data.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let name = text(&metric["name"]);
+        let kind = text(&metric["type"]);
+        let unit = text(&metric["unit"]);
+        for series in metric["values"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let labels = series["labels"]
+                .as_object()
+                .map(|l| {
+                    l.iter()
+                        .map(|(k, v)| format!("{k}={}", text(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let value = if kind == "histogram" {
+                let count = series["count"].as_f64().unwrap_or(0.0);
+                let sum = series["sum"].as_f64().unwrap_or(0.0);
+                let mean = if count > 0.0 { sum / count } else { 0.0 };
+                format!("count {count}, mean {mean:.3}")
+            } else {
+                text(&series["value"])
+            };
+            table.push(vec![
+                Cell::toned(name.clone(), Tone::Accent),
+                Cell::new(kind.clone()),
+                Cell::new(labels),
+                Cell::new(value),
+                Cell::new(unit.clone()),
+            ]);
+        }
+    }
+    Ok(Listing { data, table })
+}

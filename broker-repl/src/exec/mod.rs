@@ -52,6 +52,7 @@ pub async fn execute(broker: &Broker, command: Command) -> Result<Output, Comman
         Command::Services(options) => Output::List(lists::services(broker, &options).await?),
         Command::Actions(options) => Output::List(lists::actions(broker, &options).await?),
         Command::Events(options) => Output::List(lists::events(broker, &options).await?),
+        Command::Metrics(options) => Output::List(lists::metrics(broker, &options).await?),
         Command::Info => Output::Info(info::info(broker).await?),
         Command::Bench(request) => Output::Bench(bench::bench(broker, request).await?),
         Command::Help(text) => Output::Help(text),

@@ -87,6 +87,8 @@ pub enum Command {
     Actions(ListOptions),
     /// `events`.
     Events(ListOptions),
+    /// `metrics` (only `filter` is used).
+    Metrics(ListOptions),
     /// `info`.
     Info,
     /// `bench`.
@@ -149,6 +151,18 @@ impl Command {
             "services" => list(&args, Command::Services),
             "actions" => list(&args, Command::Actions),
             "events" => list(&args, Command::Events),
+            "metrics" => {
+                no_more(&args, 1, name)?;
+                // The pattern may come as `-f pattern` or as the only argument.
+                let mut options = ListOptions {
+                    filter: args.value("filter").map(str::to_owned),
+                    ..ListOptions::default()
+                };
+                if let Some(pattern) = args.positional.first() {
+                    options.filter = Some(pattern.text.clone());
+                }
+                Ok(Command::Metrics(options))
+            }
             "bench" => bench_request(&args),
             "help" => {
                 no_more(&args, 1, name)?;

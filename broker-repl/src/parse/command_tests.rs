@@ -181,3 +181,20 @@ fn empty_lines_comments_help_and_exit() {
     assert!(matches!(parse("help call"), Command::Help(t) if t.contains("--$timeout")));
     assert_eq!(error("help nope"), "unknown command 'nope'");
 }
+
+#[test]
+fn metrics_takes_a_pattern_either_way() {
+    let with = |f: &str| {
+        Command::Metrics(ListOptions {
+            filter: Some(f.into()),
+            ..ListOptions::default()
+        })
+    };
+    assert_eq!(parse("metrics"), Command::Metrics(ListOptions::default()));
+    assert_eq!(
+        parse("metrics moleculer.request.*"),
+        with("moleculer.request.*")
+    );
+    assert_eq!(parse("metrics -f os.**"), with("os.**"));
+    assert_eq!(error("metrics a b"), "metrics: unexpected argument 'b'");
+}

@@ -173,6 +173,18 @@ pub const COMMANDS: &[CommandInfo] = &[
         spec: REGISTRY_LIST,
     },
     CommandInfo {
+        name: "metrics",
+        aliases: &[],
+        usage: "metrics [pattern | -f pattern]",
+        about: "Show this node's metrics (`moleculer.request.**`, `process.*`).",
+        completes: Completes::Nothing,
+        spec: Spec {
+            flags: &[FILTER],
+            free_params: false,
+            call_options: &[],
+        },
+    },
+    CommandInfo {
         name: "info",
         aliases: &[],
         usage: "info",
