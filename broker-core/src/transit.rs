@@ -94,8 +94,7 @@ impl Transit {
         if let Some(metrics) = &self.metrics {
             metrics.published(packet.packet_type(), bytes.len());
         }
-        self.transporter
-            .publish_balanced(topic, Bytes::from(bytes))
+        self.transporter.publish_balanced(topic, Bytes::from(bytes))
     }
 
     /// Publishes, logging instead of failing: for packets Moleculer also sends best-effort

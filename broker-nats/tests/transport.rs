@@ -102,6 +102,8 @@ struct OwnNats {
     monitor: u16,
     args: Vec<String>,
     child: Option<Child>,
+    /// Whether it ever ran (a restart keeps its ports).
+    started: bool,
 }
 
 impl OwnNats {
@@ -111,6 +113,7 @@ impl OwnNats {
             monitor: free_port(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
+            started: false,
         };
         s.up().await;
         s
@@ -120,24 +123,59 @@ impl OwnNats {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// Starts (or restarts, on the same ports) the server. A first start that fails, as when
+    /// a port handed out by `free_port` was taken by a parallel test in between, is tried again
+    /// on fresh ports; the server's own log is in the panic message otherwise.
     async fn up(&mut self) {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-m", &self.monitor.to_string()])
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("`nats-server` on PATH (Debian: apt-get install nats-server)");
-        self.child = Some(child);
-        let ready = tokio::time::timeout(WAIT, async {
-            while http_get(self.monitor, "/healthz").await.is_none() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        let first_start = self.child.is_none() && !self.started;
+        let mut last_log = String::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                if !first_start {
+                    break;
+                }
+                self.port = free_port();
+                self.monitor = free_port();
             }
-        })
-        .await;
-        assert!(ready.is_ok(), "own nats-server did not come up");
+            let log = std::env::temp_dir().join(format!(
+                "own-nats-{}-{}.log",
+                std::process::id(),
+                self.port
+            ));
+            let file = std::fs::File::create(&log).expect("nats-server log file");
+            let mut child = Command::new("nats-server")
+                .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+                .args(["-m", &self.monitor.to_string()])
+                .args(&self.args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(file))
+                .kill_on_drop(true)
+                .spawn()
+                .expect("`nats-server` on PATH (Debian: apt-get install nats-server)");
+            let ready = tokio::time::timeout(WAIT, async {
+                loop {
+                    if http_get(self.monitor, "/healthz").await.is_some() {
+                        return true;
+                    }
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            if ready == Ok(true) {
+                self.child = Some(child);
+                self.started = true;
+                let _ = std::fs::remove_file(&log);
+                return;
+            }
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(WAIT, child.wait()).await;
+            last_log = std::fs::read_to_string(&log).unwrap_or_default();
+            let _ = std::fs::remove_file(&log);
+        }
+        panic!("own nats-server did not come up; its log:\n{last_log}");
     }
 
     async fn down(&mut self) {

@@ -354,7 +354,6 @@ impl fmt::Debug for ApiGateway {
     }
 }
 
-
 impl ApiGateway {
     /// A builder with moleculer-web's defaults.
     pub fn builder() -> ApiGatewayBuilder {

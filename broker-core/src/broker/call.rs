@@ -155,7 +155,8 @@ impl Broker {
                 let timer = cell
                     .as_ref()
                     .map(|c| c.begin(shape.caller.as_deref(), shape.level));
-                let out = Box::pin(self.call_remote(action, node_id, params, shape, balanced)).await;
+                let out =
+                    Box::pin(self.call_remote(action, node_id, params, shape, balanced)).await;
                 if let Some(timer) = timer {
                     timer.finish(out.0.as_ref().err());
                 }
