@@ -64,6 +64,8 @@ pub struct BrokerConfig {
     pub bulkhead: Option<BulkheadOptions>,
     /// User middlewares, the first outermost.
     pub middlewares: Vec<Arc<dyn Middleware>>,
+    /// Tracing (off when `None`, the default).
+    pub tracing: Option<crate::trace::TracingOptions>,
 }
 
 /// How failed calls are retried (Moleculer's `retryPolicy`).
@@ -244,6 +246,7 @@ impl BrokerBuilder {
                 circuit_breaker: CircuitBreakerOptions::default(),
                 bulkhead: None,
                 middlewares: Vec::new(),
+                tracing: None,
             },
         }
     }
@@ -373,6 +376,11 @@ impl BrokerBuilder {
     /// Gives every local action and event handler a bulkhead.
     pub fn bulkhead(mut self, options: BulkheadOptions) -> Self {
         self.config.bulkhead = Some(options);
+        self
+    }
+    /// Turns tracing on with these options (Moleculer's `tracing` broker option).
+    pub fn tracing(mut self, options: crate::trace::TracingOptions) -> Self {
+        self.config.tracing = Some(options);
         self
     }
     /// Adds a middleware; the first added is the outermost.

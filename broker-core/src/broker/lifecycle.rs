@@ -87,6 +87,9 @@ impl Broker {
             return Err(err);
         }
         self.set_state(State::Started);
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.start(self);
+        }
         if self.inner.transit.is_some() {
             self.announce();
             self.spawn_timers();
@@ -228,6 +231,10 @@ impl Broker {
                     def,
                 };
                 let handler = self.wrap_action(&spec, &schema.hooks, def.handler.clone());
+                let handler = match &self.inner.tracer {
+                    Some(tracer) => crate::trace::wrap_action(tracer, &spec, schema, handler),
+                    None => handler,
+                };
                 actions.push(Arc::new(LocalAction {
                     name: Arc::from(name.as_str()),
                     service: service.clone(),
@@ -266,6 +273,10 @@ impl Broker {
                 def,
             };
             let handler = self.wrap_event(&spec, def.handler.clone());
+            let handler = match &self.inner.tracer {
+                Some(tracer) => crate::trace::wrap_event(tracer, &spec, schema, handler),
+                None => handler,
+            };
             events.push((
                 def.name.clone(),
                 group.clone(),
@@ -416,6 +427,9 @@ impl Broker {
                     ),
                 }
             }
+        }
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.stop().await;
         }
         self.shutdown_transport().await;
         self.set_state(State::Stopped);

@@ -1,0 +1,194 @@
+//! Moleculer's `Event` exporter: finished spans, batched, emitted as `$tracing.spans` events
+//! (an array of spans in Moleculer's shape), so any service can collect them.
+
+use super::SpanExporter;
+use crate::broker::{Broker, BrokerInner};
+use crate::context::{EmitOptions, EventType};
+use crate::trace::SpanData;
+use crate::transporter::BoxFuture;
+use serde_json::Value;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Options of the [`EventExporter`], Moleculer's defaults.
+#[derive(Debug, Clone)]
+pub struct EventExporterOptions {
+    /// The event name (default `$tracing.spans`).
+    pub event_name: String,
+    /// Send spans when they start (default false).
+    pub send_start_span: bool,
+    /// Send spans when they finish (default true).
+    pub send_finish_span: bool,
+    /// Broadcast instead of emit (default false).
+    pub broadcast: bool,
+    /// Only these groups receive it.
+    pub groups: Option<Vec<String>>,
+    /// Batching interval (default 5 s); zero sends each span at once.
+    pub interval: Duration,
+}
+
+impl Default for EventExporterOptions {
+    fn default() -> Self {
+        EventExporterOptions {
+            event_name: "$tracing.spans".to_owned(),
+            send_start_span: false,
+            send_finish_span: true,
+            broadcast: false,
+            groups: None,
+            interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Emits spans as `$tracing.spans` events, batched every `interval`.
+#[derive(Debug)]
+pub struct EventExporter {
+    options: EventExporterOptions,
+    queue: Mutex<Vec<Arc<SpanData>>>,
+    broker: Mutex<Option<Weak<BrokerInner>>>,
+    timer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Default for EventExporter {
+    fn default() -> Self {
+        EventExporter::new(EventExporterOptions::default())
+    }
+}
+
+impl EventExporter {
+    /// An exporter with these options.
+    pub fn new(options: EventExporterOptions) -> EventExporter {
+        EventExporter {
+            options,
+            queue: Mutex::new(Vec::new()),
+            broker: Mutex::new(None),
+            timer: Mutex::new(None),
+        }
+    }
+
+    fn broker(&self) -> Option<Broker> {
+        let weak = lock(&self.broker).clone()?;
+        weak.upgrade().map(|inner| Broker { inner })
+    }
+
+    fn push(&self, span: Arc<SpanData>) {
+        // The collector's own handler spans would feed the next batch forever.
+        if span.tags.get("eventName").and_then(Value::as_str) == Some(&self.options.event_name) {
+            return;
+        }
+        lock(&self.queue).push(span);
+        if self.options.interval.is_zero() {
+            if let Some(send) = self.take_batch() {
+                tokio::spawn(send);
+            }
+        }
+    }
+
+    /// The queued spans as an emit, if there are any.
+    fn take_batch(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let spans = std::mem::take(&mut *lock(&self.queue));
+        if spans.is_empty() {
+            return None;
+        }
+        let broker = self.broker()?;
+        let data: Vec<&SpanData> = spans.iter().map(|s| &**s).collect();
+        let payload = match crate::payload::to_payload(&data) {
+            Ok(v) => v,
+            Err(err) => {
+                tracing::warn!(%err, "tracing spans not serialized");
+                return None;
+            }
+        };
+        let name = self.options.event_name.clone();
+        let broadcast = self.options.broadcast;
+        let mut options = EmitOptions::new();
+        options.groups = self.options.groups.clone();
+        Some(async move {
+            tracing::debug!(spans = spans.len(), "sending tracing spans");
+            let kind = if broadcast {
+                EventType::Broadcast
+            } else {
+                EventType::Emit
+            };
+            // Unchecked: the last batch goes out while the broker stops.
+            let sent = broker
+                .emit_unchecked(&name, payload, options, kind, None)
+                .await;
+            if let Err(err) = sent {
+                tracing::debug!(%err, "tracing spans not sent");
+            }
+        })
+    }
+}
+
+impl SpanExporter for EventExporter {
+    fn start(&self, broker: &Broker) {
+        *lock(&self.broker) = Some(Arc::downgrade(&broker.inner));
+        if self.options.interval.is_zero() {
+            return;
+        }
+        let weak_self: Weak<BrokerInner> = Arc::downgrade(&broker.inner);
+        let interval = self.options.interval;
+        // The timer holds the broker weakly and finds this exporter (by address) among the
+        // tracer's, so neither keeps the other alive.
+        let me = self as *const EventExporter as usize;
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak_self.upgrade() else {
+                    return;
+                };
+                let Some(tracer) = inner.tracer.clone() else {
+                    return;
+                };
+                drop(inner);
+                for exporter in &tracer.options.exporters {
+                    if Arc::as_ptr(exporter) as *const () as usize == me {
+                        exporter.flush().await;
+                    }
+                }
+            }
+        });
+        if let Some(old) = lock(&self.timer).replace(task) {
+            old.abort();
+        }
+    }
+
+    fn span_started(&self, span: &SpanData) {
+        if self.options.send_start_span {
+            self.push(Arc::new(span.clone()));
+        }
+    }
+
+    fn span_finished(&self, span: &Arc<SpanData>) {
+        if self.options.send_finish_span {
+            self.push(span.clone());
+        }
+    }
+
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(send) = self.take_batch() {
+                send.await;
+            }
+        })
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(timer) = lock(&self.timer).take() {
+                timer.abort();
+            }
+            if let Some(send) = self.take_batch() {
+                send.await;
+            }
+        })
+    }
+}
