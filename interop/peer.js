@@ -10,6 +10,10 @@
 //     services: ["jsmath"],               built-in test services to load (see below: jsmath, jsweb)
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
+//     tracing: {rate, events, interval}  tracing on, sampling rate (default 1), event spans, and
+//                                         the Event exporter ($tracing.spans, interval in s, 0: at once)
+//     collectSpans: true                  a `spancollector` service keeping every $tracing.spans
+//                                         span it receives (command `spans`)
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
 //                                         (port 0: any free one), with these routes and extra
 //                                         settings; 0.15 only (moleculer-web 0.11 needs it)
@@ -39,7 +43,14 @@ const broker = new ServiceBroker({
 	heartbeatTimeout: config.heartbeatTimeout ?? 30,
 	requestTimeout: config.requestTimeout ?? 0,
 	metrics: false,
-	tracing: false,
+	tracing: config.tracing
+		? {
+				enabled: true,
+				events: !!config.tracing.events,
+				sampling: { rate: config.tracing.rate ?? 1 },
+				exporter: [{ type: "Event", options: { interval: config.tracing.interval ?? 0 } }]
+			}
+		: false,
 	skipProcessEventRegistration: true
 });
 
@@ -214,6 +225,18 @@ function eventServices(list) {
 	}));
 }
 
+const spans = [];
+if (config.collectSpans) {
+	broker.createService({
+		name: "spancollector",
+		events: {
+			"$tracing.spans"(ctx) {
+				spans.push(...copy(ctx.params));
+			}
+		}
+	});
+}
+
 for (const name of config.services || []) {
 	if (!services[name]) throw new Error(`unknown service ${name}`);
 	broker.createService(services[name]);
@@ -286,6 +309,9 @@ const commands = {
 		const result = received.slice();
 		if (m.clear) received.length = 0;
 		return { result };
+	},
+	async spans() {
+		return { result: spans.slice() };
 	},
 	async nodeEvents() {
 		return { result: nodeEvents.slice() };
