@@ -2,7 +2,8 @@
 
 use crate::stats::env_str;
 use broker_core::payload::Payload;
-use broker_core::{service, Broker, Context, Error, ProtocolVersion};
+use broker_core::trace::{EventExporter, Sampling, TracingOptions};
+use broker_core::{service, Broker, BrokerBuilder, Context, Error, ProtocolVersion};
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,12 +47,25 @@ pub(crate) fn protocol() -> ProtocolVersion {
 pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
     let url = env_str("TRANSPORTER", "redis://127.0.0.1:6379");
     let transporter = RedisTransporter::new(&url).map_err(|e| e.to_string())?;
-    Ok(Broker::builder()
+    Ok(with_tracing(Broker::builder())
         .node_id(node_id)
         .namespace(env_str("NAMESPACE", "bench"))
         .protocol(protocol())
         .transporter(transporter)
         .build())
+}
+
+/// `TRACING=1`: tracing on, every trace sampled, spans to Moleculer's `Event` exporter (the
+/// tracing overhead benchmark; see BENCHMARKS.md).
+pub(crate) fn with_tracing(builder: BrokerBuilder) -> BrokerBuilder {
+    if env_str("TRACING", "0") != "1" {
+        return builder;
+    }
+    builder.tracing(
+        TracingOptions::new()
+            .sampling(Sampling::rate(1.0))
+            .exporter(EventExporter::default()),
+    )
 }
 
 pub(crate) async fn run() -> Result<(), String> {
