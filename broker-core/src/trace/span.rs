@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::packet::JsonMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The service a span belongs to (Moleculer's `span.service`).
@@ -75,11 +75,18 @@ fn default_priority() -> u32 {
     5
 }
 
-/// Milliseconds since the Unix epoch, with sub-millisecond precision.
+/// Milliseconds since the Unix epoch, with sub-millisecond precision: the wall clock read once
+/// per process, advanced by the monotonic clock, so that spans' times order and nest exactly
+/// as they ran (as Moleculer's `startTime + performance.now() - startTicks`).
 pub(crate) fn epoch_ms() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    static ANCHOR: OnceLock<(Instant, f64)> = OnceLock::new();
+    let (at, wall) = ANCHOR.get_or_init(|| {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        (Instant::now(), wall)
+    });
+    wall + at.elapsed().as_secs_f64() * 1000.0
 }
 
 impl SpanData {
@@ -130,26 +137,22 @@ impl SpanData {
     }
 }
 
-/// A span being timed: its data and the clock it started on.
+/// A span being timed.
 #[derive(Debug)]
 pub(crate) struct OpenSpan {
     pub(crate) data: SpanData,
-    started: Instant,
 }
 
 impl OpenSpan {
     pub(crate) fn new(data: SpanData) -> OpenSpan {
-        OpenSpan {
-            data,
-            started: Instant::now(),
-        }
+        OpenSpan { data }
     }
 
-    /// Stamps the end time and duration (monotonic, added to the wall-clock start).
+    /// Stamps the end time and duration.
     pub(crate) fn finish(mut self) -> SpanData {
-        let duration = self.started.elapsed().as_secs_f64() * 1000.0;
-        self.data.duration = Some(duration);
-        self.data.finish_time = Some(self.data.start_time + duration);
+        let end = epoch_ms().max(self.data.start_time);
+        self.data.finish_time = Some(end);
+        self.data.duration = Some(end - self.data.start_time);
         self.data
     }
 }
