@@ -41,12 +41,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ConsoleExporter {
-    /// Prints to stdout, 100 columns wide, with colors.
+    /// Prints to stdout, 100 columns wide, in color when stdout is a terminal and `NO_COLOR`
+    /// is unset.
     pub fn new() -> ConsoleExporter {
+        use std::io::IsTerminal;
         ConsoleExporter {
             width: 100,
             gauge_width: 40,
-            colors: true,
+            colors: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             writer: Arc::new(|text| println!("{text}")),
             spans: Mutex::new(HashMap::new()),
         }
