@@ -84,7 +84,8 @@ impl Context {
 
     /// Starts a custom span, a child of the handler's span (or of the innermost custom span
     /// open in this context); it finishes when the guard drops. Calls and events made from
-    /// this context meanwhile are its children.
+    /// this context meanwhile are its children. In a root context ([`Context::root`]) it
+    /// starts a trace, sampled as the broker's sampling says.
     ///
     /// ```
     /// use broker_core::{ActionDef, Context};
@@ -108,6 +109,10 @@ impl Context {
             Some(id) => id.clone(),
             None => self.id().to_owned(),
         }
+    }
+
+    pub(crate) fn has_open_spans(&self) -> bool {
+        !lock(&self.0.trace.spans).is_empty()
     }
 
     pub(crate) fn push_span(&self, id: &str) {

@@ -181,15 +181,23 @@ impl SpanGuard {
             name = %name,
             request_id = %ctx.request_id(),
         );
-        if ctx.trace_sampled() != Some(true) {
+        // A span opened in a root context (outside any handler) starts a trace: sampled as
+        // a new one, and without a parent unless the context has one.
+        if !tracer.decide(ctx) {
             return SpanGuard { open: None, span };
         }
+        let parent =
+            if ctx.action().is_none() && ctx.event_name().is_none() && !ctx.has_open_spans() {
+                ctx.parent_id().map(str::to_owned)
+            } else {
+                Some(ctx.span_parent_id())
+            };
         let mut data = SpanData::new(
             name,
             "custom",
             crate::util::generate_uid(),
             ctx.request_id().to_owned(),
-            Some(ctx.span_parent_id()),
+            parent,
         );
         data.service = tracer.service_of(ctx);
         ctx.push_span(&data.id);
