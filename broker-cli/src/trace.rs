@@ -3,7 +3,7 @@
 //! `Event` exporter (`$tracing.spans`), and the tree of the whole call is printed on standard
 //! error when it has arrived.
 
-use broker_core::trace::{render_trace, SpanData, SpanExporter};
+use broker_core::trace::{render_trace, FinishedSpan, SpanData, SpanExporter};
 use broker_core::{Broker, CallOptions, Context, EventDef, JsonMap, ServiceSchema, TracingOptions};
 use broker_repl::{CallRequest, CommandError, Output, Response};
 use serde_json::Value;
@@ -47,8 +47,8 @@ impl Collector {
 }
 
 impl SpanExporter for Collector {
-    fn span_finished(&self, span: &Arc<SpanData>) {
-        self.add((**span).clone());
+    fn span_finished(&self, span: &FinishedSpan) {
+        self.add(span.data().clone());
     }
 }
 

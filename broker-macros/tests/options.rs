@@ -120,14 +120,14 @@ async fn strategy_is_published_with_the_action() {
 
 /// Keeps every finished span.
 #[derive(Debug, Default)]
-struct Spans(std::sync::Mutex<Vec<Arc<broker_core::trace::SpanData>>>);
+struct Spans(std::sync::Mutex<Vec<broker_core::trace::SpanData>>);
 
 impl broker_core::trace::SpanExporter for Spans {
-    fn span_finished(&self, span: &Arc<broker_core::trace::SpanData>) {
+    fn span_finished(&self, span: &broker_core::trace::FinishedSpan) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(span.clone());
+            .push(span.data().clone());
     }
 }
 

@@ -26,7 +26,7 @@
 //! # }
 //! ```
 
-use broker_core::trace::{propagation, SpanData, SpanExporter};
+use broker_core::trace::{propagation, FinishedSpan, SpanData, SpanExporter};
 use broker_core::{Broker, Error};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -79,7 +79,7 @@ pub struct OtlpExporter {
 #[derive(Debug)]
 struct Inner {
     options: OtlpOptions,
-    queue: Mutex<Vec<Arc<SpanData>>>,
+    queue: Mutex<Vec<FinishedSpan>>,
     dropped: Mutex<u64>,
     /// Built when the broker starts (the HTTP client needs the runtime).
     exporter: OnceLock<opentelemetry_otlp::SpanExporter>,
@@ -149,7 +149,7 @@ impl Inner {
         let Some(exporter) = self.exporter.get() else {
             return;
         };
-        let batch = spans.iter().map(|s| to_otel_span(s)).collect();
+        let batch = spans.iter().map(|s| to_otel_span(s.data())).collect();
         if let Err(err) = exporter.export(batch).await {
             tracing::warn!(%err, endpoint = %self.options.endpoint, spans = spans.len(), "OTLP export failed");
         }
@@ -183,7 +183,7 @@ impl SpanExporter for OtlpExporter {
         }
     }
 
-    fn span_finished(&self, span: &Arc<SpanData>) {
+    fn span_finished(&self, span: &FinishedSpan) {
         let mut queue = lock(&self.inner.queue);
         if queue.len() >= self.inner.options.max_queue {
             *lock(&self.inner.dropped) += 1;

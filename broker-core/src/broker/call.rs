@@ -106,13 +106,15 @@ impl Broker {
             return Err(Error::broker_stopped_call(action, self.node_id()));
         }
         if self.inner.tracer.is_some() {
-            // Boxed: only traced calls carry the instrumented future.
             let span = crate::trace::caller_span(action, parent);
-            return Box::pin(tracing::Instrument::instrument(
-                self.call_untraced(action, params, options, parent),
-                span,
-            ))
-            .await;
+            // Boxed: only calls a subscriber records carry the instrumented future.
+            if !span.is_disabled() {
+                return Box::pin(tracing::Instrument::instrument(
+                    self.call_untraced(action, params, options, parent),
+                    span,
+                ))
+                .await;
+            }
         }
         self.call_untraced(action, params, options, parent).await
     }

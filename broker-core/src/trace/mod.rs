@@ -45,7 +45,7 @@ mod tests;
 pub use exporter::{
     render_trace, ConsoleExporter, EventExporter, EventExporterOptions, SpanExporter,
 };
-pub use span::{SpanData, SpanGuard, SpanService};
+pub use span::{FinishedSpan, SpanData, SpanGuard, SpanService};
 
 pub(crate) use context_ext::{CallTrace, TraceState};
 pub(crate) use wrap::{incoming, wrap_action, wrap_event};
@@ -254,6 +254,7 @@ pub(crate) fn caller_span(action: &str, parent: Option<&Context>) -> tracing::Sp
 pub(crate) struct Tracer {
     pub(crate) options: TracingOptions,
     sampler: Sampler,
+    wants_started: bool,
     pub(crate) node_id: String,
 }
 
@@ -271,6 +272,7 @@ impl Tracer {
         let options = options.filter(|o| o.enabled)?;
         Some(Arc::new(Tracer {
             sampler: Sampler::new(&options.sampling),
+            wants_started: options.exporters.iter().any(|e| e.wants_started()),
             options: options.clone(),
             node_id: node_id.to_owned(),
         }))
@@ -293,17 +295,18 @@ impl Tracer {
         ctx.0.trace.service.get().map(|s| (**s).clone())
     }
 
+    /// Whether an exporter looks at spans when they start (then they are built eagerly).
+    pub(crate) fn wants_started(&self) -> bool {
+        self.wants_started
+    }
+
     pub(crate) fn started(&self, span: &SpanData) {
         for exporter in &self.options.exporters {
             exporter.span_started(span);
         }
     }
 
-    pub(crate) fn finished(&self, span: SpanData) {
-        if self.options.exporters.is_empty() {
-            return;
-        }
-        let span = Arc::new(span);
+    pub(crate) fn finished(&self, span: FinishedSpan) {
         for exporter in &self.options.exporters {
             exporter.span_finished(&span);
         }

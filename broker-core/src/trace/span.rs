@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::packet::JsonMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -112,7 +113,8 @@ impl SpanData {
             duration: None,
             error: None,
             logs: Vec::new(),
-            tags: JsonMap::new(),
+            // Room for Moleculer's dozen tags without growing.
+            tags: JsonMap::with_capacity(12),
         }
     }
 
@@ -154,6 +156,55 @@ impl OpenSpan {
         self.data.finish_time = Some(end);
         self.data.duration = Some(end - self.data.start_time);
         self.data
+    }
+}
+
+/// A finished span as exporters receive it. Cheap to clone and to queue: a handler's span
+/// keeps what it needs (its context, its handler's description, its times) and becomes
+/// [`SpanData`] only when an exporter reads [`FinishedSpan::data`], off the handler's path;
+/// a span an exporter drops is never built.
+#[derive(Clone)]
+pub struct FinishedSpan(Arc<Record>);
+
+struct Record {
+    source: Source,
+    data: OnceLock<SpanData>,
+}
+
+enum Source {
+    Built,
+    Handler(Box<super::wrap::HandlerSpan>),
+}
+
+impl fmt::Debug for FinishedSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FinishedSpan").field(self.data()).finish()
+    }
+}
+
+impl FinishedSpan {
+    /// A finished span from its data.
+    pub fn from_data(data: SpanData) -> FinishedSpan {
+        FinishedSpan(Arc::new(Record {
+            source: Source::Built,
+            data: OnceLock::from(data),
+        }))
+    }
+
+    pub(crate) fn handler(span: super::wrap::HandlerSpan) -> FinishedSpan {
+        FinishedSpan(Arc::new(Record {
+            source: Source::Handler(Box::new(span)),
+            data: OnceLock::new(),
+        }))
+    }
+
+    /// The span's data, built on first use.
+    pub fn data(&self) -> &SpanData {
+        self.0.data.get_or_init(|| match &self.0.source {
+            Source::Handler(span) => span.build(),
+            // A built span's data is set at creation.
+            Source::Built => SpanData::new("", "custom", String::new(), String::new(), None),
+        })
     }
 }
 
@@ -241,7 +292,7 @@ impl Drop for SpanGuard {
     fn drop(&mut self) {
         if let Some((open, tracer, ctx)) = self.open.take() {
             ctx.pop_span(&open.data.id);
-            tracer.finished(open.finish());
+            tracer.finished(FinishedSpan::from_data(open.finish()));
         }
     }
 }

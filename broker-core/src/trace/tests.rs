@@ -11,22 +11,22 @@ use std::time::Duration;
 
 /// Keeps every finished span.
 #[derive(Debug, Default)]
-struct Collect(Mutex<Vec<Arc<SpanData>>>);
+struct Collect(Mutex<Vec<SpanData>>);
 
 impl SpanExporter for Collect {
-    fn span_finished(&self, span: &Arc<SpanData>) {
+    fn span_finished(&self, span: &FinishedSpan) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(span.clone());
+            .push(span.data().clone());
     }
 }
 
 impl Collect {
-    fn spans(&self) -> Vec<Arc<SpanData>> {
+    fn spans(&self) -> Vec<SpanData> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
-    fn named(&self, name: &str) -> Arc<SpanData> {
+    fn named(&self, name: &str) -> SpanData {
         let spans = self.spans();
         let found = spans.iter().find(|s| s.name == name).cloned();
         found.unwrap_or_else(|| {
@@ -408,6 +408,16 @@ mod log_capture {
             attrs.record(&mut fields);
             if let Some(span) = ctx.span(id) {
                 span.extensions_mut().insert(fields.0);
+            }
+        }
+        fn on_record(&self, id: &Id, values: &tracing::span::Record<'_>, ctx: Context<'_, S>) {
+            let mut fields = Fields::default();
+            values.record(&mut fields);
+            if let Some(span) = ctx.span(id) {
+                let mut ext = span.extensions_mut();
+                if let Some(map) = ext.get_mut::<HashMap<String, String>>() {
+                    map.extend(fields.0);
+                }
             }
         }
         fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

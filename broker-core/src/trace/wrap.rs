@@ -3,27 +3,115 @@
 
 use super::context_ext::TraceState;
 use super::propagation;
-use super::span::{OpenSpan, SpanData, SpanService};
+use super::span::{epoch_ms, FinishedSpan, SpanData, SpanService};
 use super::{TagSelect, TraceSpec, Tracer};
 use crate::context::Context;
 use crate::error::Error;
 use crate::middleware::{ActionSpec, EventSpec};
 use crate::packet::JsonMap;
 use crate::service::{ActionHandler, EventHandler, ServiceSchema};
+use crate::transporter::BoxFuture;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::field::Empty;
 use tracing::Instrument;
 
 /// What the wrapper of one handler knows, built once when its service registers.
-struct Target {
+pub(crate) struct Target {
     tracer: Arc<Tracer>,
     service: Arc<SpanService>,
     spec: TraceSpec,
+    /// `action` or `event`.
+    kind: &'static str,
     /// Action name (full) or event name (pattern).
     name: String,
     /// Action name inside its service, or the event's group.
     raw_or_group: String,
+}
+
+/// A finished handler span before its data is built: the context it ran in and what was
+/// measured. [`HandlerSpan::build`] makes the [`SpanData`] when an exporter asks.
+pub(crate) struct HandlerSpan {
+    target: Arc<Target>,
+    ctx: Context,
+    start: f64,
+    finish: f64,
+    /// The call's timeout when it started, in ms.
+    timeout_ms: Option<u64>,
+    /// The meta tag, taken when the handler started (the meta changes as it runs).
+    meta: Option<Value>,
+    error: Option<Error>,
+}
+
+impl HandlerSpan {
+    pub(crate) fn build(&self) -> SpanData {
+        let (target, ctx) = (&self.target, &self.ctx);
+        let mut data = start_data(target, ctx, self.timeout_ms, self.meta.clone());
+        data.start_time = self.start;
+        data.finish_time = Some(self.finish);
+        data.duration = Some(self.finish - self.start);
+        if target.kind == "action" {
+            data.tags.insert("fromCache".into(), Value::Bool(false));
+        }
+        if let Some(err) = &self.error {
+            data.set_error(err);
+        }
+        data
+    }
+}
+
+/// The span's name: the handler's own, or Moleculer's.
+fn span_name(target: &Target, ctx: &Context) -> String {
+    target
+        .spec
+        .span_name
+        .clone()
+        .unwrap_or_else(|| match target.kind {
+            "event" => format!(
+                "event '{}' in '{}'",
+                ctx.event_name().unwrap_or_default(),
+                target.service.full_name
+            ),
+            _ => format!("action '{}'", target.name),
+        })
+}
+
+/// The span's data as of its start: Moleculer's tags for the handler's kind.
+fn start_data(
+    target: &Target,
+    ctx: &Context,
+    timeout_ms: Option<u64>,
+    meta: Option<Value>,
+) -> SpanData {
+    let mut data = base_span(target, ctx, span_name(target, ctx), target.kind);
+    let tags = &mut data.tags;
+    if target.kind == "event" {
+        tags.insert(
+            "event".into(),
+            json!({"name": target.name, "group": target.raw_or_group}),
+        );
+        tags.insert("eventName".into(), json!(ctx.event_name()));
+        tags.insert(
+            "eventType".into(),
+            json!(ctx.event_type().map(|t| t.as_str())),
+        );
+    } else {
+        tags.insert(
+            "action".into(),
+            json!({"name": target.name, "rawName": target.raw_or_group}),
+        );
+        tags.insert(
+            "options".into(),
+            json!({"timeout": timeout_ms, "retries": Value::Null}),
+        );
+    }
+    if let Some(params) = select(&target.spec.params, ctx.params()) {
+        tags.insert("params".into(), params);
+    }
+    if let Some(meta) = meta {
+        tags.insert("meta".into(), meta);
+    }
+    data
 }
 
 fn service_of(schema: &ServiceSchema, full_name: &str) -> Arc<SpanService> {
@@ -52,66 +140,27 @@ pub(crate) fn wrap_action(
         tracer: tracer.clone(),
         service: service_of(schema, spec.service),
         spec: trace_spec,
+        kind: "action",
         name: spec.name.to_owned(),
         raw_or_group: spec.def.name.clone(),
     });
     Arc::new(move |ctx: Context| {
-        let target = target.clone();
-        let sampled = target.tracer.decide(&ctx);
-        let _ = ctx.0.trace.service.set(target.service.clone());
-        let remote = ctx.0.node_id.is_some();
         let span = tracing::info_span!(
             "action",
             action = %target.name,
             service = %target.service.full_name,
             node_id = %target.tracer.node_id,
-            request_id = %ctx.request_id(),
-            ctx_id = %ctx.id(),
-            parent_id = ctx.parent_id().unwrap_or_default(),
+            request_id = tracing::field::Empty,
+            ctx_id = tracing::field::Empty,
+            parent_id = tracing::field::Empty,
             level = ctx.level(),
             caller = ctx.caller().unwrap_or_default(),
-            remote,
+            remote = ctx.0.node_id.is_some(),
             from_cache = false,
             error.name = Empty,
             error.code = Empty,
         );
-        let open = sampled.then(|| {
-            let name = target
-                .spec
-                .span_name
-                .clone()
-                .unwrap_or_else(|| format!("action '{}'", target.name));
-            let mut data = base_span(&target, &ctx, name, "action");
-            let tags = &mut data.tags;
-            tags.insert(
-                "action".into(),
-                json!({"name": target.name, "rawName": target.raw_or_group}),
-            );
-            tags.insert(
-                "options".into(),
-                json!({"timeout": ctx.remaining_time().map(|t| t.as_millis() as u64), "retries": Value::Null}),
-            );
-            add_selected(&target.spec, &ctx, tags);
-            target.tracer.started(&data);
-            OpenSpan::new(data)
-        });
-        let run = span.in_scope(|| handler(ctx));
-        Box::pin(async move {
-            let result = run.instrument(span.clone()).await;
-            if let Err(err) = &result {
-                record_error(&span, err);
-            }
-            if let Some(mut open) = open {
-                open.data
-                    .tags
-                    .insert("fromCache".into(), Value::Bool(false));
-                if let Err(err) = &result {
-                    open.data.set_error(err);
-                }
-                target.tracer.finished(open.finish());
-            }
-            result
-        })
+        traced(&target, ctx, span, |ctx| handler(ctx))
     })
 }
 
@@ -130,67 +179,96 @@ pub(crate) fn wrap_event(
         tracer: tracer.clone(),
         service: service_of(schema, spec.service),
         spec: trace_spec,
+        kind: "event",
         name: spec.name.to_owned(),
         raw_or_group: spec.group.to_owned(),
     });
     Arc::new(move |ctx: Context| {
-        let target = target.clone();
-        let sampled = target.tracer.decide(&ctx);
-        let _ = ctx.0.trace.service.set(target.service.clone());
-        let event_name = ctx.event_name().unwrap_or_default().to_owned();
         let span = tracing::info_span!(
             "event",
-            event = %event_name,
+            event = ctx.event_name().unwrap_or_default(),
             service = %target.service.full_name,
             node_id = %target.tracer.node_id,
-            request_id = %ctx.request_id(),
-            ctx_id = %ctx.id(),
-            parent_id = ctx.parent_id().unwrap_or_default(),
+            request_id = tracing::field::Empty,
+            ctx_id = tracing::field::Empty,
+            parent_id = tracing::field::Empty,
             level = ctx.level(),
             caller = ctx.caller().unwrap_or_default(),
             remote = ctx.0.node_id.is_some(),
             error.name = Empty,
             error.code = Empty,
         );
-        let open = sampled.then(|| {
-            let name = target.spec.span_name.clone().unwrap_or_else(|| {
-                format!("event '{event_name}' in '{}'", target.service.full_name)
-            });
-            let mut data = base_span(&target, &ctx, name, "event");
-            let tags = &mut data.tags;
-            tags.insert(
-                "event".into(),
-                json!({"name": target.name, "group": target.raw_or_group}),
-            );
-            tags.insert("eventName".into(), json!(event_name));
-            tags.insert(
-                "eventType".into(),
-                json!(ctx.event_type().map(|t| t.as_str())),
-            );
-            add_selected(&target.spec, &ctx, tags);
-            target.tracer.started(&data);
-            OpenSpan::new(data)
-        });
-        let run = span.in_scope(|| handler(ctx));
-        Box::pin(async move {
-            let result = run.instrument(span.clone()).await;
-            if let Err(err) = &result {
-                record_error(&span, err);
-            }
-            if let Some(mut open) = open {
-                if let Err(err) = &result {
-                    open.data.set_error(err);
-                }
-                target.tracer.finished(open.finish());
-            }
-            result
-        })
+        traced(&target, ctx, span, |ctx| handler(ctx))
     })
 }
 
-fn record_error(span: &tracing::Span, err: &Error) {
-    span.record("error.name", err.name());
-    span.record("error.code", err.code());
+/// Runs a handler in its spans: the `tracing` span (when a subscriber wants it) and, for a
+/// sampled trace, the Moleculer span, recorded when the handler's future completes.
+fn traced<T: Send + 'static>(
+    target: &Arc<Target>,
+    ctx: Context,
+    span: tracing::Span,
+    handler: impl FnOnce(Context) -> BoxFuture<'static, Result<T, Error>>,
+) -> BoxFuture<'static, Result<T, Error>> {
+    let sampled = target.tracer.decide(&ctx);
+    let _ = ctx.0.trace.service.set(target.service.clone());
+    let logged = !span.is_disabled();
+    if logged {
+        // The IDs are only worth generating for a subscriber that records them.
+        span.record("request_id", ctx.request_id());
+        span.record("ctx_id", ctx.id());
+        if let Some(parent) = ctx.parent_id() {
+            span.record("parent_id", parent);
+        }
+    }
+    let recording = sampled.then(|| {
+        let timeout_ms = ctx.remaining_time().map(|t| t.as_millis() as u64);
+        let meta = match &target.spec.meta {
+            TagSelect::None => None,
+            which => select(which, &Value::Object(ctx.meta())),
+        };
+        let start = epoch_ms();
+        if target.tracer.wants_started() {
+            let mut data = start_data(target, &ctx, timeout_ms, meta.clone());
+            data.start_time = start;
+            target.tracer.started(&data);
+        }
+        (ctx.clone(), timeout_ms, meta, start)
+    });
+    let run = if logged {
+        span.in_scope(|| handler(ctx))
+    } else {
+        handler(ctx)
+    };
+    let target = target.clone();
+    Box::pin(async move {
+        let result = if logged {
+            run.instrument(span.clone()).await
+        } else {
+            run.await
+        };
+        if let Err(err) = &result {
+            if logged {
+                span.record("error.name", err.name());
+                span.record("error.code", err.code());
+            }
+        }
+        if let Some((ctx, timeout_ms, meta, start)) = recording {
+            let finish = epoch_ms().max(start);
+            let error = result.as_ref().err().cloned();
+            let tracer = target.tracer.clone();
+            tracer.finished(FinishedSpan::handler(HandlerSpan {
+                target,
+                ctx,
+                start,
+                finish,
+                timeout_ms,
+                meta,
+                error,
+            }));
+        }
+        result
+    })
 }
 
 /// The fields every handler span has.
@@ -213,18 +291,6 @@ fn base_span(target: &Target, ctx: &Context, name: String, kind: &str) -> SpanDa
     tags.insert("nodeID".into(), json!(target.tracer.node_id));
     tags.insert("requestID".into(), json!(ctx.request_id()));
     data
-}
-
-/// Adds the `params` and `meta` tags the handler's spec selects.
-fn add_selected(spec: &TraceSpec, ctx: &Context, tags: &mut JsonMap) {
-    if let Some(params) = select(&spec.params, ctx.params()) {
-        tags.insert("params".into(), params);
-    }
-    if spec.meta != TagSelect::None {
-        if let Some(meta) = select(&spec.meta, &Value::Object(ctx.meta())) {
-            tags.insert("meta".into(), meta);
-        }
-    }
 }
 
 fn select(which: &TagSelect, value: &Value) -> Option<Value> {

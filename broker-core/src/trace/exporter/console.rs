@@ -2,7 +2,7 @@
 //! of its spans with their durations and a timeline gauge, as Moleculer's `Console` exporter.
 
 use super::SpanExporter;
-use crate::trace::SpanData;
+use crate::trace::{FinishedSpan, SpanData};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -74,6 +74,10 @@ impl ConsoleExporter {
 }
 
 impl SpanExporter for ConsoleExporter {
+    fn wants_started(&self) -> bool {
+        true
+    }
+
     fn span_started(&self, span: &SpanData) {
         let mut spans = lock(&self.spans);
         if let Some(parent) = span.parent_id.as_ref().and_then(|p| spans.get_mut(p)) {
@@ -88,11 +92,12 @@ impl SpanExporter for ConsoleExporter {
         );
     }
 
-    fn span_finished(&self, span: &Arc<SpanData>) {
+    fn span_finished(&self, span: &FinishedSpan) {
+        let span = span.data();
         let text = {
             let mut spans = lock(&self.spans);
             if let Some(item) = spans.get_mut(&span.id) {
-                item.span = (**span).clone();
+                item.span = span.clone();
             }
             let parent_here = span
                 .parent_id
@@ -104,7 +109,7 @@ impl SpanExporter for ConsoleExporter {
             let mut tree = Vec::new();
             take_subtree(&mut spans, &span.id, &mut tree);
             if tree.is_empty() {
-                tree.push((**span).clone());
+                tree.push(span.clone());
             }
             render(&tree, &span.id, self.width, self.gauge_width, self.colors)
         };

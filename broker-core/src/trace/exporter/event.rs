@@ -4,9 +4,10 @@
 use super::SpanExporter;
 use crate::broker::{Broker, BrokerInner};
 use crate::context::{EmitOptions, EventType};
-use crate::trace::SpanData;
+use crate::trace::{FinishedSpan, SpanData};
 use crate::transporter::BoxFuture;
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -26,6 +27,10 @@ pub struct EventExporterOptions {
     pub groups: Option<Vec<String>>,
     /// Batching interval (default 5 s); zero sends each span at once.
     pub interval: Duration,
+    /// Spans held between two sends at most (default 10 000); more are dropped, and the
+    /// count of dropped spans is logged at each send. Moleculer's exporter has no bound; one
+    /// keeps a node under a flood of sampled calls from queueing without end.
+    pub max_queue: usize,
 }
 
 impl Default for EventExporterOptions {
@@ -37,6 +42,7 @@ impl Default for EventExporterOptions {
             broadcast: false,
             groups: None,
             interval: Duration::from_secs(5),
+            max_queue: 10_000,
         }
     }
 }
@@ -45,7 +51,8 @@ impl Default for EventExporterOptions {
 #[derive(Debug)]
 pub struct EventExporter {
     options: EventExporterOptions,
-    queue: Mutex<Vec<Arc<SpanData>>>,
+    queue: Mutex<Vec<FinishedSpan>>,
+    dropped: AtomicU64,
     broker: Mutex<Option<Weak<BrokerInner>>>,
     timer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -66,6 +73,7 @@ impl EventExporter {
         EventExporter {
             options,
             queue: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
             broker: Mutex::new(None),
             timer: Mutex::new(None),
         }
@@ -76,12 +84,15 @@ impl EventExporter {
         weak.upgrade().map(|inner| Broker { inner })
     }
 
-    fn push(&self, span: Arc<SpanData>) {
-        // The collector's own handler spans would feed the next batch forever.
-        if span.tags.get("eventName").and_then(Value::as_str) == Some(&self.options.event_name) {
-            return;
+    fn push(&self, span: FinishedSpan) {
+        {
+            let mut queue = lock(&self.queue);
+            if queue.len() >= self.options.max_queue {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            queue.push(span);
         }
-        lock(&self.queue).push(span);
         if self.options.interval.is_zero() {
             if let Some(send) = self.take_batch() {
                 tokio::spawn(send);
@@ -92,11 +103,28 @@ impl EventExporter {
     /// The queued spans as an emit, if there are any.
     fn take_batch(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let spans = std::mem::take(&mut *lock(&self.queue));
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                max_queue = self.options.max_queue,
+                "tracing spans dropped: more than max_queue finished between two sends"
+            );
+        }
         if spans.is_empty() {
             return None;
         }
         let broker = self.broker()?;
-        let data: Vec<&SpanData> = spans.iter().map(|s| &**s).collect();
+        // The collector's own handler spans would feed the next batch forever.
+        let name = &self.options.event_name;
+        let data: Vec<&SpanData> = spans
+            .iter()
+            .map(FinishedSpan::data)
+            .filter(|s| s.tags.get("eventName").and_then(Value::as_str) != Some(name))
+            .collect();
+        if data.is_empty() {
+            return None;
+        }
         let payload = match crate::payload::to_payload(&data) {
             Ok(v) => v,
             Err(err) => {
@@ -161,13 +189,17 @@ impl SpanExporter for EventExporter {
         }
     }
 
+    fn wants_started(&self) -> bool {
+        self.options.send_start_span
+    }
+
     fn span_started(&self, span: &SpanData) {
         if self.options.send_start_span {
-            self.push(Arc::new(span.clone()));
+            self.push(FinishedSpan::from_data(span.clone()));
         }
     }
 
-    fn span_finished(&self, span: &Arc<SpanData>) {
+    fn span_finished(&self, span: &FinishedSpan) {
         if self.options.send_finish_span {
             self.push(span.clone());
         }

@@ -6,11 +6,10 @@ mod event;
 pub use console::{render_trace, ConsoleExporter};
 pub use event::{EventExporter, EventExporterOptions};
 
-use super::SpanData;
+use super::{FinishedSpan, SpanData};
 use crate::broker::Broker;
 use crate::transporter::BoxFuture;
 use std::fmt;
-use std::sync::Arc;
 
 /// Receives the spans of sampled traces (Moleculer's trace exporter). Called on the handler's
 /// path, so an implementation only queues the span and does its work elsewhere.
@@ -20,13 +19,20 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
         let _ = broker;
     }
 
-    /// A span started.
+    /// Whether it wants [`SpanExporter::span_started`] calls (building a span's data when it
+    /// starts costs the handler's path; default false).
+    fn wants_started(&self) -> bool {
+        false
+    }
+
+    /// A span started (only called when [`SpanExporter::wants_started`]).
     fn span_started(&self, span: &SpanData) {
         let _ = span;
     }
 
-    /// A span finished.
-    fn span_finished(&self, span: &Arc<SpanData>);
+    /// A span finished. Queue it: [`FinishedSpan::data`] builds its data, which is better
+    /// done off the handler's path.
+    fn span_finished(&self, span: &FinishedSpan);
 
     /// Sends what is queued now (timers call it).
     fn flush(&self) -> BoxFuture<'_, ()> {
