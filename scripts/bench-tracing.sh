@@ -9,7 +9,8 @@
 # Env: RUNS, DURATION, WARMUP, REDIS_PORT, BROKER_BENCH_BIN, BASE_BIN.
 # Scenarios: remote_c64 (Redis, 64 in flight; the server's CPU time per call is measured from
 # /proc), local_c1 and local_c64 (no transporter). Prints a table of medians (min–max).
-set -euo pipefail
+# Not pipefail: processes.sh's start_bg reads an optional "port" through a pipeline.
+set -eu
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${RUNS:-5}"
 export DURATION="${DURATION:-5}" WARMUP="${WARMUP:-1}"
