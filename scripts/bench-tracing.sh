@@ -8,7 +8,8 @@
 #        BASE_BIN=/path/to/old/broker-bench scripts/bench-tracing.sh
 # Env: RUNS, DURATION, WARMUP, REDIS_PORT, BROKER_BENCH_BIN, BASE_BIN.
 # Scenarios: remote_c64 (Redis, 64 in flight; the server's CPU time per call is measured from
-# /proc), local_c1 and local_c64 (no transporter). Prints a table of medians (min–max).
+# /proc), local_c1 and local_c64 (no transporter; the client process's CPU time per call).
+# CPU per call holds up on a busy machine where throughput swings. Prints medians (min–max).
 # Not pipefail: processes.sh's start_bg reads an optional "port" through a pipeline.
 set -eu
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,8 +56,17 @@ for i in $(seq "$RUNS"); do
 			'{ sub(/}$/, sprintf(",\"server_cpu_us_per_call\":%.2f}", c > 0 ? t / hz * 1e6 / (c * (w + d) / d) : 0)); print }' \
 			"$TMP/remote.jsonl" >>"$RESULTS"
 		stop_bg "$pid"
-		LABEL="$name" SCENARIOS=local_c1,local_c64 timeout "$CLIENT_TIMEOUT" "$bin" client >>"$RESULTS" \
-			|| echo "$name: local client failed" >&2
+		for scenario in local_c1 local_c64; do
+			# The calls run in the client process: its CPU time (bash's `time`) per call.
+			TIMEFORMAT='%U %S'
+			{ time LABEL="$name" SCENARIOS="$scenario" timeout "$CLIENT_TIMEOUT" "$bin" client \
+				>"$TMP/local.jsonl"; } 2>"$TMP/local.time" || echo "$name: local client failed" >&2
+			cpu="$(tail -1 "$TMP/local.time" | awk '{print $1 + $2}')"
+			calls="$(grep -o '"calls":[0-9]*' "$TMP/local.jsonl" | head -1 | cut -d: -f2)"
+			awk -v t="$cpu" -v c="${calls:-0}" -v w="$WARMUP" -v d="$DURATION" \
+				'{ sub(/}$/, sprintf(",\"cpu_us_per_call\":%.3f}", c > 0 ? t * 1e6 / (c * (w + d) / d) : 0)); print }' \
+				"$TMP/local.jsonl" >>"$RESULTS"
+		done
 	done
 done
 
@@ -73,7 +83,8 @@ def med(v, s, f):
     return xs
 plan = [("remote_c64", "rps", "req/s"), ("remote_c64", "p50_ms", "p50 ms"),
         ("remote_c64", "server_cpu_us_per_call", "server CPU µs/call"),
-        ("local_c1", "rps", "req/s"), ("local_c64", "rps", "req/s")]
+        ("local_c1", "rps", "req/s"), ("local_c1", "cpu_us_per_call", "CPU µs/call"),
+        ("local_c64", "rps", "req/s"), ("local_c64", "cpu_us_per_call", "CPU µs/call")]
 print("| scenario | metric | " + " | ".join(f"tracing {v}" if v != "before" else "before tracing" for v in variants) + " | on ÷ off |")
 print("|---|---|" + "---|" * len(variants) + "---|")
 for s, f, label in plan:

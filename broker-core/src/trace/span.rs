@@ -173,7 +173,7 @@ struct Record {
 
 enum Source {
     Built,
-    Handler(Box<super::wrap::HandlerSpan>),
+    Handler(super::wrap::HandlerSpan),
 }
 
 impl fmt::Debug for FinishedSpan {
@@ -193,7 +193,7 @@ impl FinishedSpan {
 
     pub(crate) fn handler(span: super::wrap::HandlerSpan) -> FinishedSpan {
         FinishedSpan(Arc::new(Record {
-            source: Source::Handler(Box::new(span)),
+            source: Source::Handler(span),
             data: OnceLock::new(),
         }))
     }
