@@ -149,9 +149,24 @@ impl Inner {
         let Some(exporter) = self.exporter.get() else {
             return;
         };
-        let batch = spans.iter().map(|s| to_otel_span(s.data())).collect();
+        let count = spans.len();
+        // Building the batch takes a while: not on the runtime's threads.
+        let built = tokio::task::spawn_blocking(move || {
+            spans
+                .iter()
+                .map(|s| to_otel_span(s.data()))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let batch = match built {
+            Ok(batch) => batch,
+            Err(err) => {
+                tracing::warn!(%err, "OTLP batch not built");
+                return;
+            }
+        };
         if let Err(err) = exporter.export(batch).await {
-            tracing::warn!(%err, endpoint = %self.options.endpoint, spans = spans.len(), "OTLP export failed");
+            tracing::warn!(%err, endpoint = %self.options.endpoint, spans = count, "OTLP export failed");
         }
     }
 }

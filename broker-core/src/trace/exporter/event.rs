@@ -115,29 +115,23 @@ impl EventExporter {
             return None;
         }
         let broker = self.broker()?;
-        // The collector's own handler spans would feed the next batch forever.
-        let name = &self.options.event_name;
-        let data: Vec<&SpanData> = spans
-            .iter()
-            .map(FinishedSpan::data)
-            .filter(|s| s.tags.get("eventName").and_then(Value::as_str) != Some(name))
-            .collect();
-        if data.is_empty() {
-            return None;
-        }
-        let payload = match crate::payload::to_payload(&data) {
-            Ok(v) => v,
-            Err(err) => {
-                tracing::warn!(%err, "tracing spans not serialized");
-                return None;
-            }
-        };
         let name = self.options.event_name.clone();
         let broadcast = self.options.broadcast;
         let mut options = EmitOptions::new();
         options.groups = self.options.groups.clone();
         Some(async move {
-            tracing::debug!(spans = spans.len(), "sending tracing spans");
+            // Building and serializing a full batch takes a while: not on the runtime's
+            // threads, where it would hold up the calls being served.
+            let event = name.clone();
+            let encoded = tokio::task::spawn_blocking(move || encode(&spans, &event)).await;
+            let payload = match encoded {
+                Ok(Some(payload)) => payload,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(%err, "tracing spans not serialized");
+                    return;
+                }
+            };
             let kind = if broadcast {
                 EventType::Broadcast
             } else {
@@ -151,6 +145,27 @@ impl EventExporter {
                 tracing::debug!(%err, "tracing spans not sent");
             }
         })
+    }
+}
+
+/// The spans of a batch as the event's payload; `None` when none is left to send.
+fn encode(spans: &[FinishedSpan], event_name: &str) -> Option<crate::payload::Payload> {
+    // The collector's own handler spans would feed the next batch forever.
+    let data: Vec<&SpanData> = spans
+        .iter()
+        .map(FinishedSpan::data)
+        .filter(|s| s.tags.get("eventName").and_then(Value::as_str) != Some(event_name))
+        .collect();
+    if data.is_empty() {
+        return None;
+    }
+    tracing::debug!(spans = data.len(), "sending tracing spans");
+    match crate::payload::to_payload(&data) {
+        Ok(payload) => Some(payload),
+        Err(err) => {
+            tracing::warn!(%err, "tracing spans not serialized");
+            None
+        }
     }
 }
 
