@@ -13,15 +13,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 const NOT_SAMPLED: u8 = 1;
 const SAMPLED: u8 = 2;
 
-/// The trace part of a context.
+/// The trace part of a context: small, since every context has one, traced or not.
 #[derive(Debug, Default)]
 pub(crate) struct TraceState {
     sampled: AtomicU8,
+    pub(crate) service: OnceLock<Arc<SpanService>>,
+    /// Custom spans and W3C state, allocated only for a context that has them.
+    extra: OnceLock<Box<Extra>>,
+}
+
+#[derive(Debug, Default)]
+struct Extra {
     /// IDs of the custom spans open in this context, innermost last.
     spans: Mutex<Vec<String>>,
-    pub(crate) service: OnceLock<Arc<SpanService>>,
     /// The `tracestate` that came with an incoming `traceparent`.
-    pub(crate) w3c_state: OnceLock<String>,
+    w3c_state: OnceLock<String>,
 }
 
 impl TraceState {
@@ -38,17 +44,42 @@ impl TraceState {
     pub(crate) fn copy(&self) -> TraceState {
         let state = TraceState {
             sampled: AtomicU8::new(self.sampled.load(Ordering::Relaxed)),
-            spans: Mutex::new(lock(&self.spans).clone()),
             service: OnceLock::new(),
-            w3c_state: OnceLock::new(),
+            extra: OnceLock::new(),
         };
         if let Some(s) = self.service.get() {
             let _ = state.service.set(s.clone());
         }
-        if let Some(s) = self.w3c_state.get() {
-            let _ = state.w3c_state.set(s.clone());
+        if let Some(extra) = self.extra.get() {
+            let copy = Extra {
+                spans: Mutex::new(lock(&extra.spans).clone()),
+                w3c_state: OnceLock::new(),
+            };
+            if let Some(w3c) = extra.w3c_state.get() {
+                let _ = copy.w3c_state.set(w3c.clone());
+            }
+            let _ = state.extra.set(Box::new(copy));
         }
         state
+    }
+
+    fn extra(&self) -> &Extra {
+        self.extra.get_or_init(Box::default)
+    }
+
+    /// The incoming `tracestate`, if any.
+    pub(crate) fn w3c_state(&self) -> Option<&String> {
+        self.extra.get().and_then(|e| e.w3c_state.get())
+    }
+
+    pub(crate) fn set_w3c_state(&self, state: String) {
+        let _ = self.extra().w3c_state.set(state);
+    }
+
+    fn innermost_span(&self) -> Option<String> {
+        let extra = self.extra.get()?;
+        let spans = lock(&extra.spans);
+        spans.last().cloned()
     }
 }
 
@@ -105,22 +136,29 @@ impl Context {
     /// The ID the next child's `parentID` gets: the innermost open custom span, else this
     /// context's ID (its own span's), as in Moleculer.
     pub(crate) fn span_parent_id(&self) -> String {
-        match lock(&self.0.trace.spans).last() {
-            Some(id) => id.clone(),
+        match self.0.trace.innermost_span() {
+            Some(id) => id,
             None => self.id().to_owned(),
         }
     }
 
     pub(crate) fn has_open_spans(&self) -> bool {
-        !lock(&self.0.trace.spans).is_empty()
+        self.0
+            .trace
+            .extra
+            .get()
+            .is_some_and(|e| !lock(&e.spans).is_empty())
     }
 
     pub(crate) fn push_span(&self, id: &str) {
-        lock(&self.0.trace.spans).push(id.to_owned());
+        lock(&self.0.trace.extra().spans).push(id.to_owned());
     }
 
     pub(crate) fn pop_span(&self, id: &str) {
-        let mut spans = lock(&self.0.trace.spans);
+        let Some(extra) = self.0.trace.extra.get() else {
+            return;
+        };
+        let mut spans = lock(&extra.spans);
         if let Some(at) = spans.iter().rposition(|s| s == id) {
             spans.remove(at);
         }
@@ -142,7 +180,7 @@ impl CallTrace {
             None => CallTrace::default(),
             Some(p) => CallTrace {
                 sampled: p.trace_sampled(),
-                w3c_state: p.0.trace.w3c_state.get().cloned(),
+                w3c_state: p.0.trace.w3c_state().cloned(),
             },
         }
     }
@@ -155,7 +193,7 @@ impl CallTrace {
                 NOT_SAMPLED => Some(false),
                 _ => None,
             },
-            w3c_state: state.w3c_state.get().cloned(),
+            w3c_state: state.w3c_state().cloned(),
         }
     }
 
@@ -163,7 +201,7 @@ impl CallTrace {
     pub(crate) fn into_state(self) -> TraceState {
         let state = TraceState::new(self.sampled);
         if let Some(s) = self.w3c_state {
-            let _ = state.w3c_state.set(s);
+            state.set_w3c_state(s);
         }
         state
     }

@@ -349,7 +349,7 @@ pub(crate) fn incoming(
     *parent_id = Some(tp.parent_id);
     let trace = TraceState::new(sampled.or(Some(tp.sampled)));
     if let Some(state) = state {
-        let _ = trace.w3c_state.set(state);
+        trace.set_w3c_state(state);
     }
     trace
 }
