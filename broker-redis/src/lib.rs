@@ -44,6 +44,7 @@
 //! See [`RedisTransporter`] for connection handling, reconnects and tuning.
 
 mod backoff;
+mod cluster;
 mod supervisor;
 mod transporter;
 mod writer;

@@ -106,7 +106,12 @@ enum Outcome {
 }
 
 pub(crate) struct Supervisor {
-    pub(crate) client: Client,
+    /// The servers to try: one, or the seed nodes of a Redis Cluster.
+    pub(crate) clients: Vec<Client>,
+    /// The one in `clients` new connections go to; moves on when opening one fails.
+    pub(crate) current: usize,
+    /// Whether `clients` are Redis Cluster nodes (where `PUBLISH` counts local subscribers only).
+    pub(crate) cluster: bool,
     pub(crate) options: Options,
     pub(crate) prefix: String,
     pub(crate) publisher_name: String,
@@ -123,6 +128,22 @@ pub(crate) struct Supervisor {
 }
 
 impl Supervisor {
+    fn client(&self) -> &Client {
+        &self.clients[self.current % self.clients.len()]
+    }
+
+    /// After a failed attempt: the next attempt goes to the next seed (a cluster node that
+    /// went away is skipped; with one server this changes nothing).
+    fn next_seed(&mut self) {
+        if self.clients.len() > 1 {
+            self.current = (self.current + 1) % self.clients.len();
+            tracing::info!(
+                addr = %self.client().get_connection_info().addr(),
+                "trying the next Redis Cluster seed"
+            );
+        }
+    }
+
     /// Runs until `disconnect` (or the transporter is dropped). `connected` is already true.
     pub(crate) async fn run(mut self, subscriber: Subscriber, publisher: MultiplexedConnection) {
         let mut sub = Some(subscriber);
@@ -163,6 +184,7 @@ impl Supervisor {
         Reporter {
             events: self.events.clone(),
             prefix: self.prefix.clone(),
+            counts_all: !self.cluster,
         }
     }
 
@@ -363,12 +385,13 @@ impl Supervisor {
                     Ok(subscriber) => *sub = Some(subscriber),
                     Err(err) => {
                         tracing::debug!(%err, "Redis subscriber reconnect failed");
+                        self.next_seed();
                         continue;
                     }
                 }
             }
             if writer.is_none() {
-                let attempt = open_publisher(&self.client, &self.options, &self.publisher_name);
+                let attempt = open_publisher(self.client(), &self.options, &self.publisher_name);
                 let result = tokio::select! {
                     result = attempt => result,
                     () = shutdown_signal(&mut stop) => return false,
@@ -377,6 +400,7 @@ impl Supervisor {
                     Ok(conn) => *writer = Some(self.spawn_writer(conn)),
                     Err(err) => {
                         tracing::debug!(%err, "Redis publisher reconnect failed");
+                        self.next_seed();
                         continue;
                     }
                 }
@@ -387,7 +411,7 @@ impl Supervisor {
 
     /// A new subscriber connection with every remembered channel subscribed, in one command.
     async fn open_and_resubscribe(&self) -> Result<Subscriber, RedisError> {
-        let (mut sink, stream) = open_subscriber(&self.client, &self.options).await?;
+        let (mut sink, stream) = open_subscriber(self.client(), &self.options).await?;
         if !self.channels.is_empty() {
             let channels: Vec<&str> = self.channels.iter().map(String::as_str).collect();
             bounded(self.options.command_timeout, sink.subscribe(&channels)).await?;
