@@ -41,6 +41,10 @@
 //! channel name. Redis pub/sub ignores the database number, so clusters sharing a Redis are
 //! kept apart by namespace only.
 //!
+//! A Redis Cluster works too (`redis+cluster://h1:p1,h2:p2`, or [`RedisTransporter::cluster`]):
+//! its pub/sub is not sharded, so one node carries every message and the seed list is the
+//! list of nodes to fail over to.
+//!
 //! See [`RedisTransporter`] for connection handling, reconnects and tuning.
 
 mod backoff;
