@@ -1,6 +1,7 @@
 //! Brokers over a Redis Cluster: a private 3-master cluster on loopback (its own ports, never
 //! the shared Redis), two nodes connected through different masters, calls and events both
-//! ways, and a node whose master dies failing over to the next seed.
+//! ways, a node whose master dies failing over to the next seed, and a node starting past a
+//! dead first seed.
 
 mod common;
 
@@ -348,6 +349,34 @@ async fn nodes_on_different_masters_call_each_other_emit_and_fail_over() {
         .expect("b calls a after the failover");
     assert_eq!(hello, "Hello again from node-a");
 
+    // One outage, one cycle: the broker heard of it once, and of the return once.
+    let events = events_of(&a_log);
+    let count = |name: &str| events.iter().filter(|e| *e == name).count();
+    assert_eq!(
+        (count("Disconnected"), count("Reconnected")),
+        (1, 1),
+        "{events:?}"
+    );
+
+    // A node starting while its first seed is down connects through the next one.
+    let (c, _c_log) = cluster_node(&cluster.urls([0, 2, 1]), &ns, "node-c");
+    c.start().await.expect("start c past a dead seed");
+    assert!(
+        client_names(cluster.ports[2])
+            .await
+            .contains(&"mol-node-c-pub".to_owned()),
+        "node C is not on master 2"
+    );
+    c.wait_for_services(&["math", "greeter"], WAIT)
+        .await
+        .expect("c sees both nodes' services");
+    let sum: f64 = c
+        .call("math.add", json!({"a": 1, "b": 1}))
+        .await
+        .expect("c calls b");
+    assert_eq!(sum, 2.0);
+
+    c.stop().await.expect("stop c");
     a.stop().await.expect("stop a");
     b.stop().await.expect("stop b");
     for i in 1..3 {
