@@ -42,8 +42,8 @@
 //! kept apart by namespace only.
 //!
 //! A Redis Cluster works too (`redis+cluster://h1:p1,h2:p2`, or [`RedisTransporter::cluster`]):
-//! its pub/sub is not sharded, so one node carries every message and the seed list is the
-//! list of nodes to fail over to.
+//! its pub/sub is not sharded, so one connection to any node carries every message; the seeds,
+//! and the nodes learnt from the cluster, are where the transporter fails over to.
 //!
 //! See [`RedisTransporter`] for connection handling, reconnects and tuning.
 

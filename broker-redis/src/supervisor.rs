@@ -4,6 +4,7 @@
 //! exactly once on the one new subscriber connection.
 
 use crate::backoff::Backoff;
+use crate::cluster;
 use crate::transporter::Options;
 use crate::writer::{describe, Outgoing, Queue, Reporter, Writer, WriterEnd};
 use broker_core::packet::PacketType;
@@ -132,14 +133,45 @@ impl Supervisor {
         &self.clients[self.current % self.clients.len()]
     }
 
-    /// After a failed attempt: the next attempt goes to the next seed (a cluster node that
-    /// went away is skipped; with one server this changes nothing).
+    /// In a Redis Cluster, adds the nodes the cluster knows of (`CLUSTER NODES`) to the ones to
+    /// fail over to, so that a node given one seed is not lost with it. Best effort: a
+    /// failure here is left to the connection checks.
+    async fn learn_nodes(&mut self, writer: &mut Option<Writer>) {
+        let Some(w) = writer.as_mut().filter(|_| self.cluster) else {
+            return;
+        };
+        let answer = match w.cluster_nodes(self.options.command_timeout).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                tracing::debug!(%err, "could not list the Redis Cluster's nodes");
+                return;
+            }
+        };
+        let seed = self.client().clone();
+        for (host, port) in cluster::reachable_nodes(&answer, cluster::host_of(&seed)) {
+            let Some(client) = cluster::client_for(&seed, &host, port) else {
+                continue;
+            };
+            let addr = client.get_connection_info().addr();
+            if !self
+                .clients
+                .iter()
+                .any(|known| known.get_connection_info().addr() == addr)
+            {
+                tracing::debug!(%addr, "Redis Cluster node added to fail over to");
+                self.clients.push(client);
+            }
+        }
+    }
+
+    /// After a failed attempt: the next attempt goes to the next seed or learnt node (a cluster
+    /// node that went away is skipped; with one server this changes nothing).
     fn next_seed(&mut self) {
         if self.clients.len() > 1 {
             self.current = (self.current + 1) % self.clients.len();
             tracing::info!(
                 addr = %self.client().get_connection_info().addr(),
-                "trying the next Redis Cluster seed"
+                "trying the next Redis Cluster node"
             );
         }
     }
@@ -148,6 +180,7 @@ impl Supervisor {
     pub(crate) async fn run(mut self, subscriber: Subscriber, publisher: MultiplexedConnection) {
         let mut sub = Some(subscriber);
         let mut writer = Some(self.spawn_writer(publisher));
+        self.learn_nodes(&mut writer).await;
         loop {
             if let Outcome::Shutdown = self.serve(&mut sub, &mut writer).await {
                 break;
@@ -162,6 +195,7 @@ impl Supervisor {
             }
             self.connected.store(true, Ordering::SeqCst);
             tracing::info!(prefix = %self.prefix, channels = self.channels.len(), "Redis connection restored");
+            self.learn_nodes(&mut writer).await;
             if self.events.send(TransportEvent::Reconnected).is_err() {
                 break;
             }

@@ -146,9 +146,10 @@ impl RedisTransporter {
     ///
     /// Pub/sub in a Redis Cluster is not sharded: a `PUBLISH` sent to any node reaches the
     /// subscribers of every node, carried over the cluster bus. So both connections go to one
-    /// node, the first seed that answers; when that node goes away, the reconnect tries the
-    /// next seed, and so on round the list. Give nodes of one cluster different seed orders to
-    /// spread them over the masters. Fails with `BrokerOptionsError` on an empty list or a URL
+    /// node, the first seed that answers. Once connected, the transporter also learns the
+    /// cluster's other nodes (`CLUSTER NODES`); when its node goes away, the reconnect tries
+    /// the next seed or learnt node, and so on round the list. Give nodes of one cluster
+    /// different seed orders to spread them over the masters. Fails with `BrokerOptionsError` on an empty list or a URL
     /// that cannot be parsed.
     ///
     /// ```no_run

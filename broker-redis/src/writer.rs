@@ -122,6 +122,17 @@ impl Writer {
         .map(drop)
     }
 
+    /// The server's `CLUSTER NODES` answer, within `limit`.
+    pub(crate) async fn cluster_nodes(&mut self, limit: Duration) -> Result<String, RedisError> {
+        bounded(
+            limit,
+            redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async::<String>(&mut self.conn),
+        )
+        .await
+    }
+
     /// Stops the writer and returns how it ended (a pipeline in progress finishes or fails
     /// first). Aborted after `limit`, reported as a panic would be.
     pub(crate) async fn stop(mut self, limit: Duration) -> Result<WriterEnd, String> {
