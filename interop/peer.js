@@ -5,7 +5,8 @@
 // Usage: node peer.js '<config json>'
 //   config: {
 //     version: "0.15" | "0.14",          which moleculer package to load
-//     nodeID, namespace, transporter,     broker identity and bus (redis://... or nats://...)
+//     nodeID, namespace, transporter,     broker identity and bus (redis://... or nats://..., or a
+//                                         transporter object such as {type: "Redis", options: {cluster: {nodes}}})
 //     disableBalancer: true               balance through the transporter (NATS queue groups)
 //     heartbeatInterval, heartbeatTimeout (seconds), requestTimeout (ms, default 0)
 //     services: ["jsmath"],               built-in test services to load (see below: jsmath, shared, jsweb)
