@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Deserialize)]
 struct HelloParams {
@@ -126,10 +125,9 @@ async fn wait_for_nodes(broker: &Broker, count: usize) -> Result<Vec<String>, Er
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // The broker's own log lines (nodes joining and leaving) at `info`; RUST_LOG overrides.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,broker_core=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // The broker's own log lines (nodes joining and leaving) at `info`; RUST_LOG overrides,
+    // LOG_FORMAT=json writes JSON lines.
+    broker_repl::init_logging("warn,broker_core=info");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

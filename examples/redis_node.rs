@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Deserialize)]
 struct HelloParams {
@@ -73,17 +72,11 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Logs of the broker's crates at `info` (nodes joining and leaving, Redis lost and back),
-/// everything else at `warn`, unless `RUST_LOG` says otherwise.
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,broker_core=info,broker_redis=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
+    // The broker's crates at `info` (nodes joining and leaving, Redis lost and back), the rest
+    // at `warn`, unless `RUST_LOG` says otherwise; `LOG_FORMAT=json` for JSON lines.
+    broker_repl::init_logging("warn,broker_core=info,broker_redis=info");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

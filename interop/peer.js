@@ -5,13 +5,18 @@
 // Usage: node peer.js '<config json>'
 //   config: {
 //     version: "0.15" | "0.14",          which moleculer package to load
-//     nodeID, namespace, transporter,     broker identity and bus (redis://... or nats://...)
+//     nodeID, namespace, transporter,     broker identity and bus (redis://... or nats://..., or a
+//                                         transporter object such as {type: "Redis", options: {cluster: {nodes}}})
 //     disableBalancer: true               balance through the transporter (NATS queue groups)
 //     heartbeatInterval, heartbeatTimeout (seconds), requestTimeout (ms, default 0)
 //     services: ["jsmath"],               built-in test services to load (see below: jsmath, shared, jsweb)
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
 //     metrics: false | {...}              Moleculer's `metrics` broker option (default false)
+//     tracing: {rate, events, interval}  tracing on, sampling rate (default 1), event spans, and
+//                                         the Event exporter ($tracing.spans, interval in s, 0: at once)
+//     collectSpans: true                  a `spancollector` service keeping every $tracing.spans
+//                                         span it receives (command `spans`)
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
 //                                         (port 0: any free one), with these routes and extra
 //                                         settings; 0.15 only (moleculer-web 0.11 needs it)
@@ -42,7 +47,14 @@ const broker = new ServiceBroker({
 	requestTimeout: config.requestTimeout ?? 0,
 	disableBalancer: config.disableBalancer ?? false,
 	metrics: config.metrics ?? false,
-	tracing: false,
+	tracing: config.tracing
+		? {
+				enabled: true,
+				events: !!config.tracing.events,
+				sampling: { rate: config.tracing.rate ?? 1 },
+				exporter: [{ type: "Event", options: { interval: config.tracing.interval ?? 0 } }]
+			}
+		: false,
 	skipProcessEventRegistration: true
 });
 
@@ -231,6 +243,18 @@ function eventServices(list) {
 	}));
 }
 
+const spans = [];
+if (config.collectSpans) {
+	broker.createService({
+		name: "spancollector",
+		events: {
+			"$tracing.spans"(ctx) {
+				spans.push(...copy(ctx.params));
+			}
+		}
+	});
+}
+
 for (const name of config.services || []) {
 	if (!services[name]) throw new Error(`unknown service ${name}`);
 	broker.createService(services[name]);
@@ -303,6 +327,9 @@ const commands = {
 		const result = received.slice();
 		if (m.clear) received.length = 0;
 		return { result };
+	},
+	async spans() {
+		return { result: spans.slice() };
 	},
 	async nodeEvents() {
 		return { result: nodeEvents.slice() };

@@ -81,7 +81,7 @@ pub(crate) async fn run() -> Result<(), String> {
             result?;
         }
         if !local.is_empty() {
-            let broker = Broker::builder()
+            let broker = crate::server::with_tracing(Broker::builder())
                 .node_id(format!("rust-bench-local-{}", std::process::id()))
                 .metrics(crate::server::metrics_options())
                 .build();

@@ -2,7 +2,8 @@
 
 use crate::stats::env_str;
 use broker_core::payload::Payload;
-use broker_core::{service, Broker, Context, Error, ProtocolVersion};
+use broker_core::trace::{EventExporter, Sampling, TracingOptions};
+use broker_core::{service, Broker, BrokerBuilder, Context, Error, ProtocolVersion};
 use broker_nats::NatsTransporter;
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
@@ -55,7 +56,7 @@ pub(crate) fn metrics_options() -> broker_core::metrics::MetricsOptions {
 /// A broker on the transporter of `TRANSPORTER` in namespace `NAMESPACE`.
 pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
     let url = env_str("TRANSPORTER", "redis://127.0.0.1:6379");
-    let builder = Broker::builder();
+    let builder = with_tracing(Broker::builder());
     let builder = if url.starts_with("nats://") {
         builder.transporter(NatsTransporter::new(&url).map_err(|e| e.to_string())?)
     } else {
@@ -67,6 +68,19 @@ pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
         .protocol(protocol())
         .metrics(metrics_options())
         .build())
+}
+
+/// `TRACING=1`: tracing on, every trace sampled, spans to Moleculer's `Event` exporter (the
+/// tracing overhead benchmark; see BENCHMARKS.md).
+pub(crate) fn with_tracing(builder: BrokerBuilder) -> BrokerBuilder {
+    if env_str("TRACING", "0") != "1" {
+        return builder;
+    }
+    builder.tracing(
+        TracingOptions::new()
+            .sampling(Sampling::rate(1.0))
+            .exporter(EventExporter::default()),
+    )
 }
 
 pub(crate) async fn run() -> Result<(), String> {

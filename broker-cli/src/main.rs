@@ -12,6 +12,10 @@
 //! cannot be understood). SIGINT (Ctrl-C) or SIGTERM stops the node gracefully, so peers drop
 //! it at once, and exits with 130 or 143 (128 + the signal's number).
 //!
+//! `broker call --trace ...` (or `dcall --trace`) runs the call in a sampled root span and
+//! prints, on standard error, the tree of the spans the call produced across the cluster (from
+//! the nodes that trace with Moleculer's `Event` exporter).
+//!
 //! Unless `--protocol 4|5` (or `MOLECULER_PROTOCOL`) says otherwise, the node first listens to
 //! the bus and speaks the protocol version the nodes there speak (see `probe`).
 
@@ -20,6 +24,7 @@ mod connect;
 mod micro;
 mod probe;
 mod signals;
+mod trace;
 
 use broker_core::{Broker, Error, ProtocolVersion};
 use broker_repl::{execute, render_error, Command, CommandError, ReplOptions, Style};
@@ -27,6 +32,7 @@ use cli::{Cli, Invocation, ProtocolChoice};
 use connect::Needs;
 use signals::{Signals, Stop};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -93,6 +99,7 @@ async fn run(cli: Cli) -> ExitCode {
     let report = Report {
         json: cli.json_errors,
     };
+    let mut traced = false;
     let command = match &cli.invocation {
         Invocation::Micro(command) => {
             return match micro::run(command.clone(), cli.compact).await {
@@ -106,10 +113,14 @@ async fn run(cli: Cli) -> ExitCode {
             };
         }
         Invocation::Repl => None,
-        Invocation::Words(words) => match Command::from_words(words) {
-            Ok(command) => Some(command),
-            Err(err) => return report.failure(&err),
-        },
+        Invocation::Words(words) => {
+            let mut words = words.clone();
+            traced = trace::take_flag(&mut words);
+            match Command::from_words(&words) {
+                Ok(command) => Some(command),
+                Err(err) => return report.failure(&err),
+            }
+        }
     };
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
@@ -141,14 +152,27 @@ async fn run(cli: Cli) -> ExitCode {
     if let Some(t) = transporter {
         builder = builder.shared_transporter(t);
     }
+    let collector = Arc::new(trace::Collector::default());
+    if traced {
+        builder = builder.tracing(trace::options(collector.clone()));
+    }
     let broker = builder.build();
+    if traced {
+        let service = trace::collector_service(broker.node_id(), collector.clone());
+        if let Err(err) = broker.add_service(service).await {
+            return report.failure(&CommandError::Broker(err));
+        }
+    }
     let work = async {
         if let Err(err) = connect::start(&broker, cli.connect_timeout).await {
             return report.failure(&CommandError::Broker(err));
         }
         match command {
             None => repl(&broker, &cli).await,
-            Some(command) => one_shot(&broker, &cli, report, command).await,
+            Some(command) => {
+                let tracing = traced.then_some(&*collector);
+                one_shot(&broker, &cli, report, command, tracing).await
+            }
         }
     };
     let code = tokio::select! {
@@ -237,7 +261,13 @@ async fn repl(broker: &Broker, cli: &Cli) -> ExitCode {
     }
 }
 
-async fn one_shot(broker: &Broker, cli: &Cli, report: Report, command: Command) -> ExitCode {
+async fn one_shot(
+    broker: &Broker,
+    cli: &Cli,
+    report: Report,
+    command: Command,
+    tracing: Option<&trace::Collector>,
+) -> ExitCode {
     let needs = match &command {
         Command::Call(c) => Needs::Action {
             action: c.action.clone(),
@@ -250,7 +280,15 @@ async fn one_shot(broker: &Broker, cli: &Cli, report: Report, command: Command) 
         _ => Needs::Cluster,
     };
     connect::discover(broker, &needs, cli.wait).await;
-    match execute(broker, command).await {
+    let result = match (command, tracing) {
+        (Command::Call(request), Some(collector)) => {
+            let (result, tree) = trace::call(broker, request, collector).await;
+            eprintln!("{tree}");
+            result
+        }
+        (command, _) => execute(broker, command).await,
+    };
+    match result {
         Ok(output) => {
             let json = output.to_json();
             let text = if cli.compact {

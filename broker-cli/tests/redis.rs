@@ -400,3 +400,67 @@ async fn auto_protocol_with_both_versions_warns_and_speaks_5() {
     }
     assert_eq!(call.json(), json!(2.0), "{call:?}");
 }
+
+#[tokio::test]
+async fn call_trace_prints_the_span_tree_of_the_call() {
+    use broker_core::trace::{EventExporter, EventExporterOptions};
+    use broker_core::TracingOptions;
+    let namespace = format!("cli-trace-{}", std::process::id());
+    let transporter = match RedisTransporter::new(&redis_url()) {
+        Ok(t) => t,
+        Err(err) => panic!("{err}"),
+    };
+    let exporter = EventExporter::new(EventExporterOptions {
+        interval: Duration::from_millis(100),
+        ..EventExporterOptions::default()
+    });
+    let broker = Broker::builder()
+        .node_id("server-trace")
+        .namespace(namespace.clone())
+        .transporter(transporter)
+        .tracing(TracingOptions::new().exporter(exporter))
+        .build();
+    let schema = ServiceSchema::new("math")
+        .action(ActionDef::new("add", |ctx: Context| async move {
+            let p = ctx.params();
+            Ok(json!(
+                p["a"].as_f64().unwrap_or(0.0) + p["b"].as_f64().unwrap_or(0.0)
+            ))
+        }))
+        .action(ActionDef::new("twice", |ctx: Context| async move {
+            let a = ctx.params()["a"].clone();
+            ctx.call::<Value>("math.add", json!({"a": a, "b": a})).await
+        }));
+    let started = async {
+        broker.add_service(schema).await?;
+        broker.start().await
+    };
+    match tokio::time::timeout(Duration::from_secs(15), started).await {
+        Ok(Ok(())) => {}
+        other => panic!("the server node did not start: {other:?}"),
+    }
+    let url = redis_url();
+    let args = [
+        "--transporter",
+        url.as_str(),
+        "--namespace",
+        namespace.as_str(),
+        "call",
+        "--trace",
+        "math.twice",
+        r#"{"a": 2}"#,
+    ];
+    let run = broker_with(&args, &[], "", Duration::from_secs(30)).await;
+    let _ = broker.stop().await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.json(), json!(4.0), "stdout stays the result: {run:?}");
+    let tree = &run.stderr;
+    assert!(
+        tree.contains("Depth: 3") && tree.contains("Total: 3"),
+        "{tree}"
+    );
+    let rows: Vec<&str> = tree.lines().filter(|l| l.contains("'")).collect();
+    assert!(rows[0].contains("call 'math.twice'"), "{tree}");
+    assert!(rows[1].contains("└─┬─ action 'math.twice' »"), "{tree}");
+    assert!(rows[2].contains("└─── action 'math.add'"), "{tree}");
+}

@@ -218,6 +218,8 @@ pub(crate) struct ContextInner {
     pub(crate) service: Option<Arc<str>>,
     pub(crate) event: Option<EventInfo>,
     pub(crate) deadline: Option<Instant>,
+    /// Sampling decision and open custom spans (see [`crate::trace`]).
+    pub(crate) trace: crate::trace::TraceState,
 }
 
 /// The context of one call or event: what a handler receives.
@@ -293,6 +295,7 @@ impl Context {
             service: None,
             event: None,
             deadline: None,
+            trace: crate::trace::TraceState::default(),
         })
     }
 
@@ -356,6 +359,7 @@ impl Context {
             service: inner.service.clone(),
             event: inner.event.clone(),
             deadline: inner.deadline,
+            trace: inner.trace.copy(),
         })
     }
 

@@ -59,6 +59,7 @@ pub mod schema;
 mod service;
 pub mod strategy;
 mod sysinfo;
+pub mod trace;
 mod transit;
 pub mod transporter;
 mod util;
@@ -89,6 +90,7 @@ pub use strategy::{
     Candidate, CpuUsage, CpuUsageOptions, Latency, LatencyOptions, Random, Request, RoundRobin,
     Shard, ShardOptions, Strategy, StrategyFactory, StrategySpec,
 };
+pub use trace::{Sampling, SpanGuard, TraceSpec, TracingOptions};
 pub use transporter::{MemoryBus, MemoryTransporter, Transporter};
 
 /// What the macros' generated code reaches for. Not a public API: it may change at any time.

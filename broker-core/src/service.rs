@@ -11,6 +11,7 @@ use crate::packet::JsonMap;
 use crate::payload::{into_payload, to_payload, Payload};
 use crate::schema::{params_schema_for, response_schema_for};
 use crate::strategy::StrategySpec;
+use crate::trace::TraceSpec;
 use crate::transporter::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -160,6 +161,8 @@ pub struct ActionDef {
     pub response_schema: Option<Value>,
     /// What it does, published in INFO as `description` (the macros take the doc comment).
     pub description: Option<String>,
+    /// Its tracing (on, params tags, by default when the broker traces).
+    pub tracing: Option<TraceSpec>,
     /// The handler.
     pub handler: ActionHandler,
 }
@@ -216,6 +219,7 @@ impl ActionDef {
             params_schema: None,
             response_schema: None,
             description: None,
+            tracing: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
     }
@@ -289,6 +293,13 @@ impl ActionDef {
         self
     }
 
+    /// Sets how its runs are traced: `TraceSpec::off()`, or which params and meta become
+    /// span tags (`TraceSpec::new().params(["id"]).meta(["user.id"])`).
+    pub fn tracing(mut self, spec: TraceSpec) -> ActionDef {
+        self.tracing = Some(spec);
+        self
+    }
+
     /// Sets the action's own timeout.
     pub fn timeout(mut self, timeout: Duration) -> ActionDef {
         self.timeout = Some(timeout);
@@ -355,6 +366,8 @@ pub struct EventDef {
     pub payload_schema: Option<Value>,
     /// What it handles, published in INFO as `description` (the macros take the doc comment).
     pub description: Option<String>,
+    /// Its tracing (on, params tags, by default when the broker traces events).
+    pub tracing: Option<TraceSpec>,
     /// The handler.
     pub handler: EventHandler,
 }
@@ -383,6 +396,7 @@ impl EventDef {
             bulkhead: None,
             payload_schema: None,
             description: None,
+            tracing: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
     }
@@ -403,6 +417,12 @@ impl EventDef {
     /// Sets its description.
     pub fn description(mut self, description: impl Into<String>) -> EventDef {
         self.description = Some(description.into());
+        self
+    }
+
+    /// Sets how its deliveries are traced (when the broker traces events).
+    pub fn tracing(mut self, spec: TraceSpec) -> EventDef {
+        self.tracing = Some(spec);
         self
     }
 

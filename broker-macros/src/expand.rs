@@ -228,6 +228,7 @@ impl Generator<'_> {
             .timeout_ms
             .map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
         let bulkhead = action.bulkhead.as_ref().map(|b| b.setter());
+        let tracing = action.tracing.as_ref().map(|t| t.setter());
         let strategy = action.strategy.as_ref().map(|s| s.setter());
         let rest = rest::setters(&action.rest);
         let subject = crate::subject::setter(action.subject.as_ref());
@@ -239,7 +240,7 @@ impl Generator<'_> {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                let mut __broker_action = #new #visibility #timeout #bulkhead #strategy #rest #subject;
+                let mut __broker_action = #new #visibility #timeout #bulkhead #tracing #strategy #rest #subject;
                 __broker_action.params_schema = #params_schema;
                 __broker_action.response_schema = #response_schema;
                 __broker_action.description = #description;
@@ -257,6 +258,7 @@ impl Generator<'_> {
         };
         let group = event.group.as_ref().map(|g| quote!(.group(#g)));
         let bulkhead = event.bulkhead.as_ref().map(|b| b.setter());
+        let tracing = event.tracing.as_ref().map(|t| t.setter());
         let payload_schema = params_schema(&event.handler);
         let description = description(event.description.as_ref(), &event.docs);
         let cfgs = self.cfgs(&event.handler.ident);
@@ -264,7 +266,7 @@ impl Generator<'_> {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                let mut __broker_event = #new #group #bulkhead;
+                let mut __broker_event = #new #group #bulkhead #tracing;
                 __broker_event.payload_schema = #payload_schema;
                 __broker_event.description = #description;
                 __broker_schema.event(__broker_event)

@@ -151,6 +151,7 @@ use proc_macro::TokenStream;
 ///   | `visibility`   | `"published"`, `"public"`, `"protected"` or `"private"` (not registered: callable only from the service's own code) | `"published"` |
 ///   | `timeout`      | `"500ms"`, `"2s"`, `"1m"`, `"1h"` or an integer number of milliseconds; overrides the broker's request timeout | none |
 ///   | `bulkhead(concurrency = 2, max_queue_size = 10)` | at most `concurrency` runs at once and `max_queue_size` waiting; more calls fail at once with `QueueIsFullError` (429). Both keys optional (`BulkheadOptions::default()`: 10 and 100); overrides the broker-wide bulkhead | none |
+///   | `tracing`      | with a broker that traces ([`TracingOptions`](../broker_core/trace/struct.TracingOptions.html)): `tracing = false` leaves its runs untraced; `tracing(tags(params = ["id"], meta = ["user.id"]), span_name = "...")` chooses the params and meta (dotted paths; `true` all, `false` none) its span's tags carry and names the span | traced, all params, no meta |
 ///   | `strategy`     | `"RoundRobin"`, `"Random"`, `"CpuUsage"`, `"Latency"` or `"Shard"` (default options), published in INFO for callers to balance with | the service's / broker's |
 ///   | `shard_key`    | with `strategy = "Shard"` only: a params path (`"user.id"`) or a meta path (`"#tenant"`) | none |
 ///   | `description`  | what it does, published in INFO as `description`; replaces the doc comment, `""` publishes none | the method's doc comment |
@@ -159,7 +160,7 @@ use proc_macro::TokenStream;
 ///
 /// * `#[event(name = "...", group = "...", bulkhead(...), description = "...")]`: an event
 ///   handler. `name` is required (an event name or a pattern such as `user.*`); `group`
-///   defaults to the service name; `bulkhead(...)` and `description` are as for actions. Returns `()` or `Result<(), E>`; errors,
+///   defaults to the service name; `bulkhead(...)`, `tracing` and `description` are as for actions. Returns `()` or `Result<(), E>`; errors,
 ///   including a payload that does not deserialize, are logged by the broker.
 /// * `#[before("pattern")]`, `#[after("pattern")]`, `#[error("pattern")]`: service hooks,
 ///   Moleculer's `hooks: {before, after, error}`, for the actions of this service matching the

@@ -3,7 +3,7 @@
 
 use crate::attr::{self, Errors, IntOrStr, MethodAttr};
 use crate::hooks::{self, ServiceHook};
-use crate::options::{self, Bulkhead, Strategy};
+use crate::options::{self, Bulkhead, Strategy, Tracing};
 use crate::rest;
 use crate::signature::{self, Handler};
 use crate::timeout;
@@ -49,6 +49,8 @@ pub(crate) struct Action {
     pub(crate) timeout_ms: Option<u64>,
     /// `bulkhead(...)`.
     pub(crate) bulkhead: Option<Bulkhead>,
+    /// `tracing = false` or `tracing(...)`.
+    pub(crate) tracing: Option<Tracing>,
     /// `strategy = "..."` and `shard_key = "..."`.
     pub(crate) strategy: Option<Strategy>,
     /// `rest = "GET /path"` or `rest = [...]`: its HTTP routes.
@@ -71,6 +73,8 @@ pub(crate) struct Event {
     pub(crate) group: Option<LitStr>,
     /// `bulkhead(...)`.
     pub(crate) bulkhead: Option<Bulkhead>,
+    /// `tracing = false` or `tracing(...)`.
+    pub(crate) tracing: Option<Tracing>,
     /// The method's doc comment, one expression per `#[doc = ...]`: its description.
     pub(crate) docs: Vec<Expr>,
     /// `description = "..."`: replaces the doc comment as its description (`""`: none).
@@ -101,13 +105,20 @@ const ACTION_KEYS: &[&str] = &[
     "visibility",
     "timeout",
     "bulkhead(...)",
+    "tracing(...)",
     "strategy",
     "shard_key",
     "rest",
     "description",
     "subject",
 ];
-const EVENT_KEYS: &[&str] = &["name", "group", "bulkhead(...)", "description"];
+const EVENT_KEYS: &[&str] = &[
+    "name",
+    "group",
+    "bulkhead(...)",
+    "tracing(...)",
+    "description",
+];
 const VISIBILITIES: &[(&str, &str)] = &[
     ("published", "Published"),
     ("public", "Public"),
@@ -344,6 +355,7 @@ fn action_args(
     let mut visibility = None;
     let mut timeout_ms = None;
     let mut bulkhead = None;
+    let mut tracing = None;
     let (mut strategy, mut shard_key) = (None, None);
     let mut rest = Vec::new();
     let mut description = None;
@@ -374,6 +386,7 @@ fn action_args(
             }
             "timeout" => timeout_ms = errors.ok(timeout::millis(arg)),
             "bulkhead" => bulkhead = options::bulkhead(arg, errors),
+            "tracing" => tracing = options::tracing(arg, errors),
             "strategy" => strategy = Some(arg),
             "rest" => rest = rest::action_routes(arg, errors).unwrap_or_default(),
             "description" => description = errors.ok(attr::string_or_empty(arg)),
@@ -389,6 +402,7 @@ fn action_args(
         visibility,
         timeout_ms,
         bulkhead,
+        tracing,
         strategy,
         rest,
         subject,
@@ -407,12 +421,14 @@ fn event_args(
     let mut group = None;
     let mut description = None;
     let mut bulkhead = None;
+    let mut tracing = None;
     let args = attr::parse_args(args, "#[event(...)]", EVENT_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
             "name" => name = Some(errors.ok(attr::string(arg))),
             "group" => group = errors.ok(attr::string(arg)),
             "description" => description = errors.ok(attr::string_or_empty(arg)),
+            "tracing" => tracing = options::tracing(arg, errors),
             _ => bulkhead = options::bulkhead(arg, errors),
         }
     }
@@ -428,6 +444,7 @@ fn event_args(
         name: name.flatten()?,
         group,
         bulkhead,
+        tracing,
         docs: Vec::new(),
         description,
     })

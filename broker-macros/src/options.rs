@@ -155,3 +155,131 @@ impl Strategy {
         quote!(.strategy(#value))
     }
 }
+
+const TRACING_KEYS: &[&str] = &["enabled", "tags(...)", "span_name"];
+const TAG_KEYS: &[&str] = &["params", "meta"];
+
+/// Which params or meta become span tags: `true` (all), `false` (none) or `["a", "b.c"]`.
+enum TagSel {
+    All,
+    Nothing,
+    Keys(Vec<LitStr>),
+}
+
+/// `tracing = false` or `tracing(enabled = .., tags(params = .., meta = ..), span_name = "..")`.
+pub(crate) struct Tracing {
+    enabled: bool,
+    params: Option<TagSel>,
+    meta: Option<TagSel>,
+    span_name: Option<LitStr>,
+}
+
+fn bool_lit(arg: &Arg) -> syn::Result<bool> {
+    match arg.expr()? {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Bool(b),
+            ..
+        }) => Ok(b.value),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("`{}` expects `true` or `false`", arg.key),
+        )),
+    }
+}
+
+fn tag_sel(arg: &Arg, errors: &mut Errors) -> Option<TagSel> {
+    if let Ok(b) = bool_lit(arg) {
+        return Some(if b { TagSel::All } else { TagSel::Nothing });
+    }
+    let before = errors.count();
+    let keys = attr::string_array(arg, errors);
+    (errors.count() == before).then_some(TagSel::Keys(keys))
+}
+
+/// Parses the `tracing` argument of `#[action(...)]` or `#[event(...)]`.
+pub(crate) fn tracing(arg: &Arg, errors: &mut Errors) -> Option<Tracing> {
+    let mut out = Tracing {
+        enabled: true,
+        params: None,
+        meta: None,
+        span_name: None,
+    };
+    let list = match &arg.value {
+        ArgValue::Expr(_) => {
+            out.enabled = errors.ok(bool_lit(arg))?;
+            return Some(out);
+        }
+        ArgValue::List(list) => list,
+    };
+    let before = errors.count();
+    let args = attr::parse_args(list.tokens.clone(), "tracing(...)", TRACING_KEYS, errors)?;
+    for arg in &args.list {
+        match arg.key.to_string().as_str() {
+            "enabled" => out.enabled = errors.ok(bool_lit(arg)).unwrap_or(true),
+            "span_name" => out.span_name = errors.ok(attr::string(arg)),
+            _ => {
+                let ArgValue::List(tags) = &arg.value else {
+                    errors.at(
+                        &arg.key,
+                        "expected `tags(params = [\"id\"], meta = [\"user.id\"])`",
+                    );
+                    continue;
+                };
+                let Some(tag_args) =
+                    attr::parse_args(tags.tokens.clone(), "tags(...)", TAG_KEYS, errors)
+                else {
+                    continue;
+                };
+                for tag in &tag_args.list {
+                    let sel = tag_sel(tag, errors);
+                    if tag.key == "params" {
+                        out.params = sel;
+                    } else {
+                        out.meta = sel;
+                    }
+                }
+            }
+        }
+    }
+    (errors.count() == before).then_some(out)
+}
+
+impl TagSel {
+    fn tokens(&self) -> TokenStream {
+        let path = quote!(::broker_core::trace::TagSelect);
+        match self {
+            TagSel::All => quote!(#path::All),
+            TagSel::Nothing => quote!(#path::None),
+            TagSel::Keys(keys) => {
+                quote!(#path::Keys(::std::vec![#(::std::string::String::from(#keys)),*]))
+            }
+        }
+    }
+}
+
+impl Tracing {
+    /// `.tracing(TraceSpec { .. })`.
+    pub(crate) fn setter(&self) -> TokenStream {
+        let enabled = self.enabled;
+        let params = self
+            .params
+            .as_ref()
+            .map_or_else(|| TagSel::All.tokens(), TagSel::tokens);
+        let meta = self
+            .meta
+            .as_ref()
+            .map_or_else(|| TagSel::Nothing.tokens(), TagSel::tokens);
+        let span_name = match &self.span_name {
+            Some(name) => quote!(::core::option::Option::Some(::std::string::String::from(#name))),
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            .tracing(::broker_core::TraceSpec {
+                enabled: #enabled,
+                params: #params,
+                meta: #meta,
+                span_name: #span_name,
+            })
+        }
+    }
+}

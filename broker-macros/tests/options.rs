@@ -117,3 +117,61 @@ async fn strategy_is_published_with_the_action() {
     );
     bounded(broker.stop()).await.expect("stop");
 }
+
+/// Keeps every finished span.
+#[derive(Debug, Default)]
+struct Spans(std::sync::Mutex<Vec<broker_core::trace::SpanData>>);
+
+impl broker_core::trace::SpanExporter for Spans {
+    fn span_finished(&self, span: &broker_core::trace::FinishedSpan) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(span.data().clone());
+    }
+}
+
+struct Traced;
+
+#[service(name = "traced")]
+impl Traced {
+    #[action(tracing(tags(params = ["id"], meta = ["user.id"]), span_name = "get one"))]
+    async fn get(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[action(tracing = false)]
+    async fn health(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[action(tracing(tags(params = false, meta = true)))]
+    async fn secret(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tracing_options_choose_tags_and_switch_spans_off() {
+    let spans = Arc::new(Spans::default());
+    let broker = Broker::builder()
+        .node_id("traced")
+        .tracing(broker_core::TracingOptions::new().exporter_arc(spans.clone()))
+        .build();
+    bounded(broker.add_service(Traced)).await.expect("add");
+    bounded(broker.start()).await.expect("start");
+    let opts = broker_core::CallOptions::new().meta(json!({"user": {"id": 3, "pw": "x"}}));
+    for action in ["traced.get", "traced.health", "traced.secret"] {
+        let _: Value = bounded(broker.call_with(action, json!({"id": 1, "pw": "y"}), opts.clone()))
+            .await
+            .expect("call");
+    }
+    bounded(broker.stop()).await.expect("stop");
+    let spans = spans.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["get one", "action 'traced.secret'"]);
+    assert_eq!(spans[0].tags["params"], json!({"id": 1}));
+    assert_eq!(spans[0].tags["meta"], json!({"user": {"id": 3}}));
+    assert!(!spans[1].tags.contains_key("params"));
+    assert_eq!(spans[1].tags["meta"], json!({"user": {"id": 3, "pw": "x"}}));
+}

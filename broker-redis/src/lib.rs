@@ -41,9 +41,14 @@
 //! channel name. Redis pub/sub ignores the database number, so clusters sharing a Redis are
 //! kept apart by namespace only.
 //!
+//! A Redis Cluster works too (`redis+cluster://h1:p1,h2:p2`, or [`RedisTransporter::cluster`]):
+//! its pub/sub is not sharded, so one connection to any node carries every message; the seeds,
+//! and the nodes learnt from the cluster, are where the transporter fails over to.
+//!
 //! See [`RedisTransporter`] for connection handling, reconnects and tuning.
 
 mod backoff;
+mod cluster;
 mod supervisor;
 mod transporter;
 mod writer;

@@ -4,6 +4,7 @@
 //! exactly once on the one new subscriber connection.
 
 use crate::backoff::Backoff;
+use crate::cluster;
 use crate::transporter::Options;
 use crate::writer::{describe, Outgoing, Queue, Reporter, Writer, WriterEnd};
 use broker_core::packet::PacketType;
@@ -106,7 +107,12 @@ enum Outcome {
 }
 
 pub(crate) struct Supervisor {
-    pub(crate) client: Client,
+    /// The servers to try: one, or the seed nodes of a Redis Cluster.
+    pub(crate) clients: Vec<Client>,
+    /// The one in `clients` new connections go to; moves on when opening one fails.
+    pub(crate) current: usize,
+    /// Whether `clients` are Redis Cluster nodes (where `PUBLISH` counts local subscribers only).
+    pub(crate) cluster: bool,
     pub(crate) options: Options,
     pub(crate) prefix: String,
     pub(crate) publisher_name: String,
@@ -123,10 +129,58 @@ pub(crate) struct Supervisor {
 }
 
 impl Supervisor {
+    fn client(&self) -> &Client {
+        &self.clients[self.current % self.clients.len()]
+    }
+
+    /// In a Redis Cluster, adds the nodes the cluster knows of (`CLUSTER NODES`) to the ones to
+    /// fail over to, so that a node given one seed is not lost with it. Best effort: a
+    /// failure here is left to the connection checks.
+    async fn learn_nodes(&mut self, writer: &mut Option<Writer>) {
+        let Some(w) = writer.as_mut().filter(|_| self.cluster) else {
+            return;
+        };
+        let answer = match w.cluster_nodes(self.options.command_timeout).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                tracing::debug!(%err, "could not list the Redis Cluster's nodes");
+                return;
+            }
+        };
+        let seed = self.client().clone();
+        for (host, port) in cluster::reachable_nodes(&answer, cluster::host_of(&seed)) {
+            let Some(client) = cluster::client_for(&seed, &host, port) else {
+                continue;
+            };
+            let addr = client.get_connection_info().addr();
+            if !self
+                .clients
+                .iter()
+                .any(|known| known.get_connection_info().addr() == addr)
+            {
+                tracing::debug!(%addr, "Redis Cluster node added to fail over to");
+                self.clients.push(client);
+            }
+        }
+    }
+
+    /// After a failed attempt: the next attempt goes to the next seed or learnt node (a cluster
+    /// node that went away is skipped; with one server this changes nothing).
+    fn next_seed(&mut self) {
+        if self.clients.len() > 1 {
+            self.current = (self.current + 1) % self.clients.len();
+            tracing::info!(
+                addr = %self.client().get_connection_info().addr(),
+                "trying the next Redis Cluster node"
+            );
+        }
+    }
+
     /// Runs until `disconnect` (or the transporter is dropped). `connected` is already true.
     pub(crate) async fn run(mut self, subscriber: Subscriber, publisher: MultiplexedConnection) {
         let mut sub = Some(subscriber);
         let mut writer = Some(self.spawn_writer(publisher));
+        self.learn_nodes(&mut writer).await;
         loop {
             if let Outcome::Shutdown = self.serve(&mut sub, &mut writer).await {
                 break;
@@ -141,6 +195,7 @@ impl Supervisor {
             }
             self.connected.store(true, Ordering::SeqCst);
             tracing::info!(prefix = %self.prefix, channels = self.channels.len(), "Redis connection restored");
+            self.learn_nodes(&mut writer).await;
             if self.events.send(TransportEvent::Reconnected).is_err() {
                 break;
             }
@@ -163,6 +218,7 @@ impl Supervisor {
         Reporter {
             events: self.events.clone(),
             prefix: self.prefix.clone(),
+            counts_all: !self.cluster,
         }
     }
 
@@ -363,12 +419,13 @@ impl Supervisor {
                     Ok(subscriber) => *sub = Some(subscriber),
                     Err(err) => {
                         tracing::debug!(%err, "Redis subscriber reconnect failed");
+                        self.next_seed();
                         continue;
                     }
                 }
             }
             if writer.is_none() {
-                let attempt = open_publisher(&self.client, &self.options, &self.publisher_name);
+                let attempt = open_publisher(self.client(), &self.options, &self.publisher_name);
                 let result = tokio::select! {
                     result = attempt => result,
                     () = shutdown_signal(&mut stop) => return false,
@@ -377,6 +434,7 @@ impl Supervisor {
                     Ok(conn) => *writer = Some(self.spawn_writer(conn)),
                     Err(err) => {
                         tracing::debug!(%err, "Redis publisher reconnect failed");
+                        self.next_seed();
                         continue;
                     }
                 }
@@ -387,7 +445,7 @@ impl Supervisor {
 
     /// A new subscriber connection with every remembered channel subscribed, in one command.
     async fn open_and_resubscribe(&self) -> Result<Subscriber, RedisError> {
-        let (mut sink, stream) = open_subscriber(&self.client, &self.options).await?;
+        let (mut sink, stream) = open_subscriber(self.client(), &self.options).await?;
         if !self.channels.is_empty() {
             let channels: Vec<&str> = self.channels.iter().map(String::as_str).collect();
             bounded(self.options.command_timeout, sink.subscribe(&channels)).await?;

@@ -1,5 +1,6 @@
 //! [`RedisTransporter`]: the public face, implementing broker-core's `Transporter`.
 
+use crate::cluster;
 use crate::supervisor::{open_publisher, open_subscriber, SubscribeRequest, Supervisor};
 use crate::writer::Outgoing;
 use broker_core::transporter::{
@@ -99,7 +100,11 @@ struct Link {
 /// # }
 /// ```
 pub struct RedisTransporter {
-    client: Client,
+    /// One client per server to try, in order: one for a plain URL, the seed nodes of a Redis
+    /// Cluster. Never empty.
+    clients: Vec<Client>,
+    /// Whether `clients` are the seeds of a Redis Cluster (`describe` says so).
+    cluster: bool,
     tls: Option<TlsCertificates>,
     options: Options,
     connected: Arc<AtomicBool>,
@@ -110,10 +115,7 @@ impl fmt::Debug for RedisTransporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The address only: never the credentials.
         f.debug_struct("RedisTransporter")
-            .field(
-                "addr",
-                &self.client.get_connection_info().addr().to_string(),
-            )
+            .field("addr", &self.addr())
             .field("connected", &self.is_connected())
             .field("options", &self.options)
             .finish()
@@ -127,16 +129,66 @@ impl RedisTransporter {
     ///
     /// Nothing connects until the broker starts. A URL that cannot be parsed is a
     /// `BrokerOptionsError`.
+    ///
+    /// `redis+cluster://host1:port1,host2:port2` (or `rediss+cluster://…`, credentials written
+    /// once before the first host) names the seed nodes of a Redis Cluster, as
+    /// [`RedisTransporter::cluster`] does.
     pub fn new(url: &str) -> Result<RedisTransporter, Error> {
-        let client = Client::open(url)
-            .map_err(|err| Error::broker_options(format!("invalid Redis URL: {err}")))?;
-        Ok(RedisTransporter {
-            client,
+        if let Some(seeds) = cluster::seed_urls(url)? {
+            return RedisTransporter::cluster(seeds);
+        }
+        let client = open_client(url)?;
+        Ok(RedisTransporter::with_clients(vec![client], false))
+    }
+
+    /// A transporter for a Redis Cluster, given the URLs of some of its nodes (`redis://…` or
+    /// `rediss://…`, one per node).
+    ///
+    /// Pub/sub in a Redis Cluster is not sharded: a `PUBLISH` sent to any node reaches the
+    /// subscribers of every node, carried over the cluster bus. So both connections go to one
+    /// node, the first seed that answers. Once connected, the transporter also learns the
+    /// cluster's other nodes (`CLUSTER NODES`); when its node goes away, the reconnect tries
+    /// the next seed or learnt node, and so on round the list. Give nodes of one cluster
+    /// different seed orders to spread them over the masters. Fails with `BrokerOptionsError` on an empty list or a URL
+    /// that cannot be parsed.
+    ///
+    /// ```no_run
+    /// use broker_redis::RedisTransporter;
+    ///
+    /// # fn main() -> Result<(), broker_core::Error> {
+    /// let t = RedisTransporter::cluster(["redis://10.0.0.5:7000", "redis://10.0.0.6:7000"])?;
+    /// // The same seeds, as one URL:
+    /// let u = RedisTransporter::new("redis+cluster://10.0.0.5:7000,10.0.0.6:7000")?;
+    /// # let _ = (t, u);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cluster<I, S>(seeds: I) -> Result<RedisTransporter, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let clients = seeds
+            .into_iter()
+            .map(|url| open_client(url.as_ref()))
+            .collect::<Result<Vec<Client>, Error>>()?;
+        if clients.is_empty() {
+            return Err(Error::broker_options(
+                "a Redis Cluster needs at least one seed node URL",
+            ));
+        }
+        Ok(RedisTransporter::with_clients(clients, true))
+    }
+
+    fn with_clients(clients: Vec<Client>, cluster: bool) -> RedisTransporter {
+        RedisTransporter {
+            clients,
+            cluster,
             tls: None,
             options: Options::default(),
             connected: Arc::new(AtomicBool::new(false)),
             link: RwLock::new(None),
-        })
+        }
     }
 
     /// Trusts only this certificate authority (PEM) for a `rediss://` server, instead of the
@@ -174,9 +226,12 @@ impl RedisTransporter {
     }
 
     fn with_tls(mut self, tls: TlsCertificates) -> Result<RedisTransporter, Error> {
-        let info = self.client.get_connection_info().clone();
-        self.client = Client::build_with_tls(info, tls.clone())
-            .map_err(|err| Error::broker_options(format!("invalid Redis TLS settings: {err}")))?;
+        for client in &mut self.clients {
+            let info = client.get_connection_info().clone();
+            *client = Client::build_with_tls(info, tls.clone()).map_err(|err| {
+                Error::broker_options(format!("invalid Redis TLS settings: {err}"))
+            })?;
+        }
         self.tls = Some(tls);
         Ok(self)
     }
@@ -223,8 +278,14 @@ impl RedisTransporter {
         }
     }
 
+    /// The server's address, or the seeds' separated by commas.
     fn addr(&self) -> String {
-        self.client.get_connection_info().addr().to_string()
+        let addrs: Vec<String> = self
+            .clients
+            .iter()
+            .map(|c| c.get_connection_info().addr().to_string())
+            .collect();
+        addrs.join(",")
     }
 
     async fn open(&self, setup: &TransportSetup) -> Result<TransportEvents, Error> {
@@ -233,19 +294,37 @@ impl RedisTransporter {
                 "RedisTransporter is already connected; disconnect it first",
             ));
         }
-        if matches!(
-            self.client.get_connection_info().addr(),
-            ConnectionAddr::TcpTls { .. }
-        ) {
+        if self.clients.iter().any(|c| {
+            matches!(
+                c.get_connection_info().addr(),
+                ConnectionAddr::TcpTls { .. }
+            )
+        }) {
             ensure_crypto_provider();
         }
         let publisher_name = connection_name(&setup.node_id, "pub");
-        let subscriber = open_subscriber(&self.client, &self.options)
-            .await
-            .map_err(|err| self.connect_error("subscriber", &err))?;
-        let publisher = open_publisher(&self.client, &self.options, &publisher_name)
-            .await
-            .map_err(|err| self.connect_error("publisher", &err))?;
+        // The first server (seed) where both connections open; the last failure is the error.
+        let mut failure = None;
+        let mut opened = None;
+        for (index, client) in self.clients.iter().enumerate() {
+            let subscriber = match open_subscriber(client, &self.options).await {
+                Ok(subscriber) => subscriber,
+                Err(err) => {
+                    failure = Some(self.connect_error("subscriber", client, &err));
+                    continue;
+                }
+            };
+            match open_publisher(client, &self.options, &publisher_name).await {
+                Ok(publisher) => {
+                    opened = Some((index, subscriber, publisher));
+                    break;
+                }
+                Err(err) => failure = Some(self.connect_error("publisher", client, &err)),
+            }
+        }
+        let Some((current, subscriber, publisher)) = opened else {
+            return Err(failure.unwrap_or_else(Error::broker_disconnected));
+        };
 
         let prefix = channel_prefix(&setup.namespace);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -253,7 +332,9 @@ impl RedisTransporter {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let supervisor = Supervisor {
-            client: self.client.clone(),
+            clients: self.clients.clone(),
+            current,
+            cluster: self.cluster,
             options: self.options,
             prefix: prefix.clone(),
             publisher_name,
@@ -282,16 +363,25 @@ impl RedisTransporter {
             shutdown,
             supervisor,
         });
-        tracing::info!(addr = %self.addr(), namespace = %setup.namespace, "connected to Redis");
+        let addr = self.clients[current]
+            .get_connection_info()
+            .addr()
+            .to_string();
+        tracing::info!(%addr, namespace = %setup.namespace, "connected to Redis");
         Ok(events_rx)
     }
 
-    fn connect_error(&self, role: &str, err: &redis::RedisError) -> Error {
+    fn connect_error(&self, role: &str, client: &Client, err: &redis::RedisError) -> Error {
+        let tried = if self.clients.len() > 1 {
+            format!(" (the last of {} seeds tried)", self.clients.len())
+        } else {
+            String::new()
+        };
         Error::new(
             "BrokerDisconnectedError",
             format!(
-                "cannot open the Redis {role} connection to {}: {err}",
-                self.addr()
+                "cannot open the Redis {role} connection to {}{tried}: {err}",
+                client.get_connection_info().addr()
             ),
         )
         .with_code(502)
@@ -376,9 +466,42 @@ impl Transporter for RedisTransporter {
         self.connected.load(Ordering::Acquire)
     }
 
-    /// The URL without its password: `redis://user:***@host:port/db`.
+    /// The URL without its password: `redis://user:***@host:port/db`, or
+    /// `redis+cluster://host1:port1,host2:port2` for the seeds of a cluster.
     fn describe(&self) -> String {
-        let info = self.client.get_connection_info();
+        if self.cluster {
+            return cluster::describe(&self.clients);
+        }
+        describe_one(&self.clients[0])
+    }
+}
+
+/// One server's URL without its password.
+fn describe_one(client: &Client) -> String {
+    let parts = UrlParts::of(client);
+    if parts.scheme == "redis+unix" {
+        return format!("redis+unix://{}", parts.host);
+    }
+    format!(
+        "{}://{}{}{}",
+        parts.scheme, parts.credentials, parts.host, parts.db
+    )
+}
+
+/// What a URL is shown with, the password replaced by `***`.
+pub(crate) struct UrlParts {
+    pub(crate) scheme: &'static str,
+    /// `user:***@`, `user@`, `:***@` or empty.
+    pub(crate) credentials: String,
+    /// `host:port`, `[v6]:port`, or a socket path for `redis+unix`.
+    pub(crate) host: String,
+    /// `/3`, or empty for db 0.
+    pub(crate) db: String,
+}
+
+impl UrlParts {
+    pub(crate) fn of(client: &Client) -> UrlParts {
+        let info = client.get_connection_info();
         let settings = info.redis_settings();
         let credentials = match (settings.username(), settings.password()) {
             (Some(user), Some(_)) => format!("{user}:***@"),
@@ -397,17 +520,24 @@ impl Transporter for RedisTransporter {
                 format!("{host}:{port}")
             }
         };
-        match info.addr() {
-            ConnectionAddr::Tcp(host, port) => {
-                format!("redis://{credentials}{}{db}", host_port(host, *port))
-            }
-            ConnectionAddr::TcpTls { host, port, .. } => {
-                format!("rediss://{credentials}{}{db}", host_port(host, *port))
-            }
-            ConnectionAddr::Unix(path) => format!("redis+unix://{}", path.display()),
-            other => format!("redis://{credentials}{other}{db}"),
+        let (scheme, host) = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => ("redis", host_port(host, *port)),
+            ConnectionAddr::TcpTls { host, port, .. } => ("rediss", host_port(host, *port)),
+            ConnectionAddr::Unix(path) => ("redis+unix", path.display().to_string()),
+            other => ("redis", other.to_string()),
+        };
+        UrlParts {
+            scheme,
+            credentials,
+            host,
+            db,
         }
     }
+}
+
+/// A client for one URL; a URL that cannot be parsed is a `BrokerOptionsError`.
+fn open_client(url: &str) -> Result<Client, Error> {
+    Client::open(url).map_err(|err| Error::broker_options(format!("invalid Redis URL: {err}")))
 }
 
 /// `mol-<nodeID>-<role>`, with anything Redis refuses in a client name (spaces, control
@@ -468,7 +598,7 @@ mod tests {
     #[test]
     fn urls_with_credentials_tls_and_db_parse() {
         let t = RedisTransporter::new("redis://user:p%40ss@127.0.0.1:6380/3").expect("acl url");
-        let info = t.client.get_connection_info();
+        let info = t.clients[0].get_connection_info();
         assert_eq!(info.redis_settings().username(), Some("user"));
         assert_eq!(info.redis_settings().password(), Some("p@ss"));
         assert_eq!(info.redis_settings().db(), 3);
@@ -483,7 +613,7 @@ mod tests {
         let tls = RedisTransporter::new("rediss://redis.example:6380").expect("tls url");
         assert_eq!(tls.describe(), "rediss://redis.example:6380");
         assert!(matches!(
-            tls.client.get_connection_info().addr(),
+            tls.clients[0].get_connection_info().addr(),
             ConnectionAddr::TcpTls { .. }
         ));
     }

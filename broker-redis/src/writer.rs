@@ -36,6 +36,10 @@ pub(crate) type Queue = Arc<Mutex<mpsc::UnboundedReceiver<Outgoing>>>;
 pub(crate) struct Reporter {
     pub(crate) events: mpsc::UnboundedSender<TransportEvent>,
     pub(crate) prefix: String,
+    /// Whether a `PUBLISH` answer counts every subscriber. In a Redis Cluster it counts only
+    /// the subscribers of the node that took the `PUBLISH` (the others get the message over
+    /// the cluster bus, uncounted), so an answer of 0 there proves nothing.
+    pub(crate) counts_all: bool,
 }
 
 impl Reporter {
@@ -116,6 +120,17 @@ impl Writer {
         )
         .await
         .map(drop)
+    }
+
+    /// The server's `CLUSTER NODES` answer, within `limit`.
+    pub(crate) async fn cluster_nodes(&mut self, limit: Duration) -> Result<String, RedisError> {
+        bounded(
+            limit,
+            redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async::<String>(&mut self.conn),
+        )
+        .await
     }
 
     /// Stops the writer and returns how it ended (a pipeline in progress finishes or fails
@@ -218,7 +233,8 @@ fn fill(rx: &mut mpsc::UnboundedReceiver<Outgoing>, batch: &mut Vec<Outgoing>) {
 ///
 /// `PUBLISH` answers how many subscribers got the message: a `REQ`, `EVENT` or `RES` aimed at
 /// one node that nobody received (that node's subscriber is down, or it is gone) is reported
-/// as undelivered, so that a call fails now rather than at its timeout.
+/// as undelivered, so that a call fails now rather than at its timeout (not in a Redis Cluster,
+/// where the count covers only one node's subscribers).
 async fn send(
     conn: &mut MultiplexedConnection,
     batch: &mut Vec<Outgoing>,
@@ -242,7 +258,9 @@ async fn send(
     let mut refused = None;
     for (item, reply) in batch.drain(..).zip(replies) {
         match reply {
-            Ok(0) if must_be_heard(&item, &reporter.prefix) => reporter.undelivered(item),
+            Ok(0) if reporter.counts_all && must_be_heard(&item, &reporter.prefix) => {
+                reporter.undelivered(item)
+            }
             Ok(_) => {}
             Err(err) => {
                 refused.get_or_insert((err, 0)).1 += 1;

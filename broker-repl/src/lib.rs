@@ -82,7 +82,7 @@ mod transport;
 pub use console::{print_line, render_error, run, run_script, ReplOptions, ReplSummary};
 pub use error::CommandError;
 pub use exec::{execute, BenchReport, DEFAULT_CALL_TIMEOUT, MAX_SAMPLES};
-pub use logging::{init_logging, ConsoleWriter, LogLine};
+pub use logging::{init_logging, init_logging_with, ConsoleWriter, LogFormat, LogLine, LogOptions};
 pub use output::{InfoReport, Listing, Output, Response, Sent};
 pub use parse::{
     coerce, find_command, tokenize, BenchLimit, BenchRequest, CallRequest, Command, CommandInfo,

@@ -4,7 +4,8 @@
 use broker_core::{Error, Transporter};
 use std::sync::Arc;
 
-/// The transporter a URL names: `redis://…`, `rediss://…`, `redis+unix://…` (Redis), or
+/// The transporter a URL names: `redis://…`, `rediss://…`, `redis+unix://…` (Redis),
+/// `redis+cluster://host1:port1,host2:port2` (the seed nodes of a Redis Cluster), or
 /// `nats://…`, `tls://…` (NATS; several servers separated by commas); `redis` and `nats` alone
 /// are the default local servers. An empty string, `none` or `local` is a local-only node
 /// (`Ok(None)`). Anything else, or a scheme whose transport crate this build leaves out (cargo
@@ -24,9 +25,15 @@ pub fn transporter_from_url(spec: &str) -> Result<Option<Arc<dyn Transporter>>, 
         }
         _ => {}
     }
-    if ["redis://", "rediss://", "redis+unix://"]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    if [
+        "redis://",
+        "rediss://",
+        "redis+unix://",
+        "redis+cluster://",
+        "rediss+cluster://",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
     {
         return redis(spec).map(Some);
     }
@@ -35,6 +42,7 @@ pub fn transporter_from_url(spec: &str) -> Result<Option<Arc<dyn Transporter>>, 
     }
     Err(Error::broker_options(format!(
         "unsupported transporter '{}': use redis://host:port, rediss://host:port, \
+         redis+cluster://host1:port1,host2:port2, \
          nats://host:port[,nats://host2:port], tls://host:port, or none for a local-only node",
         redact(spec)
     )))
@@ -89,6 +97,10 @@ mod tests {
         assert_eq!(
             describe("redis://:pw@10.0.0.1:6380").as_deref(),
             Some("redis://:***@10.0.0.1:6380")
+        );
+        assert_eq!(
+            describe("redis+cluster://:pw@a:7000,b:7001").as_deref(),
+            Some("redis+cluster://:***@a:7000,b:7001")
         );
         assert_eq!(describe("nats").as_deref(), Some("nats://127.0.0.1:4222"));
         assert_eq!(

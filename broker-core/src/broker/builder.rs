@@ -71,6 +71,8 @@ pub struct BrokerConfig {
     pub middlewares: Vec<Arc<dyn Middleware>>,
     /// Metrics (off by default, as in Moleculer).
     pub metrics: MetricsOptions,
+    /// Tracing (off when `None`, the default).
+    pub tracing: Option<crate::trace::TracingOptions>,
 }
 
 /// How failed calls are retried (Moleculer's `retryPolicy`).
@@ -262,6 +264,7 @@ impl BrokerBuilder {
                 bulkhead: None,
                 middlewares: Vec::new(),
                 metrics: MetricsOptions::disabled(),
+                tracing: None,
             },
         }
     }
@@ -401,6 +404,11 @@ impl BrokerBuilder {
     /// Gives every local action and event handler a bulkhead.
     pub fn bulkhead(mut self, options: BulkheadOptions) -> Self {
         self.config.bulkhead = Some(options);
+        self
+    }
+    /// Turns tracing on with these options (Moleculer's `tracing` broker option).
+    pub fn tracing(mut self, options: crate::trace::TracingOptions) -> Self {
+        self.config.tracing = Some(options);
         self
     }
     /// Adds a middleware; the first added is the outermost.

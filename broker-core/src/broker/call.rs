@@ -9,6 +9,7 @@ use crate::packet::{JsonMap, Packet, RequestPacket};
 use crate::payload::{null_payload, Params, Payload};
 use crate::registry::{LocalAction, Target};
 use crate::strategy::Request;
+use crate::trace::CallTrace;
 use crate::transit::Pending;
 use crate::transporter::BalancedTopic;
 use crate::util::{generate_uid, CatchPanic};
@@ -26,6 +27,7 @@ struct CallShape {
     caller: Option<String>,
     request_id: Option<String>,
     parent_id: Option<String>,
+    trace: CallTrace,
 }
 
 /// A call ready to run: where it goes, and what to do after.
@@ -108,6 +110,27 @@ impl Broker {
         if self.refuses_work(parent.is_some()) {
             return Err(Error::broker_stopped_call(action, self.node_id()));
         }
+        if self.inner.tracer.is_some() {
+            let span = crate::trace::caller_span(action, parent);
+            // Boxed: only calls a subscriber records carry the instrumented future.
+            if !span.is_disabled() {
+                return Box::pin(tracing::Instrument::instrument(
+                    self.call_untraced(action, params, options, parent),
+                    span,
+                ))
+                .await;
+            }
+        }
+        self.call_untraced(action, params, options, parent).await
+    }
+
+    async fn call_untraced(
+        &self,
+        action: &str,
+        params: Payload,
+        options: CallOptions,
+        parent: Option<&Context>,
+    ) -> Result<Payload, Error> {
         if self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none() {
             return self.call_once(action, params, options, parent).await;
         }
@@ -191,6 +214,25 @@ impl Broker {
         if let Some(extra) = options.meta {
             meta.extend(extra);
         }
+        let mut request_id = options
+            .request_id
+            .or_else(|| parent.map(|p| p.request_id().to_owned()));
+        let mut parent_id = parent.map(Context::span_parent_id);
+        let mut trace = CallTrace::of(parent);
+        if self.inner.tracer.is_some() && parent.is_none() {
+            // A chain started here from a W3C `traceparent` (say, an HTTP gateway's).
+            if let Some(headers) = &options.headers {
+                let state = crate::trace::incoming(
+                    true,
+                    headers,
+                    &meta,
+                    &mut request_id,
+                    &mut parent_id,
+                    None,
+                );
+                trace = CallTrace::from_state(&state);
+            }
+        }
         let params = Params::from_payload(params);
         let pinned = options.node_id.is_some();
         let request = Request {
@@ -239,10 +281,9 @@ impl Broker {
             caller: options
                 .caller
                 .or_else(|| parent.and_then(|p| p.service().map(str::to_owned))),
-            request_id: options
-                .request_id
-                .or_else(|| parent.map(|p| p.request_id().to_owned())),
-            parent_id: parent.map(|p| p.id().to_owned()),
+            request_id,
+            parent_id,
+            trace,
         };
         // With the bus balancing, a call not pinned to a node goes to the action's balanced
         // topic even when this node serves it (as in Moleculer); the selection above only
@@ -349,6 +390,7 @@ impl Broker {
             service: Some(action.service.clone()),
             event: None,
             deadline: shape.timeout.map(|t| Instant::now() + t),
+            trace: shape.trace.into_state(),
         })
     }
 
@@ -400,20 +442,30 @@ impl Broker {
         {
             return (Err(err), None);
         }
-        let headers = transit
+        let mut headers = transit
             .protocol
             .has_headers()
             .then(|| shape.headers.unwrap_or_default());
+        let request_id = shape.request_id.unwrap_or_else(|| id.clone());
+        let mut meta = shape.meta;
+        if self.inner.tracer.is_some() {
+            shape.trace.inject(
+                &request_id,
+                shape.parent_id.as_deref(),
+                headers.as_mut(),
+                &mut meta,
+            );
+        }
         let packet = Packet::Request(RequestPacket {
-            request_id: Some(shape.request_id.unwrap_or_else(|| id.clone())),
+            request_id: Some(request_id),
             id: id.clone(),
             action: action.to_owned(),
             params: params.into_payload(),
-            meta: shape.meta,
+            meta,
             headers,
             timeout: Some(shape.timeout.map_or(0, |t| t.as_millis() as u64)),
             level: Some(shape.level.into()),
-            tracing: None,
+            tracing: shape.trace.sampled,
             parent_id: shape.parent_id,
             caller: shape.caller,
             stream: Some(false),

@@ -10,6 +10,7 @@ use crate::payload::{Params, Payload};
 use crate::registry::LocalEvent;
 use crate::strategy::Request;
 use crate::transporter::BalancedTopic;
+use crate::trace::CallTrace;
 use crate::util::{generate_uid, CatchPanic};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -24,6 +25,8 @@ pub(crate) struct Delivery {
     pub(crate) level: u32,
     pub(crate) request_id: Option<String>,
     pub(crate) parent_id: Option<String>,
+    /// The emitter's sampling decision.
+    pub(crate) tracing: Option<bool>,
     pub(crate) caller: Option<String>,
     /// The emitting node; `None` for this one.
     pub(crate) node_id: Option<String>,
@@ -41,6 +44,19 @@ impl Broker {
         if self.refuses_work(parent.is_some()) {
             return Err(Error::broker_stopped_emit(event, self.node_id()));
         }
+        self.emit_unchecked(event, data, options, kind, parent)
+            .await
+    }
+
+    /// An emit even while stopping (for the tracing exporter's last batch).
+    pub(crate) async fn emit_unchecked(
+        &self,
+        event: &str,
+        data: Payload,
+        options: EmitOptions,
+        kind: EventType,
+        parent: Option<&Context>,
+    ) -> Result<(), Error> {
         if let Some(metrics) = self.inner.metrics.builtin() {
             metrics.event_sent(kind, event);
         }
@@ -53,7 +69,8 @@ impl Broker {
             .request_id
             .or_else(|| parent.map(|p| p.request_id().to_owned()))
             .unwrap_or_else(generate_uid);
-        let parent_id = parent.map(|p| p.id().to_owned());
+        let parent_id = parent.map(Context::span_parent_id);
+        let trace = CallTrace::of(parent);
         let caller = parent.and_then(|p| p.service().map(str::to_owned));
 
         let data = Params::from_payload(data);
@@ -124,6 +141,19 @@ impl Broker {
         let mut first_error = None;
         if let Some(transit) = &self.inner.transit {
             for (node_id, groups) in remote {
+                let mut headers = transit
+                    .protocol
+                    .has_headers()
+                    .then(|| options.headers.clone().unwrap_or_default());
+                let mut meta = meta.clone();
+                if self.inner.tracer.is_some() {
+                    trace.inject(
+                        &request_id,
+                        parent_id.as_deref(),
+                        headers.as_mut(),
+                        &mut meta,
+                    );
+                }
                 let packet = Packet::Event(EventPacket {
                     id: generate_uid(),
                     event: event.to_owned(),
@@ -133,13 +163,10 @@ impl Broker {
                         _ => options.groups.clone(),
                     },
                     broadcast: kind == EventType::Broadcast,
-                    meta: meta.clone(),
-                    headers: transit
-                        .protocol
-                        .has_headers()
-                        .then(|| options.headers.clone().unwrap_or_default()),
+                    meta,
+                    headers,
                     level: Some(level.into()),
-                    tracing: None,
+                    tracing: trace.sampled,
                     parent_id: parent_id.clone(),
                     request_id: Some(request_id.clone()),
                     caller: caller.clone(),
@@ -169,6 +196,7 @@ impl Broker {
                     level,
                     request_id: Some(request_id),
                     parent_id,
+                    tracing: trace.sampled,
                     caller,
                     node_id: None,
                 },
@@ -215,6 +243,7 @@ impl Broker {
                 service: Some(handler.service.clone()),
                 event: Some(d.event),
                 deadline: None,
+                trace: crate::trace::TraceState::new(d.tracing),
             });
             let run = CatchPanic::call(|| (handler.handler)(ctx.clone()), "event handler");
             let broker = self.clone();

@@ -251,22 +251,33 @@ impl Broker {
                         let timeout = req.timeout.filter(|t| *t > 0).map(Duration::from_millis);
                         let id = OnceLock::new();
                         let _ = id.set(req.id);
+                        let headers = req.headers.unwrap_or_default();
+                        let (mut request_id, mut parent_id) = (req.request_id, req.parent_id);
+                        let trace = crate::trace::incoming(
+                            self.inner.tracer.is_some(),
+                            &headers,
+                            &req.meta,
+                            &mut request_id,
+                            &mut parent_id,
+                            req.tracing,
+                        );
                         let ctx = Context::new(ContextInner {
                             broker: self.clone(),
                             id,
-                            request_id: req.request_id,
-                            parent_id: req.parent_id,
+                            request_id,
+                            parent_id,
                             level: req.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),
                             caller: req.caller,
                             node_id: Some(req.sender),
                             params: Params::from_payload(req.params),
                             meta: Mutex::new(req.meta),
-                            headers: req.headers.unwrap_or_default(),
+                            headers,
                             response_headers: Mutex::new(JsonMap::new()),
                             action: Some(action.name.clone()),
                             service: Some(action.service.clone()),
                             event: None,
                             deadline: timeout.map(|t| Instant::now() + t),
+                            trace,
                         });
                         let result = self.run_action(&action, ctx.clone()).await;
                         let meta = ctx.take_meta();
@@ -349,6 +360,8 @@ impl Broker {
                 level: event.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),
                 request_id: event.request_id,
                 parent_id: event.parent_id,
+                // As Moleculer: an event without the flag is not sampled.
+                tracing: Some(event.tracing.unwrap_or(false)),
                 caller: event.caller,
                 node_id: Some(event.sender),
             },

@@ -89,6 +89,9 @@ impl Broker {
         }
         self.set_state(State::Started);
         lock(&self.inner.tasks).extend(crate::metrics::spawn_tasks(self));
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.start(self);
+        }
         if self.inner.transit.is_some() {
             self.subscribe_balanced().await;
             self.announce();
@@ -231,6 +234,10 @@ impl Broker {
                     def,
                 };
                 let handler = self.wrap_action(&spec, &schema.hooks, def.handler.clone());
+                let handler = match &self.inner.tracer {
+                    Some(tracer) => crate::trace::wrap_action(tracer, &spec, schema, handler),
+                    None => handler,
+                };
                 actions.push(Arc::new(LocalAction {
                     name: Arc::from(name.as_str()),
                     service: service.clone(),
@@ -270,6 +277,10 @@ impl Broker {
                 def,
             };
             let handler = self.wrap_event(&spec, def.handler.clone());
+            let handler = match &self.inner.tracer {
+                Some(tracer) => crate::trace::wrap_event(tracer, &spec, schema, handler),
+                None => handler,
+            };
             events.push((
                 def.name.clone(),
                 group.clone(),
@@ -446,6 +457,9 @@ impl Broker {
                     ),
                 }
             }
+        }
+        if let Some(tracer) = &self.inner.tracer {
+            tracer.stop().await;
         }
         self.shutdown_transport().await;
         self.set_state(State::Stopped);

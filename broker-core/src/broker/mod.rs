@@ -111,6 +111,8 @@ pub(crate) struct BrokerInner {
     /// Calls may bypass `call_chain` when they ask for nothing it does.
     pub(crate) plain_calls: bool,
     pub(crate) metrics: crate::metrics::Metrics,
+    /// The tracer, when tracing is on.
+    pub(crate) tracer: Option<Arc<crate::trace::Tracer>>,
 }
 
 /// A service broker. Cloning gives another handle to the same broker.
@@ -197,6 +199,7 @@ impl Broker {
                 BrokerInner {
                     call_chain: call::chain(weak.clone(), &config),
                     plain_calls: call::calls_are_plain(&config),
+                    tracer: crate::trace::Tracer::new(config.tracing.as_ref(), &config.node_id),
                     breakers,
                     config,
                     instance_id,

@@ -10,6 +10,7 @@ pub mod nats_server;
 pub mod peer;
 pub mod prerequisites;
 pub mod private_bus;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod services;
 

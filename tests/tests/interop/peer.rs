@@ -249,6 +249,12 @@ impl JsPeer {
         v.as_array().cloned().unwrap_or_default()
     }
 
+    /// The spans the peer's `spancollector` service received from `$tracing.spans` so far.
+    pub async fn spans(&self) -> Vec<Value> {
+        let v = self.ok(json!({"cmd": "spans"})).await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
     /// `$node.connected/updated/disconnected` seen on the local bus, with timestamps.
     pub async fn node_events(&self) -> Vec<Value> {
         let v = self.ok(json!({"cmd": "nodeEvents"})).await;

@@ -12,6 +12,7 @@ mod calls;
 mod errors;
 mod events;
 mod node_loss;
+mod redis_cluster;
 mod registry;
 mod server_restart;
 
