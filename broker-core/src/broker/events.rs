@@ -9,8 +9,8 @@ use crate::packet::{EventPacket, JsonMap, Packet};
 use crate::payload::{Params, Payload};
 use crate::registry::LocalEvent;
 use crate::strategy::Request;
-use crate::transporter::BalancedTopic;
 use crate::trace::CallTrace;
+use crate::transporter::BalancedTopic;
 use crate::util::{generate_uid, CatchPanic};
 use std::sync::{Arc, Mutex, OnceLock};
 
