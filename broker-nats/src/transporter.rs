@@ -1,5 +1,6 @@
 //! [`NatsTransporter`]: broker-core's `Transporter` over one NATS connection.
 
+use crate::micro::{MicroHandle, MicroOptions};
 use crate::servers::{Credentials, Servers};
 use async_nats::{Client, ConnectOptions, Event, Subscriber};
 use broker_core::packet::PacketType;
@@ -7,7 +8,7 @@ use broker_core::transporter::{
     channel_prefix, BalancedTopic, BoxFuture, Bytes, Topic, TransportEvent, TransportEvents,
     TransportSetup,
 };
-use broker_core::{Error, Transporter};
+use broker_core::{Broker, Error, Transporter};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::fmt;
@@ -128,6 +129,11 @@ pub struct NatsTransporter {
     options: Options,
     connected: Arc<AtomicBool>,
     link: RwLock<Option<Link>>,
+    /// How the broker's services are exposed through the NATS service API; `None`: they
+    /// are not.
+    service_api: Option<MicroOptions>,
+    /// The exposure, while the broker runs.
+    exposed: Mutex<Option<MicroHandle>>,
 }
 
 impl fmt::Debug for NatsTransporter {
@@ -160,7 +166,25 @@ impl NatsTransporter {
             options: Options::default(),
             connected: Arc::new(AtomicBool::new(false)),
             link: RwLock::new(None),
+            service_api: Some(MicroOptions::default()),
+            exposed: Mutex::new(None),
         })
+    }
+
+    /// Exposes the broker's services through the NATS service API (ADR-32) with these
+    /// options, once the broker has started. On by default with [`MicroOptions::default`]:
+    /// any NATS client can then discover (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`) and call
+    /// them; see [`crate::micro`].
+    pub fn service_api(mut self, options: MicroOptions) -> NatsTransporter {
+        self.service_api = Some(options);
+        self
+    }
+
+    /// Does not expose the broker's services through the NATS service API: only Moleculer
+    /// nodes reach them.
+    pub fn without_service_api(mut self) -> NatsTransporter {
+        self.service_api = None;
+        self
     }
 
     /// Authenticates with a user and password (instead of any in the URL).
@@ -573,7 +597,37 @@ impl Transporter for NatsTransporter {
 
     fn disconnect(&self) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
+            // The service API first: it unsubscribes and answers what it holds.
+            let exposed = lock(&self.exposed).take();
+            if let Some(exposed) = exposed {
+                exposed.stop().await;
+            }
             self.close().await;
+            Ok(())
+        })
+    }
+
+    /// Exposes the broker's services through the NATS service API on this connection,
+    /// unless [`NatsTransporter::without_service_api`] was chosen.
+    fn broker_started<'a>(&'a self, broker: &'a Broker) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let Some(options) = self.service_api.clone() else {
+                return Ok(());
+            };
+            let client = match self.read().as_ref() {
+                Some(link) => link.client.clone(),
+                None => return Ok(()),
+            };
+            let exposed = crate::micro::expose(broker, client, options)
+                .await
+                .map_err(|err| {
+                    Error::broker_options(format!(
+                        "the NATS service API (ADR-32) could not expose the services: {err}"
+                    ))
+                })?;
+            if let Some(previous) = lock(&self.exposed).replace(exposed) {
+                drop(previous);
+            }
             Ok(())
         })
     }

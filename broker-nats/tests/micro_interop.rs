@@ -864,3 +864,55 @@ async fn the_services_come_back_after_the_nats_server_restarts() {
     bounded(broker.stop()).await.expect("stop");
     drop(server);
 }
+
+/// A broker on the NATS transporter exposes its services through the service API with no
+/// call of its own (on by default, as the issue asks), on the transporter's connection; a
+/// transporter built `without_service_api` does not; a stopped broker's services leave.
+#[tokio::test]
+async fn a_broker_on_nats_exposes_its_services_by_default() {
+    let options = DiscoveryOptions::default();
+    let micro = MicroClient::new(connect().await);
+    for exposed in [true, false] {
+        let name = unique("bydefault");
+        let transporter = broker_nats::NatsTransporter::new(&nats_url()).expect("url");
+        let transporter = match exposed {
+            true => transporter,
+            false => transporter.without_service_api(),
+        };
+        let broker = Broker::builder()
+            .node_id(unique("micro-default"))
+            .namespace(unique("ns"))
+            .transporter(transporter)
+            .build();
+        let service = ServiceSchema::new(name.as_str()).action(ActionDef::new("twice", |ctx| {
+            let n = ctx.params()["n"].as_i64().unwrap_or(0);
+            async move { Ok(json!(n * 2)) }
+        }));
+        bounded(broker.add_service(service)).await.expect("add");
+        bounded(broker.start()).await.expect("start");
+        let pings = bounded(micro.ping(Some(&name), options))
+            .await
+            .expect("ping");
+        let answer = bounded(micro.request::<_, i64>(
+            &format!("{name}.twice"),
+            &json!({"n": 21}),
+            Duration::from_secs(2),
+        ))
+        .await;
+        if exposed {
+            assert_eq!(pings.len(), 1, "{pings:?}");
+            assert_eq!(answer.expect("a plain NATS request answered"), 42);
+        } else {
+            assert!(pings.is_empty(), "{pings:?}");
+            assert_eq!(
+                answer.expect_err("not exposed").name(),
+                "ServiceNotFoundError"
+            );
+        }
+        bounded(broker.stop()).await.expect("stop");
+        let after = bounded(micro.ping(Some(&name), options))
+            .await
+            .expect("ping");
+        assert!(after.is_empty(), "left with the broker: {after:?}");
+    }
+}

@@ -97,6 +97,11 @@ impl Broker {
             self.announce();
             self.spawn_timers();
         }
+        if let Some(transit) = &self.inner.transit {
+            if let Err(err) = transit.transporter.broker_started(self).await {
+                tracing::warn!(transporter = %transit.transporter.describe(), "{err}");
+            }
+        }
         let config = &self.inner.config;
         match &self.inner.transit {
             Some(transit) => tracing::info!(

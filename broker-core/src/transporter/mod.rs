@@ -9,6 +9,7 @@ mod memory;
 
 pub use memory::{MemoryBus, MemoryTransporter};
 
+use crate::broker::Broker;
 use crate::error::Error;
 use crate::packet::PacketType;
 pub use bytes::Bytes;
@@ -246,6 +247,15 @@ pub trait Transporter: Send + Sync + fmt::Debug + 'static {
     fn publish_balanced(&self, topic: &BalancedTopic, payload: Bytes) -> Result<(), Error> {
         let _ = (topic, payload);
         Err(no_builtin_balancer())
+    }
+
+    /// Called once the broker running on this transporter has started (its services
+    /// registered, the node announced): a bus with a service API of its own, as NATS's
+    /// (ADR-32), exposes the broker's services there. An error is logged, not fatal: the
+    /// broker runs on. The default does nothing.
+    fn broker_started<'a>(&'a self, broker: &'a Broker) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = broker;
+        Box::pin(async { Ok(()) })
     }
 
     /// What to show a person for this transporter (`redis://127.0.0.1:6379`): its address,

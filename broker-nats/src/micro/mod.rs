@@ -4,7 +4,9 @@
 //! library.
 //!
 //! It needs only an `async_nats::Client` and a [`Broker`], whatever the broker's transporter
-//! (Redis, memory or NATS): [`expose`] starts it and follows the services added later.
+//! (Redis, memory or NATS): [`expose`] starts it and follows the services added later. A
+//! broker on [`NatsTransporter`](crate::NatsTransporter) does this by default once started
+//! (see [`NatsTransporter::service_api`](crate::NatsTransporter::service_api)).
 //!
 //! # How Moleculer services map onto ADR-32
 //!
