@@ -299,6 +299,47 @@ impl Context {
         })
     }
 
+    /// A root context that continues a W3C trace begun outside the cluster (an HTTP request's
+    /// `traceparent` and `tracestate` headers): its calls join that trace — the trace ID
+    /// becomes the chain's request ID, the outside span the parent of the calls' spans, its
+    /// `sampled` flag their sampling decision. A `traceparent` that does not parse gives a
+    /// plain [`Context::root`] with `request_id`.
+    pub fn root_from_traceparent(
+        broker: &Broker,
+        traceparent: &str,
+        tracestate: Option<&str>,
+        request_id: Option<String>,
+        meta: JsonMap,
+    ) -> Context {
+        let Some(tp) = crate::trace::propagation::parse_traceparent(traceparent) else {
+            return Context::root(broker, request_id, meta);
+        };
+        let trace = crate::trace::TraceState::new(Some(tp.sampled));
+        if let Some(state) = tracestate {
+            trace.set_w3c_state(state.to_owned());
+        }
+        let id = OnceLock::new();
+        let _ = id.set(tp.parent_id);
+        Context::new(ContextInner {
+            broker: broker.clone(),
+            id,
+            request_id: Some(tp.trace_id),
+            parent_id: None,
+            level: 1,
+            caller: None,
+            node_id: None,
+            params: Params::from_payload(crate::payload::null_payload()),
+            meta: Mutex::new(meta),
+            headers: JsonMap::new(),
+            response_headers: Mutex::new(JsonMap::new()),
+            action: None,
+            service: None,
+            event: None,
+            deadline: None,
+            trace,
+        })
+    }
+
     /// The params (for events, the payload).
     pub fn params(&self) -> &Value {
         self.0.params.value()

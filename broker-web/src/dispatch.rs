@@ -312,7 +312,16 @@ where
         }
         meta.insert("headers".into(), Value::Object(copied));
     }
-    let ctx = Context::root(&broker, request_id_of(&parts.headers), meta);
+    // A W3C `traceparent` from an OpenTelemetry-instrumented client or proxy: the calls join
+    // its trace (its trace ID is the chain's request ID, as requestID is Moleculer's trace).
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let request_id = request_id_of(&parts.headers);
+    let ctx = match header("traceparent") {
+        Some(tp) => {
+            Context::root_from_traceparent(&broker, tp, header("tracestate"), request_id, meta)
+        }
+        None => Context::root(&broker, request_id, meta),
+    };
     // moleculer-web always answers with the chain's ID, generated when the client sent none.
     if let Ok(v) = HeaderValue::from_str(ctx.request_id()) {
         *chain_id = Some(v);

@@ -278,3 +278,50 @@ async fn responses_are_gzipped_when_enabled_and_accepted() {
     assert_eq!(plain.json().as_array().map(Vec::len), Some(200));
     gw.broker.stop().await.expect("stopped");
 }
+
+/// A request bringing a W3C `traceparent` (an OpenTelemetry-instrumented client) continues
+/// that trace into the cluster: the trace ID is the chain's request ID, the client's span the
+/// parent of the call's; a malformed one is ignored.
+#[tokio::test]
+async fn an_incoming_traceparent_continues_its_trace() {
+    let chain =
+        ServiceSchema::new("chain").action(ActionDef::new("ids", |ctx: Context| async move {
+            Ok::<Value, Error>(json!({"request": ctx.request_id(), "parent": ctx.parent_id()}))
+        }));
+    let cluster = Cluster::new();
+    let gw = cluster
+        .gateway(vec![chain], |b| b.route(Route::new("/api")))
+        .await;
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let a = gw
+        .send(
+            Method::GET,
+            "/api/chain/ids",
+            &[("traceparent", tp), ("tracestate", "k=v")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.json(),
+        json!({"request": "4bf92f3577b34da6a3ce929d0e0e4736", "parent": "00f067aa0ba902b7"})
+    );
+    assert_eq!(
+        a.header("x-request-id").as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    let a = gw
+        .send(
+            Method::GET,
+            "/api/chain/ids",
+            &[
+                ("traceparent", "00-nothex-00f067aa0ba902b7-01"),
+                ("x-request-id", "plain-7"),
+            ],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json()["request"], json!("plain-7"));
+    gw.broker.stop().await.expect("stopped");
+}
