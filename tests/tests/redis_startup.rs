@@ -3,12 +3,12 @@
 //! `redis-server` on a port of its own.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "interop/redis_server.rs"]
-mod redis_server;
+#[path = "interop/private_server.rs"]
+mod private_server;
 
 use broker_core::{ActionDef, Broker, BrokerBuilder, Context, ErrorKind};
 use broker_redis::RedisTransporter;
-use redis_server::PrivateRedis;
+use private_server::{PrivateServer, ServerKind};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ fn namespace(tag: &str) -> String {
 
 #[tokio::test]
 async fn a_node_started_before_redis_serves_once_redis_is_up() {
-    let mut redis = PrivateRedis::not_started();
+    let mut redis = PrivateServer::not_started(ServerKind::Redis);
     let ns = namespace("late");
     let server = node(&redis.url(), &ns, "late-server").build();
     server
@@ -84,7 +84,7 @@ async fn a_node_started_before_redis_serves_once_redis_is_up() {
 
 #[tokio::test]
 async fn connect_timeout_fails_start_in_bounded_time() {
-    let redis = PrivateRedis::not_started();
+    let redis = PrivateServer::not_started(ServerKind::Redis);
     let broker = node(&redis.url(), &namespace("never"), "never")
         .connect_timeout(Duration::from_millis(1500))
         .build();

@@ -6,12 +6,10 @@
 
 pub mod child;
 pub mod http;
-pub mod nats_server;
 pub mod peer;
 pub mod prerequisites;
-pub mod private_bus;
+pub mod private_server;
 pub mod redis_cluster;
-pub mod redis_server;
 pub mod services;
 
 use broker_core::{Broker, BrokerBuilder, ProtocolVersion};
@@ -144,6 +142,14 @@ pub enum Bus {
 }
 
 impl Bus {
+    /// The kind of private server a scenario that restarts this bus starts.
+    pub fn server_kind(self) -> private_server::ServerKind {
+        match self {
+            Bus::Redis => private_server::ServerKind::Redis,
+            Bus::Nats => private_server::ServerKind::Nats,
+        }
+    }
+
     pub fn short(self) -> &'static str {
         match self {
             Bus::Redis => "redis",

@@ -5,7 +5,7 @@
 //! and must rediscover).
 
 use crate::interop::peer::JsPeer;
-use crate::interop::private_bus::PrivateBus;
+use crate::interop::private_server::PrivateServer;
 use crate::interop::services::{received, recorder, rmath, Received};
 use crate::interop::{eventually, Bus, Cluster, JsVersion, HB_TIMEOUT_S, WAIT};
 use broker_core::{CallOptions, EmitOptions};
@@ -66,7 +66,7 @@ async fn works_both_ways(rust: &broker_core::Broker, js: &JsPeer, sink: &Receive
 }
 
 async fn server_restart(bus: Bus, v: JsVersion) {
-    let mut server = PrivateBus::start(bus).await;
+    let mut server = PrivateServer::start(bus.server_kind()).await;
     let cluster = Cluster::on(v, "restart", server.url());
     let sink = Received::default();
     let rust = cluster.rust_node(&cluster.node_id("rust")).build();
