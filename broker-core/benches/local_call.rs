@@ -1,5 +1,7 @@
-//! A local call through the broker: typed params serialized into the context, the handler
-//! deserializing them, its typed result serialized and deserialized for the caller.
+//! A local call through the broker. `typed_echo_c1`: `Broker::call` with borrowed params, so
+//! they are serialized into the context and the handler deserializes them; its typed result
+//! moves back to the caller. `typed_echo_owned_c1`: `Broker::call_owned`, the params value
+//! moves to the handler and its result back, no JSON at all.
 //! Compare with Moleculer.js `local_c1` (`../shared/bench/run-js.sh`).
 
 // criterion's macros generate undocumented items.
@@ -9,7 +11,7 @@ use broker_core::{service, Broker, Error};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Echo {
     id: u32,
     msg: String,
@@ -49,6 +51,16 @@ fn local_call(c: &mut Criterion) {
     group.bench_function("typed_echo_c1", |b| {
         b.to_async(&rt).iter(|| async {
             let out: Echo = broker.call("bench.echo", &params).await.expect("call");
+            out
+        })
+    });
+    group.bench_function("typed_echo_owned_c1", |b| {
+        b.to_async(&rt).iter(|| async {
+            let params = Echo {
+                id: 1,
+                msg: "hello".to_owned(),
+            };
+            let out: Echo = broker.call_owned("bench.echo", params).await.expect("call");
             out
         })
     });

@@ -4,12 +4,13 @@
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::packet::JsonMap;
-use crate::payload::{from_payload, to_payload, Params};
+use crate::payload::{to_payload, Params};
+use crate::typed::TypedValue;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -220,6 +221,14 @@ pub(crate) struct ContextInner {
     pub(crate) deadline: Option<Instant>,
     /// Sampling decision and open custom spans (see [`crate::trace`]).
     pub(crate) trace: crate::trace::TraceState,
+    /// Set for a local call whose caller takes the handler's result as a value (nothing
+    /// between them reads it): the generated handler code moves its result into `reply`.
+    pub(crate) accepts_typed_reply: bool,
+    /// The handler's result, moved (see [`crate::typed`]).
+    pub(crate) reply: Mutex<Option<TypedValue>>,
+    /// Whether the code that runs the handler keeps a handle of its own (to read the meta
+    /// after): then params are the handler's alone at two handles, not one.
+    pub(crate) caller_keeps_handle: bool,
 }
 
 /// The context of one call or event: what a handler receives.
@@ -296,6 +305,9 @@ impl Context {
             event: None,
             deadline: None,
             trace: crate::trace::TraceState::default(),
+            accepts_typed_reply: false,
+            reply: Mutex::new(None),
+            caller_keeps_handle: false,
         })
     }
 
@@ -337,6 +349,9 @@ impl Context {
             event: None,
             deadline: None,
             trace,
+            accepts_typed_reply: false,
+            reply: Mutex::new(None),
+            caller_keeps_handle: false,
         })
     }
 
@@ -401,7 +416,43 @@ impl Context {
             event: inner.event.clone(),
             deadline: inner.deadline,
             trace: inner.trace.copy(),
+            accepts_typed_reply: false,
+            reply: Mutex::new(None),
+            caller_keeps_handle: false,
         })
+    }
+
+    /// The caller's params value, moved out, when it is a `T` (a local call made with
+    /// [`Broker::call_owned`](crate::Broker::call_owned)). The value moves without any JSON
+    /// when nothing but the handler can see these params; otherwise its JSON is made first.
+    pub(crate) fn take_typed_params<T: 'static>(&self, handler_sees_ctx: bool) -> Option<T> {
+        let own_handles = 1 + usize::from(self.0.caller_keeps_handle);
+        let shared = handler_sees_ctx
+            || Arc::strong_count(&self.0) > own_handles
+            || Arc::weak_count(&self.0) > 0;
+        self.0.params.take(shared)
+    }
+
+    /// Whether the caller takes the handler's result as a value.
+    pub(crate) fn accepts_typed_reply(&self) -> bool {
+        self.0.accepts_typed_reply
+    }
+
+    /// Hands the handler's result to the caller as a value.
+    pub(crate) fn set_typed_reply(&self, value: TypedValue) {
+        *self.0.reply.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+    }
+
+    /// The handler's result, if it was handed over as a value.
+    pub(crate) fn take_typed_reply(&self) -> Option<TypedValue> {
+        if !self.0.accepts_typed_reply {
+            return None;
+        }
+        self.0
+            .reply
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Whether both handles are the same context.
@@ -532,13 +583,40 @@ impl Context {
         params: impl Serialize,
         options: CallOptions,
     ) -> Result<R, Error> {
-        let params = to_payload(&params)?;
-        let result = self
-            .0
+        let params = Params::from_payload(to_payload(&params)?);
+        self.0
             .broker
-            .call_value(action, params, options, Some(self))
-            .await?;
-        from_payload(result)
+            .call_params(action, params, options, Some(self))
+            .await?
+            .into_type()
+    }
+
+    /// [`Context::call`] with params it owns: see [`Broker::call_owned`].
+    pub async fn call_owned<P, R>(&self, action: &str, params: P) -> Result<R, Error>
+    where
+        P: Serialize + Send + 'static,
+        R: DeserializeOwned + 'static,
+    {
+        self.call_owned_with(action, params, CallOptions::default())
+            .await
+    }
+
+    /// [`Context::call_owned`] with options.
+    pub async fn call_owned_with<P, R>(
+        &self,
+        action: &str,
+        params: P,
+        options: CallOptions,
+    ) -> Result<R, Error>
+    where
+        P: Serialize + Send + 'static,
+        R: DeserializeOwned + 'static,
+    {
+        self.0
+            .broker
+            .call_params(action, Params::owned(params), options, Some(self))
+            .await?
+            .into_type()
     }
 
     /// Runs several calls concurrently as children of this context; the first failure fails

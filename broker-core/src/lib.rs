@@ -62,6 +62,7 @@ mod sysinfo;
 pub mod trace;
 mod transit;
 pub mod transporter;
+mod typed;
 mod util;
 mod validation;
 
@@ -106,6 +107,7 @@ pub mod __private {
         ServiceSchema, Visibility,
     };
     pub use crate::transporter::BoxFuture;
+    pub use crate::typed::{Mover, MovesReply, ReplyProbe, SerializesReply};
     pub use serde_json::{self, Value};
     pub use std::sync::Arc;
     pub use std::time::Duration;
@@ -113,5 +115,17 @@ pub mod __private {
     /// Deserializes the context's params into a handler's parameter type.
     pub fn params<T: serde::de::DeserializeOwned>(ctx: &Context) -> Result<T, Error> {
         ctx.params_as()
+    }
+
+    /// The caller's params value itself, when the call came from this process with a `T`
+    /// (`None`: deserialize them with [`params`]). `handler_sees_ctx`: the handler also gets
+    /// the context, so the params' JSON is kept for it.
+    pub fn take_params<T: 'static>(ctx: &Context, handler_sees_ctx: bool) -> Option<T> {
+        ctx.take_typed_params(handler_sees_ctx)
+    }
+
+    /// A handle to put the handler's typed result in, when its caller takes one.
+    pub fn reply_to(ctx: &Context) -> Option<Context> {
+        ctx.accepts_typed_reply().then(|| ctx.clone())
     }
 }

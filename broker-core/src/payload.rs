@@ -3,9 +3,11 @@
 //! Params, results and event data travel as the JSON text they arrived in (or were serialized
 //! to once): a packet is decoded without building a tree of its payload, a handler
 //! deserializes its typed params straight from that text, and an echo sends the text back
-//! untouched. A `serde_json::Value` is built only when someone asks for one.
+//! untouched. A `serde_json::Value` is built only when someone asks for one. Within one
+//! process, params can skip JSON altogether (see [`crate::typed`]).
 
 use crate::error::Error;
+use crate::typed::TypedValue;
 use crate::validation;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -13,7 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::any::Any;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// A JSON payload as text.
 pub type Payload = Box<RawValue>;
@@ -62,16 +64,28 @@ pub(crate) fn from_payload<R: DeserializeOwned + 'static>(payload: Payload) -> R
 }
 
 /// The params of a context (or the data of an event): raw JSON, with a `Value` made on first
-/// use.
-#[derive(Clone)]
+/// use; or, for a call within this process, the caller's value itself, serialized only if
+/// something asks for the JSON (see [`crate::typed`]).
 pub struct Params {
-    raw: Payload,
+    raw: OnceLock<Payload>,
     value: OnceLock<Value>,
+    /// The caller's value, until a handler takes it.
+    typed: Mutex<Option<TypedValue>>,
+}
+
+impl Clone for Params {
+    fn clone(&self) -> Params {
+        let copy = Params::from_payload(self.to_payload());
+        if let Some(value) = self.value.get() {
+            let _ = copy.value.set(value.clone());
+        }
+        copy
+    }
 }
 
 impl fmt::Debug for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.raw.get())
+        f.write_str(self.raw().get())
     }
 }
 
@@ -79,29 +93,56 @@ impl Params {
     /// Params from their JSON text.
     pub fn from_payload(raw: Payload) -> Params {
         Params {
-            raw,
+            raw: OnceLock::from(raw),
             value: OnceLock::new(),
+            typed: Mutex::new(None),
         }
     }
 
     /// Params from a value (serialized once, keeping the value).
     pub fn from_value(value: Value) -> Params {
-        let raw = to_payload(&value).unwrap_or_else(|_| null_payload());
-        let cell = OnceLock::new();
-        let _ = cell.set(value);
-        Params { raw, value: cell }
+        let params = Params::from_payload(to_payload(&value).unwrap_or_else(|_| null_payload()));
+        let _ = params.value.set(value);
+        params
     }
 
-    /// The JSON text.
+    /// Params that are the caller's value itself (text is moved, not copied).
+    pub(crate) fn owned<T: Serialize + Send + 'static>(value: T) -> Params {
+        let mut slot = Some(value);
+        if let Some(same) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Payload>>() {
+            if let Some(payload) = same.take() {
+                return Params::from_payload(payload);
+            }
+        }
+        let typed = slot.map(TypedValue::new);
+        Params {
+            raw: OnceLock::new(),
+            value: OnceLock::new(),
+            typed: Mutex::new(typed),
+        }
+    }
+
+    /// The JSON text (of a moved value: serialized now, once).
     pub fn raw(&self) -> &RawValue {
-        &self.raw
+        self.raw.get_or_init(|| {
+            let typed = lock(&self.typed);
+            match typed.as_ref().map(TypedValue::to_payload) {
+                Some(Ok(payload)) => payload,
+                Some(Err(err)) => {
+                    tracing::warn!(%err, "params do not serialize; they read as null");
+                    null_payload()
+                }
+                // Taken by a handler that nothing else could see them through.
+                None => null_payload(),
+            }
+        })
     }
 
     /// As a `Value` (parsed on first use; `null` if the text is not JSON, which a decoded
     /// packet never holds).
     pub fn value(&self) -> &Value {
         self.value
-            .get_or_init(|| serde_json::from_str(self.raw.get()).unwrap_or(Value::Null))
+            .get_or_init(|| serde_json::from_str(self.raw().get()).unwrap_or(Value::Null))
     }
 
     /// Deserialized into `T`, straight from the text; a mismatch is a `ValidationError`.
@@ -110,21 +151,49 @@ impl Params {
         action: Option<&str>,
         node_id: &str,
     ) -> Result<T, Error> {
-        if let Ok(value) = serde_json::from_str::<T>(self.raw.get()) {
+        if let Ok(value) = serde_json::from_str::<T>(self.raw().get()) {
             return Ok(value);
         }
         validation::deserialize_params(self.value(), action, node_id)
     }
 
-    /// The payload itself.
-    pub(crate) fn into_payload(self) -> Payload {
-        self.raw
+    /// The caller's value, moved out, when it is a `T`. With `keep_text`, its JSON is made
+    /// first, for whoever else may still read the params.
+    pub(crate) fn take<T: 'static>(&self, keep_text: bool) -> Option<T> {
+        if !lock(&self.typed).as_ref().is_some_and(TypedValue::is::<T>) {
+            return None;
+        }
+        if keep_text {
+            // Outside the lock: `raw` takes it to serialize.
+            self.raw();
+        }
+        let typed = lock(&self.typed).take()?;
+        typed.downcast().ok()
+    }
+
+    /// The payload itself (a moved value serialized, or its error).
+    pub(crate) fn into_payload(self) -> Result<Payload, Error> {
+        if let Some(raw) = self.raw.into_inner() {
+            return Ok(raw);
+        }
+        match self
+            .typed
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            Some(typed) => typed.to_payload(),
+            None => Ok(null_payload()),
+        }
     }
 
     /// The payload, for forwarding.
     pub fn to_payload(&self) -> Payload {
-        self.raw.clone()
+        self.raw().to_owned()
     }
+}
+
+fn lock(m: &Mutex<Option<TypedValue>>) -> MutexGuard<'_, Option<TypedValue>> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

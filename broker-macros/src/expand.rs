@@ -312,27 +312,68 @@ impl Generator<'_> {
     }
 
     /// The handler closure of an action or event: per call, clone the service into an
-    /// `async move` block that deserializes the params, awaits the method and converts its
-    /// output with `convert` (a method of a `__private` trait).
+    /// `async move` block that gets the params, awaits the method and converts its output
+    /// with `convert` (a method of a `__private` trait). An action takes the caller's params
+    /// value as it is when a local caller moved one of its params type in, and moves its
+    /// result back to a local caller that takes it (see `broker_core::typed`); otherwise the
+    /// params are deserialized and the result serialized.
     fn handler(&self, handler: &Handler, convert: Convert) -> TokenStream {
         let ident = &handler.ident;
+        let is_action = matches!(convert, Convert::Action);
         let ctx = handler.takes_ctx.then(|| quote!(__broker_ctx,));
         let deserialize = handler.params.as_ref().map(|ty| {
             let params = quote_spanned!(ty.span()=> ::broker_core::__private::params::<#ty>);
-            quote!(let __broker_params = #params(&__broker_ctx)?;)
+            if !is_action {
+                return quote!(let __broker_params = #params(&__broker_ctx)?;);
+            }
+            let takes_ctx = handler.takes_ctx;
+            quote! {
+                let __broker_params =
+                    match ::broker_core::__private::take_params::<#ty>(&__broker_ctx, #takes_ctx) {
+                        ::core::option::Option::Some(__broker_moved) => __broker_moved,
+                        ::core::option::Option::None => #params(&__broker_ctx)?,
+                    };
+            }
         });
         let params = handler.params.as_ref().map(|_| quote!(__broker_params));
-        let ctx_pat = if handler.takes_ctx || handler.params.is_some() {
+        // The result moves only with a nameable return type (not `impl Trait`).
+        let moved_result = match &handler.output {
+            ReturnType::Type(_, ty) if is_action && !mentions_impl(ty.to_token_stream()) => {
+                Some(ty)
+            }
+            _ => None,
+        };
+        let ctx_pat = if handler.takes_ctx || handler.params.is_some() || moved_result.is_some() {
             quote!(__broker_ctx)
         } else {
             quote!(_)
         };
         let convert = convert.call(&handler.output, quote!(__broker_out));
+        let (reply_to, convert) = match moved_result {
+            Some(ty) => (
+                quote!(let __broker_reply_to = ::broker_core::__private::reply_to(&__broker_ctx);),
+                quote! {{
+                    #[allow(unused_imports)]
+                    use ::broker_core::__private::{MovesReply as _, SerializesReply as _};
+                    let __broker_mover =
+                        (&&::broker_core::__private::ReplyProbe::<#ty>::new()).mover();
+                    match (__broker_reply_to, __broker_mover) {
+                        (
+                            ::core::option::Option::Some(__broker_reply_to),
+                            ::core::option::Option::Some(__broker_mover),
+                        ) => __broker_mover(__broker_out, &__broker_reply_to),
+                        _ => #convert,
+                    }
+                }},
+            ),
+            None => (TokenStream::new(), convert),
+        };
         let call = send_method_call(ident, quote!(&*__broker_this, #ctx #params));
         let future = async_block(
             ident,
             quote! {
                 #deserialize
+                #reply_to
                 let __broker_out = #call.await;
                 #convert
             },

@@ -12,6 +12,7 @@ use crate::strategy::Request;
 use crate::trace::CallTrace;
 use crate::transit::Pending;
 use crate::transporter::BalancedTopic;
+use crate::typed::Reply;
 use crate::util::{generate_uid, CatchPanic};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -68,11 +69,12 @@ pub(super) fn chain(weak: Weak<BrokerInner>, config: &BrokerConfig) -> CallHandl
             Broker { inner }
                 .call_once(
                     &call.action,
-                    call.params,
+                    Params::from_payload(call.params),
                     call.options,
                     call.parent.as_ref(),
                 )
-                .await
+                .await?
+                .into_payload()
         })
     });
     let builtins: [Arc<dyn Middleware>; 2] = [
@@ -107,6 +109,20 @@ impl Broker {
         options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Payload, Error> {
+        self.call_params(action, Params::from_payload(params), options, parent)
+            .await?
+            .into_payload()
+    }
+
+    /// [`Broker::call_value`] with params that may be a moved value, and a result that may
+    /// be one (see [`crate::typed`]).
+    pub(crate) async fn call_params(
+        &self,
+        action: &str,
+        params: Params,
+        options: CallOptions,
+        parent: Option<&Context>,
+    ) -> Result<Reply, Error> {
         if self.refuses_work(parent.is_some()) {
             return Err(Error::broker_stopped_call(action, self.node_id()));
         }
@@ -127,29 +143,31 @@ impl Broker {
     async fn call_untraced(
         &self,
         action: &str,
-        params: Payload,
+        params: Params,
         options: CallOptions,
         parent: Option<&Context>,
-    ) -> Result<Payload, Error> {
+    ) -> Result<Reply, Error> {
         if self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none() {
             return self.call_once(action, params, options, parent).await;
         }
+        // The chain's middlewares see JSON.
         (self.inner.call_chain)(Call {
             action: action.to_owned(),
-            params,
+            params: params.into_payload()?,
             options,
             parent: parent.cloned(),
         })
         .await
+        .map(Reply::Json)
     }
 
     async fn call_once(
         &self,
         action: &str,
-        params: Payload,
+        params: Params,
         options: CallOptions,
         parent: Option<&Context>,
-    ) -> Result<Payload, Error> {
+    ) -> Result<Reply, Error> {
         // Everything before the handler runs is synchronous, so none of its temporaries
         // (options, meta, the selection) live in this future: a small future is cheap to move.
         let prepared = self.prepare_call(action, params, options, parent);
@@ -163,6 +181,10 @@ impl Broker {
         let (result, meta_back) = match prepared.route {
             Route::Local(local, ctx) => {
                 let result = self.run_action(&local, ctx.clone()).await;
+                let result = result.map(|json| match ctx.take_typed_reply() {
+                    Some(value) => Reply::Typed(value),
+                    None => Reply::Json(json),
+                });
                 (result, prepared.merge_back.then(|| ctx.meta()))
             }
             // Boxed: the remote path's state (a whole REQUEST packet) would otherwise
@@ -178,8 +200,9 @@ impl Broker {
                 let timer = cell
                     .as_ref()
                     .map(|c| c.begin(shape.caller.as_deref(), shape.level));
-                let out =
+                let (result, meta) =
                     Box::pin(self.call_remote(action, node_id, params, shape, balanced)).await;
+                let out = (result.map(Reply::Json), meta);
                 if let Some(timer) = timer {
                     timer.finish(out.0.as_ref().err());
                 }
@@ -201,7 +224,7 @@ impl Broker {
     fn prepare_call(
         &self,
         action: &str,
-        params: Payload,
+        params: Params,
         options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Prepared, Error> {
@@ -233,7 +256,6 @@ impl Broker {
                 trace = CallTrace::from_state(&state);
             }
         }
-        let params = Params::from_payload(params);
         let pinned = options.node_id.is_some();
         let request = Request {
             name: action,
@@ -391,6 +413,10 @@ impl Broker {
             event: None,
             deadline: shape.timeout.map(|t| Instant::now() + t),
             trace: shape.trace.into_state(),
+            accepts_typed_reply: action.result_unseen,
+            reply: Mutex::new(None),
+            // `call_once` keeps one to take the reply and the meta.
+            caller_keeps_handle: true,
         })
     }
 
@@ -456,11 +482,18 @@ impl Broker {
                 &mut meta,
             );
         }
+        let params = match params.into_payload() {
+            Ok(params) => params,
+            Err(err) => {
+                transit.remove_pending(&id);
+                return (Err(err), None);
+            }
+        };
         let packet = Packet::Request(RequestPacket {
             request_id: Some(request_id),
             id: id.clone(),
             action: action.to_owned(),
-            params: params.into_payload(),
+            params,
             meta,
             headers,
             timeout: Some(shape.timeout.map_or(0, |t| t.as_millis() as u64)),

@@ -244,6 +244,9 @@ impl Broker {
                 event: Some(d.event),
                 deadline: None,
                 trace: crate::trace::TraceState::new(d.tracing),
+                accepts_typed_reply: false,
+                reply: Mutex::new(None),
+                caller_keeps_handle: false,
             });
             let run = CatchPanic::call(|| (handler.handler)(ctx.clone()), "event handler");
             let broker = self.clone();

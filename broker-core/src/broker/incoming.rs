@@ -278,6 +278,9 @@ impl Broker {
                             event: None,
                             deadline: timeout.map(|t| Instant::now() + t),
                             trace,
+                            accepts_typed_reply: false,
+                            reply: Mutex::new(None),
+                            caller_keeps_handle: true,
                         });
                         let result = self.run_action(&action, ctx.clone()).await;
                         let meta = ctx.take_meta();

@@ -238,7 +238,8 @@ impl Broker {
                     service: full_name,
                     def,
                 };
-                let handler = self.wrap_action(&spec, &schema.hooks, def.handler.clone());
+                let (handler, wrapped) =
+                    self.wrap_action(&spec, &schema.hooks, def.handler.clone());
                 let handler = match &self.inner.tracer {
                     Some(tracer) => crate::trace::wrap_action(tracer, &spec, schema, handler),
                     None => handler,
@@ -251,6 +252,7 @@ impl Broker {
                     visibility: def.visibility,
                     strategy,
                     metrics: self.inner.metrics.builtin().map(|m| m.local_cell(&spec)),
+                    result_unseen: !wrapped && self.inner.tracer.is_none(),
                 }));
             }
         }
@@ -312,20 +314,26 @@ impl Broker {
     }
 
     /// Wraps an action handler, innermost first: timeout, the service's hooks, the bulkhead,
-    /// then the user's middlewares (the first added outermost).
+    /// then the user's middlewares (the first added outermost). Also says whether hooks or
+    /// user middlewares wrap it (they may read its result; the built-ins do not).
     fn wrap_action(
         &self,
         spec: &ActionSpec<'_>,
         hooks: &Hooks,
         handler: ActionHandler,
-    ) -> ActionHandler {
+    ) -> (ActionHandler, bool) {
         let handler = Timeout.wrap_action(spec, handler);
+        let unhooked = handler.clone();
         let handler = hooks.wrap(&spec.def.name, handler);
+        let hooked = !Arc::ptr_eq(&unhooked, &handler);
         let bulkhead = Bulkhead {
             default: self.inner.config.bulkhead,
         };
         let handler = bulkhead.wrap_action(spec, handler);
-        middleware::wrap_action(&self.inner.config.middlewares, spec, handler)
+        let inner = handler.clone();
+        let handler = middleware::wrap_action(&self.inner.config.middlewares, spec, handler);
+        let wrapped = hooked || !Arc::ptr_eq(&inner, &handler);
+        (handler, wrapped)
     }
 
     /// Wraps an event handler: the bulkhead, then the user's middlewares.

@@ -20,7 +20,7 @@ use crate::context::{CallOptions, EmitOptions, EventType};
 use crate::error::Error;
 use crate::middleware::CallHandler;
 use crate::packet::ClientInfo;
-use crate::payload::{from_payload, to_payload};
+use crate::payload::{to_payload, Params};
 use crate::registry::{Node, NodeRecord, Registry};
 use crate::service::ServiceSchema;
 use crate::transit::Transit;
@@ -287,9 +287,72 @@ impl Broker {
         params: impl Serialize,
         options: CallOptions,
     ) -> Result<R, Error> {
-        let params = to_payload(&params)?;
-        let result = self.call_value(action, params, options, None).await?;
-        from_payload(result)
+        let params = Params::from_payload(to_payload(&params)?);
+        self.call_params(action, params, options, None)
+            .await?
+            .into_type()
+    }
+
+    /// Calls an action with params it owns (moved in, hence `'static`). When this node serves
+    /// the action with a handler whose params type is `P` (what `#[action]` generates), the
+    /// value moves to the handler without being serialized, and a result of type `R` moves
+    /// back the same way: a local call costs no JSON at all. Anything that needs the JSON
+    /// still gets it, made on demand: a call to another node, a middleware or hook reading
+    /// the params, a handler taking another type. Otherwise the same as [`Broker::call`].
+    ///
+    /// ```
+    /// use broker_core::{service, Broker, Error};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Sum {
+    ///     a: i64,
+    ///     b: i64,
+    /// }
+    ///
+    /// struct Math;
+    ///
+    /// #[service(name = "math")]
+    /// impl Math {
+    ///     #[action]
+    ///     async fn add(&self, p: Sum) -> Result<i64, Error> {
+    ///         Ok(p.a + p.b)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let broker = Broker::builder().node_id("owned-doc").build();
+    /// broker.add_service(Math).await?;
+    /// broker.start().await?;
+    /// let sum: i64 = broker.call_owned("math.add", Sum { a: 2, b: 3 }).await?;
+    /// assert_eq!(sum, 5);
+    /// broker.stop().await
+    /// # }
+    /// ```
+    pub async fn call_owned<P, R>(&self, action: &str, params: P) -> Result<R, Error>
+    where
+        P: Serialize + Send + 'static,
+        R: DeserializeOwned + 'static,
+    {
+        self.call_owned_with(action, params, CallOptions::default())
+            .await
+    }
+
+    /// [`Broker::call_owned`] with options.
+    pub async fn call_owned_with<P, R>(
+        &self,
+        action: &str,
+        params: P,
+        options: CallOptions,
+    ) -> Result<R, Error>
+    where
+        P: Serialize + Send + 'static,
+        R: DeserializeOwned + 'static,
+    {
+        self.call_params(action, Params::owned(params), options, None)
+            .await?
+            .into_type()
     }
 
     /// Emits a balanced event: one handler per group across the cluster.

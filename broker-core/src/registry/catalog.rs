@@ -24,6 +24,9 @@ pub(crate) struct LocalAction {
     pub(crate) strategy: Option<StrategySpec>,
     /// Its request metrics, when metrics are on.
     pub(crate) metrics: Option<Arc<crate::metrics::RequestCell>>,
+    /// Whether nothing between a caller and the handler reads the result (no hooks, user
+    /// middlewares or tracing around it): then a local caller may take it as a value.
+    pub(crate) result_unseen: bool,
 }
 
 impl fmt::Debug for LocalAction {
