@@ -105,7 +105,7 @@ impl Broker {
             }
             Packet::Request(req) => {
                 let broker = self.clone();
-                tokio::spawn(async move { broker.serve_request(req).await });
+                run_inline_first(async move { broker.serve_request(req).await });
             }
             Packet::Response(res) => transit.resolve(res),
             Packet::Event(event) => self.deliver_event(event),
@@ -373,12 +373,11 @@ impl Broker {
     }
 }
 
-/// Runs an event handler on the receive loop until it first has to wait, and only then gives
-/// it a task of its own: a handler that finishes at once (most do) costs no task and no hop
-/// between threads. As in Moleculer.js, a handler hogging the CPU before its first await holds
-/// up the packets behind it. (Requests keep a task each: serving one also encodes and
-/// publishes the reply, which is worth spreading over the runtime's threads; measured, inline
-/// requests were no faster.)
+/// Runs an event handler, or a request with its reply, on the receive loop until it first has
+/// to wait, and only then gives it a task of its own: a handler that finishes at once (most
+/// do) costs no task and no hop between threads, and the request stays on the thread that
+/// decoded it. As in Moleculer.js, a handler hogging the CPU before its first await holds up
+/// the packets behind it.
 pub(crate) fn run_inline_first(work: impl Future<Output = ()> + Send + 'static) {
     let mut work = Box::pin(work);
     // A waker that does nothing is enough: pending work is spawned below, and the task's first
