@@ -137,7 +137,16 @@ impl Broker {
                 .await;
             }
         }
+        // Straight to `call_once` when it can: one future less to build and move per call.
+        if self.is_plain(&options) {
+            return self.call_once(action, params, options, parent).await;
+        }
         self.call_untraced(action, params, options, parent).await
+    }
+
+    /// Whether a call can skip the chain: no middleware wraps calls, no retries or fallback.
+    fn is_plain(&self, options: &CallOptions) -> bool {
+        self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none()
     }
 
     async fn call_untraced(
@@ -147,7 +156,7 @@ impl Broker {
         options: CallOptions,
         parent: Option<&Context>,
     ) -> Result<Reply, Error> {
-        if self.inner.plain_calls && options.retries.is_none() && options.fallback.is_none() {
+        if self.is_plain(&options) {
             return self.call_once(action, params, options, parent).await;
         }
         // The chain's middlewares see JSON.

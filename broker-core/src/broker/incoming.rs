@@ -12,12 +12,13 @@ use crate::packet::{
 use crate::payload::{Params, Payload};
 use crate::registry::{HeartbeatOutcome, InfoOutcome};
 use crate::strategy::Request;
+use crate::transit::Transit;
 use crate::transporter::{TransportEvent, TransportEvents};
 use crate::util::now_ms;
 use serde_json::{json, Value};
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -234,68 +235,107 @@ impl Broker {
         // leave, not only for the handler to return.
         let _in_flight = self.inner.in_flight.enter();
         let me = self.node_id();
-        let caller_node = req.sender.clone();
-        let request_id = req.id.clone();
-        let action_name = req.action.clone();
-        let outcome: Result<(Payload, JsonMap, JsonMap), (Error, JsonMap)> =
-            if !self.inner.accepting.load(Ordering::Acquire) {
-                Err((
-                    Error::service_not_available(&req.action, Some(me)),
-                    req.meta,
-                ))
-            } else if req.stream == Some(true) {
-                Err((stream_not_supported(&req.action, me), req.meta))
-            } else {
-                match self.inner.registry.local_action(&req.action) {
-                    Some(action) if action.visibility.is_remote_callable() => {
-                        let timeout = req.timeout.filter(|t| *t > 0).map(Duration::from_millis);
-                        let id = OnceLock::new();
-                        let _ = id.set(req.id);
-                        let headers = req.headers.unwrap_or_default();
-                        let (mut request_id, mut parent_id) = (req.request_id, req.parent_id);
-                        let trace = crate::trace::incoming(
-                            self.inner.tracer.is_some(),
-                            &headers,
-                            &req.meta,
-                            &mut request_id,
-                            &mut parent_id,
-                            req.tracing,
-                        );
-                        let ctx = Context::new(ContextInner {
-                            broker: self.clone(),
-                            id,
-                            request_id,
-                            parent_id,
-                            level: req.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),
-                            caller: req.caller,
-                            node_id: Some(req.sender),
-                            params: Params::from_payload(req.params),
-                            meta: Mutex::new(req.meta),
-                            headers,
-                            response_headers: Mutex::new(JsonMap::new()),
-                            action: Some(action.name.clone()),
-                            service: Some(action.service.clone()),
-                            event: None,
-                            deadline: timeout.map(|t| Instant::now() + t),
-                            trace,
-                            accepts_typed_reply: false,
-                            reply: Mutex::new(None),
-                            caller_keeps_handle: true,
-                        });
-                        let result = self.run_action(&action, ctx.clone()).await;
-                        let meta = ctx.take_meta();
-                        match result {
-                            Ok(value) => Ok((value, meta, ctx.take_response_headers())),
-                            Err(err) => Err((err, meta)),
-                        }
-                    }
-                    _ => Err((Error::service_not_found(&req.action, Some(me)), req.meta)),
-                }
+        let refusal = if !self.inner.accepting.load(Ordering::Acquire) {
+            Some(Error::service_not_available(&req.action, Some(me)))
+        } else if req.stream == Some(true) {
+            Some(stream_not_supported(&req.action, me))
+        } else {
+            None
+        };
+        let action = match refusal {
+            Some(_) => None,
+            None => self
+                .inner
+                .registry
+                .local_action(&req.action)
+                .filter(|a| a.visibility.is_remote_callable()),
+        };
+        let Some(action) = action else {
+            let err = refusal.unwrap_or_else(|| Error::service_not_found(&req.action, Some(me)));
+            let reply = Reply {
+                id: req.id,
+                caller: &req.sender,
+                action: &req.action,
             };
+            self.reply(transit, reply, Err((err, req.meta)));
+            return;
+        };
+        let timeout = req.timeout.filter(|t| *t > 0).map(Duration::from_millis);
+        let headers = req.headers.unwrap_or_default();
+        let (mut request_id, mut parent_id) = (req.request_id, req.parent_id);
+        let trace = crate::trace::incoming(
+            self.inner.tracer.is_some(),
+            &headers,
+            &req.meta,
+            &mut request_id,
+            &mut parent_id,
+            req.tracing,
+        );
+        let ctx = Context::new(ContextInner {
+            broker: self.clone(),
+            id: OnceLock::from(req.id),
+            request_id,
+            parent_id,
+            level: req.level.map_or(1, |l| l.min(u32::MAX as u64) as u32),
+            caller: req.caller,
+            node_id: Some(req.sender),
+            params: Params::from_payload(req.params),
+            meta: Mutex::new(req.meta),
+            headers,
+            response_headers: Mutex::new(JsonMap::new()),
+            action: Some(action.name.clone()),
+            service: Some(action.service.clone()),
+            event: None,
+            deadline: timeout.map(|t| Instant::now() + t),
+            trace,
+            accepts_typed_reply: false,
+            reply: Mutex::new(None),
+            caller_keeps_handle: true,
+        });
+        let result = self.run_action(&action, ctx.clone()).await;
+        // A handler rarely keeps its context: then the reply takes its parts back, uncopied.
+        let (id, caller, meta, headers) = match Arc::try_unwrap(ctx.0) {
+            Ok(inner) => (
+                inner.id.into_inner().unwrap_or_default(),
+                inner.node_id.unwrap_or_default(),
+                inner
+                    .meta
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner),
+                inner
+                    .response_headers
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner),
+            ),
+            Err(shared) => {
+                let ctx = Context(shared);
+                (
+                    ctx.id().to_owned(),
+                    ctx.node_id().to_owned(),
+                    ctx.take_meta(),
+                    ctx.take_response_headers(),
+                )
+            }
+        };
+        let reply = Reply {
+            id,
+            caller: &caller,
+            action: &action.name,
+        };
+        let outcome = match result {
+            Ok(data) => Ok((data, meta, headers)),
+            Err(err) => Err((err, meta)),
+        };
+        self.reply(transit, reply, outcome);
+    }
+
+    /// Publishes the RES of a request: its data, meta and response headers, or its error.
+    fn reply(&self, transit: &Transit, to: Reply<'_>, outcome: Outcome) {
+        let me = self.node_id();
         let with_headers = transit.protocol.has_headers();
         let response = match outcome {
             Ok((data, meta, headers)) => ResponsePacket {
-                id: request_id,
+                id: to.id,
                 meta,
                 headers: with_headers.then_some(headers),
                 success: true,
@@ -307,9 +347,9 @@ impl Broker {
                 sender: me.to_owned(),
             },
             Err((err, meta)) => {
-                tracing::debug!(action = %action_name, %err, "request failed");
+                tracing::debug!(action = %to.action, %err, "request failed");
                 ResponsePacket {
-                    id: request_id,
+                    id: to.id,
                     meta,
                     headers: with_headers.then(JsonMap::new),
                     success: false,
@@ -322,7 +362,7 @@ impl Broker {
                 }
             }
         };
-        transit.publish_quietly(&Packet::Response(response), Some(&caller_node));
+        transit.publish_quietly(&Packet::Response(response), Some(to.caller));
     }
 
     fn deliver_event(&self, event: EventPacket) {
@@ -387,6 +427,17 @@ pub(crate) fn run_inline_first(work: impl Future<Output = ()> + Send + 'static) 
         tokio::spawn(work);
     }
 }
+
+/// Where a RES goes: the request's ID, the node that sent it, and the action (for the log).
+struct Reply<'a> {
+    id: String,
+    caller: &'a str,
+    action: &'a str,
+}
+
+/// A request's outcome: the result with the meta and response headers, or the error with the
+/// meta.
+type Outcome = Result<(Payload, JsonMap, JsonMap), (Error, JsonMap)>;
 
 /// The answer to a streamed request: this node does not take request streams yet.
 fn stream_not_supported(action: &str, node_id: &str) -> Error {
