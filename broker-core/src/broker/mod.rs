@@ -51,21 +51,26 @@ pub(crate) enum State {
 pub(crate) struct InFlight {
     count: AtomicUsize,
     idle: Notify,
+    /// Whether a stop waits: only then does the last guard out wake it (a wake-up per call
+    /// otherwise, at one call in flight).
+    waited_on: AtomicBool,
 }
 
 pub(crate) struct InFlightGuard<'a>(&'a InFlight);
 
 impl InFlight {
     pub(crate) fn enter(&self) -> InFlightGuard<'_> {
-        self.count.fetch_add(1, Ordering::AcqRel);
+        self.count.fetch_add(1, Ordering::SeqCst);
         InFlightGuard(self)
     }
 
     async fn wait_idle(&self, bound: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + bound;
+        self.waited_on.store(true, Ordering::SeqCst);
         loop {
+            // Receives `notify_waiters` from its creation on, before it is polled.
             let notified = self.idle.notified();
-            if self.count.load(Ordering::Acquire) == 0 {
+            if self.count.load(Ordering::SeqCst) == 0 {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -77,7 +82,11 @@ impl InFlight {
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SeqCst with the waiter's flag and count: a guard that misses the flag drops the count
+        // before the waiter reads it.
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.0.waited_on.load(Ordering::SeqCst)
+        {
             self.0.idle.notify_waiters();
         }
     }
