@@ -6,14 +6,14 @@
 # call path can be judged on a busy machine.
 # Usage: scripts/callgrind-core.sh [scenario...]
 #        (default: local local_owned remote_typed remote_raw; see broker-core/examples/callpath.rs)
-# Env: SMALL (default 2000), LARGE (default 12000), OUT (default /tmp/callgrind-core),
+# Env: SMALL (default 1000), LARGE (default 6000), OUT (default /tmp/callgrind-core),
 #      RUNTIME=multi (the multi-thread runtime instead of the current-thread one),
 #      CALLPATH_BIN (use this build of the example, say an older one to compare with).
 # Needs valgrind (apt-get install -y valgrind).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SMALL="${SMALL:-2000}"
-LARGE="${LARGE:-12000}"
+SMALL="${SMALL:-1000}"
+LARGE="${LARGE:-6000}"
 OUT="${OUT:-/tmp/callgrind-core}"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 if [ -n "${CALLPATH_BIN:-}" ]; then

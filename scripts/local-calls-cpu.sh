@@ -5,15 +5,21 @@
 # itself) over the loop is divided by CALLS. CPU time moves less with the machine's load than
 # a rate does; on a busy machine, compare figures of one run only.
 # Rust: broker-core's `callpath` example, `local` (`Broker::call`, params borrowed) and
-# `local_owned` (`Broker::call_owned`, params moved); both with a typed `#[action]` handler.
-# Usage: scripts/local-calls-cpu.sh     Env: CALLS (default 1000000), RUNS (default 3).
+# `local_owned` (`Broker::call_owned`, params moved); both with a typed `#[action]` handler; the
+# whole process's CPU time (its start-up, a few ms, included; no warm-up needed).
+# Usage: scripts/local-calls-cpu.sh
+# Env: CALLS (default 1000000), RUNS (default 3), CALLPATH_BIN (a prebuilt `callpath`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CALLS="${CALLS:-1000000}"
 RUNS="${RUNS:-3}"
 [ -d "$ROOT/interop/node_modules/moleculer" ] || (cd "$ROOT/interop" && npm ci --no-audit --no-fund >&2)
-(cd "$ROOT" && cargo build --release -p broker-core --example callpath >&2)
-BIN="$ROOT/target/release/examples/callpath"
+if [ -n "${CALLPATH_BIN:-}" ]; then
+	BIN="$CALLPATH_BIN"
+else
+	(cd "$ROOT" && cargo build --release -p broker-core --example callpath >&2)
+	BIN="$ROOT/target/release/examples/callpath"
+fi
 js() {
 	NODE_PATH="$ROOT/interop/node_modules" CALLS="$CALLS" node -e '
 const { ServiceBroker } = require("moleculer");
