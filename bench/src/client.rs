@@ -1,6 +1,6 @@
 //! The client role: the scenarios of the Moleculer.js bench client, one JSON line each.
 
-use crate::payload::make_typed_payload;
+use crate::payload::{make_typed_payload, TypedPayload};
 use crate::server::{remote_broker, Bench};
 use crate::stats::{env_f64, env_str, make_payload, measure, r3};
 use broker_core::payload::Payload;
@@ -94,9 +94,10 @@ pub(crate) async fn run() -> Result<(), String> {
             extra.insert("transporter".into(), json!("none"));
             extra.insert("server_node".into(), json!(broker.node_id()));
             extra.insert("server_client".into(), json!("in-process"));
+            extra.insert("rust_call".into(), json!("call_owned"));
             for s in local {
                 let conc = if s == "local_c1" { 1 } else { 64 };
-                echo(s, &broker, 0, CallOptions::new, conc, &extra, &settings).await;
+                echo_owned(s, &broker, conc, &extra, &settings).await;
             }
             let _ = tokio::time::timeout(Duration::from_secs(5), broker.stop()).await;
         }
@@ -215,6 +216,41 @@ async fn echo(
         let (b, p, opts) = (broker.clone(), payload.clone(), options());
         async move {
             b.call_with::<Payload>("bench.echo", &*p, opts)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+    };
+    out(&measure(
+        scenario,
+        extra,
+        call,
+        conc,
+        bytes,
+        settings.duration,
+        settings.warmup,
+    )
+    .await);
+}
+
+/// Measures the local `bench.echo_typed` at `conc` in flight: each call moves a copy of the
+/// typed payload in (`Broker::call_owned`) and gets the typed result back, as Rust code that
+/// owns its data calls a service in its own process (Moleculer.js passes its object by
+/// reference; a Rust caller that keeps its value pays this copy).
+async fn echo_owned(
+    scenario: &str,
+    broker: &Broker,
+    conc: usize,
+    extra: &Map<String, Value>,
+    settings: &Settings,
+) {
+    let payload = Arc::new(make_typed_payload(0));
+    let bytes = make_payload(0).to_string().len();
+    let broker = broker.clone();
+    let call = move || {
+        let (b, p) = (broker.clone(), TypedPayload::clone(&payload));
+        async move {
+            b.call_owned::<TypedPayload, TypedPayload>("bench.echo_typed", p)
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string())

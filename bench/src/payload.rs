@@ -33,7 +33,7 @@ pub(crate) fn make_payload(target: usize) -> Value {
 /// The bench payload as a Rust client holds its data: typed records, not a `Value` tree. It
 /// serializes to exactly the bytes of [`make_payload`] (a test checks), so both clients send
 /// the same packets; this side just skips walking a map per record, as typed Rust code does.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum TypedPayload {
     /// `{"id":1,"msg":"hello"}`.
@@ -51,7 +51,7 @@ pub(crate) enum TypedPayload {
 }
 
 /// One record of the larger payloads.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Item {
     id: u64,
     name: String,

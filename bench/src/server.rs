@@ -1,5 +1,6 @@
 //! The server role: a broker serving the `bench` service until Ctrl-C / SIGTERM.
 
+use crate::payload::TypedPayload;
 use crate::stats::env_str;
 use broker_core::payload::Payload;
 use broker_core::trace::{EventExporter, Sampling, TracingOptions};
@@ -23,6 +24,13 @@ impl Bench {
     #[action]
     async fn echo(&self, ctx: Context) -> Result<Payload, Error> {
         Ok(ctx.params_raw().to_owned())
+    }
+
+    /// The echo as typed Rust code writes it. The local scenarios call it with
+    /// `Broker::call_owned`: the params value moves to it and back, no JSON in between.
+    #[action]
+    async fn echo_typed(&self, params: TypedPayload) -> Result<TypedPayload, Error> {
+        Ok(params)
     }
 
     #[action]
