@@ -91,6 +91,10 @@ fn reg(
     let mut def = MetricDef::new(name)
         .labels(labels.iter().copied())
         .rate(rate);
+    // Moleculer's `*.time` histograms have `quantiles: true`.
+    if kind == MetricType::Histogram {
+        def = def.default_quantiles();
+    }
     if !description.is_empty() {
         def = def.description(description);
     }

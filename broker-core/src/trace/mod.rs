@@ -163,6 +163,35 @@ impl TracingOptions {
     }
 }
 
+impl TracingOptions {
+    /// The options as Moleculer's `tracing` broker option (what `$node.options` shows):
+    /// `enabled`, `exporter`, `sampling`, `actions`, `events`, `errorFields`, `stackTrace`,
+    /// `defaultTags`, `tags`.
+    pub fn to_json(&self) -> Value {
+        let exporters: Vec<Value> = self.exporters.iter().map(|e| e.options_json()).collect();
+        serde_json::json!({
+            "enabled": self.enabled,
+            "exporter": if exporters.is_empty() { Value::Null } else { Value::Array(exporters) },
+            "sampling": {
+                "rate": self.sampling.rate,
+                "tracesPerSecond": self.sampling.traces_per_second,
+                "minPriority": self.sampling.min_priority,
+            },
+            "actions": self.actions,
+            "events": self.events,
+            // The error fields every span's `error` carries (`SpanData::set_error`).
+            "errorFields": ["name", "message", "code", "type", "data"],
+            "stackTrace": false,
+            "defaultTags": if self.default_tags.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(self.default_tags.clone())
+            },
+            "tags": {"action": Value::Null, "event": Value::Null},
+        })
+    }
+}
+
 /// Which params or meta keys become span tags.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TagSelect {

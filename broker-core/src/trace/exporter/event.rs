@@ -170,6 +170,19 @@ fn encode(spans: &[FinishedSpan], event_name: &str) -> Option<crate::payload::Pa
 }
 
 impl SpanExporter for EventExporter {
+    fn options_json(&self) -> serde_json::Value {
+        let o = &self.options;
+        serde_json::json!({"type": "Event", "options": {
+            "eventName": o.event_name,
+            "sendStartSpan": o.send_start_span,
+            "sendFinishSpan": o.send_finish_span,
+            "broadcast": o.broadcast,
+            "groups": o.groups,
+            "interval": o.interval.as_secs_f64(),
+            "maxQueue": o.max_queue,
+        }})
+    }
+
     fn start(&self, broker: &Broker) {
         *lock(&self.broker) = Some(Arc::downgrade(&broker.inner));
         if self.options.interval.is_zero() {

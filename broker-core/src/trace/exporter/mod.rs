@@ -9,6 +9,7 @@ pub use event::{EventExporter, EventExporterOptions};
 use super::{FinishedSpan, SpanData};
 use crate::broker::Broker;
 use crate::transporter::BoxFuture;
+use serde_json::{json, Value};
 use std::fmt;
 
 /// Receives the spans of sampled traces (Moleculer's trace exporter). Called on the handler's
@@ -42,5 +43,12 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// The broker is stopping: send what is queued.
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+
+    /// How `$node.options` shows this exporter, in Moleculer's shape (`{"type": "Event",
+    /// "options": {…}}`); by default `{"type": <the Rust type's name>}`.
+    fn options_json(&self) -> Value {
+        let name = std::any::type_name::<Self>();
+        json!({"type": name.rsplit("::").next().unwrap_or(name)})
     }
 }
