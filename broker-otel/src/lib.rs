@@ -1,6 +1,7 @@
 //! OpenTelemetry for the broker: [`OtlpExporter`], a span exporter (see
 //! [`broker_core::trace`]) that sends the broker's spans to an OTLP/HTTP endpoint (an
-//! OpenTelemetry Collector, Jaeger, Tempo, …) in protobuf.
+//! OpenTelemetry Collector, Jaeger, Tempo, …) in protobuf, and [`OtlpMetricsExporter`], which
+//! pushes the broker's metrics (see [`metrics`]) the same way.
 //!
 //! Spans keep their identity: the OTLP trace ID, span ID and parent span ID are Moleculer's
 //! `traceID`, `id` and `parentID` mapped as [`broker_core::trace::propagation`] says (a UUID's
@@ -25,6 +26,10 @@
 //! # Ok(())
 //! # }
 //! ```
+
+pub mod metrics;
+
+pub use metrics::{OtlpMetricsExporter, OtlpMetricsOptions};
 
 use broker_core::trace::{propagation, FinishedSpan, SpanData, SpanExporter};
 use broker_core::{Broker, Error};
