@@ -239,10 +239,6 @@ impl Broker {
                     def,
                 };
                 let handler = self.wrap_action(&spec, &schema.hooks, def.handler.clone());
-                let handler = match &self.inner.tracer {
-                    Some(tracer) => crate::trace::wrap_action(tracer, &spec, schema, handler),
-                    None => handler,
-                };
                 actions.push(Arc::new(LocalAction {
                     name: Arc::from(name.as_str()),
                     service: service.clone(),
@@ -251,6 +247,11 @@ impl Broker {
                     visibility: def.visibility,
                     strategy,
                     metrics: self.inner.metrics.builtin().map(|m| m.local_cell(&spec)),
+                    trace: self
+                        .inner
+                        .tracer
+                        .as_ref()
+                        .and_then(|t| crate::trace::action_target(t, &spec, schema)),
                 }));
             }
         }

@@ -50,7 +50,7 @@ mod quantiles;
 mod reporter;
 mod store;
 
-pub(crate) use builtin::{Builtin, RequestCell};
+pub(crate) use builtin::{Builtin, RequestCell, RequestTimer};
 pub use quantiles::{QuantileSummary, SLICE_SAMPLES};
 pub use reporter::EventReporterOptions;
 pub use store::{LabelValue, Metric, MetricType, Series, SeriesValue};

@@ -24,6 +24,8 @@ pub(crate) struct LocalAction {
     pub(crate) strategy: Option<StrategySpec>,
     /// Its request metrics, when metrics are on.
     pub(crate) metrics: Option<Arc<crate::metrics::RequestCell>>,
+    /// Its tracing, when tracing (of it) is on.
+    pub(crate) trace: Option<Arc<crate::trace::ActionTrace>>,
 }
 
 impl fmt::Debug for LocalAction {

@@ -34,6 +34,7 @@
 
 mod context_ext;
 pub mod exporter;
+mod observe;
 pub mod propagation;
 mod sampler;
 mod span;
@@ -48,7 +49,8 @@ pub use exporter::{
 pub use span::{FinishedSpan, SpanData, SpanGuard, SpanService};
 
 pub(crate) use context_ext::{CallTrace, TraceState};
-pub(crate) use wrap::{incoming, wrap_action, wrap_event};
+pub(crate) use observe::{ActionTrace, Observation};
+pub(crate) use wrap::{action_target, incoming, wrap_event};
 
 use crate::broker::Broker;
 use crate::context::Context;
