@@ -30,7 +30,8 @@
 //! Disabled (the default), the call, event and transit paths test one `Option` that is
 //! `None`. Enabled, hot paths hold the series they update (no name or label lookup per call
 //! for actions without a caller) and values are atomics. Action requests are measured where
-//! the broker runs the handler (`run_action`) rather than by a middleware wrapper, which would
+//! the broker runs the handler (`run_action`, through `trace::Observation`, which shares its
+//! two clock reads with the handler's span) rather than by a middleware wrapper, which would
 //! cost one more boxed future per call; `*.active` gauges are computed when read (started
 //! minus finished) instead of being moved up and down on every call. Event handlers, which
 //! are fewer, are wrapped as a middleware would wrap them.

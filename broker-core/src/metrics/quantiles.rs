@@ -31,6 +31,11 @@ pub(crate) struct Window {
     slices: Box<[Slice]>,
     /// xorshift state, for the reservoir's choice.
     rng: u64,
+    /// The slice observations go to, and the time it covers (`from..to`, ms): most
+    /// observations land in it with no division.
+    current: usize,
+    from: u64,
+    to: u64,
 }
 
 impl Window {
@@ -40,6 +45,9 @@ impl Window {
             slice_ms: (max_age_ms / n as u64).max(1),
             slices: (0..n).map(|_| Slice::default()).collect(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            current: 0,
+            from: 0,
+            to: 0,
         }
     }
 
@@ -49,14 +57,19 @@ impl Window {
 
     /// Adds one observation made at `now_ms`.
     pub(crate) fn add(&mut self, value: f64, now_ms: u64) {
-        let epoch = self.epoch(now_ms);
-        let n = self.slices.len() as u64;
-        let slice = &mut self.slices[(epoch % n) as usize];
-        if slice.epoch != epoch {
-            slice.epoch = epoch;
-            slice.seen = 0;
-            slice.samples.clear();
+        if now_ms < self.from || now_ms >= self.to {
+            let epoch = self.epoch(now_ms);
+            self.current = (epoch % self.slices.len() as u64) as usize;
+            self.from = (epoch - 1) * self.slice_ms;
+            self.to = self.from + self.slice_ms;
+            let slice = &mut self.slices[self.current];
+            if slice.epoch != epoch {
+                slice.epoch = epoch;
+                slice.seen = 0;
+                slice.samples.clear();
+            }
         }
+        let slice = &mut self.slices[self.current];
         slice.seen += 1;
         if slice.samples.len() < SLICE_SAMPLES {
             slice.samples.push(value);
@@ -66,7 +79,8 @@ impl Window {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let j = self.rng % slice.seen;
+        // A uniform index below `seen`, by multiplication rather than division.
+        let j = ((u128::from(self.rng) * u128::from(slice.seen)) >> 64) as u64;
         if let Some(at) = slice.samples.get_mut(j as usize) {
             *at = value;
         }

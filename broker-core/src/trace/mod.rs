@@ -343,6 +343,19 @@ impl Tracer {
         }
     }
 
+    /// Hands a finished span to the exporters, built only when one of them keeps it (none
+    /// configured, or every queue full: nothing is allocated).
+    pub(crate) fn finished_with(&self, build: impl FnOnce() -> FinishedSpan) {
+        let exporters = &self.options.exporters;
+        if exporters.iter().all(|e| e.would_drop()) {
+            for exporter in exporters {
+                exporter.span_dropped();
+            }
+            return;
+        }
+        self.finished(build());
+    }
+
     /// The broker started: exporters may start timers.
     pub(crate) fn start(&self, broker: &Broker) {
         for exporter in &self.options.exporters {

@@ -125,15 +125,17 @@ impl<'a> Observation<'a> {
         if let Some(s) = self.span {
             let finish = epoch_ms_at(end).max(s.start);
             let tracer = s.target.tracer.clone();
-            tracer.finished(FinishedSpan::handler(HandlerSpan {
-                target: s.target,
-                ctx: s.ctx,
-                start: s.start,
-                finish,
-                timeout_ms: s.timeout_ms,
-                meta: s.meta,
-                error: error.cloned(),
-            }));
+            tracer.finished_with(|| {
+                FinishedSpan::handler(HandlerSpan {
+                    target: s.target,
+                    ctx: s.ctx,
+                    start: s.start,
+                    finish,
+                    timeout_ms: s.timeout_ms,
+                    meta: s.meta,
+                    error: error.cloned(),
+                })
+            });
         }
     }
 }

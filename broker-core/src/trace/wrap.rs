@@ -1,5 +1,7 @@
-//! The tracing middleware: wraps local action and event handlers in a span (a `tracing` span
-//! always, a Moleculer span when the trace is sampled), as Moleculer's `Tracing` middleware.
+//! The tracing middleware: what a handler's span is made of, and the wrapper of local event
+//! handlers in a span (a `tracing` span always, a Moleculer span when the trace is sampled), as
+//! Moleculer's `Tracing` middleware. Local actions are not wrapped: the broker measures them
+//! where it runs them (see `observe`).
 
 use super::context_ext::TraceState;
 use super::propagation;

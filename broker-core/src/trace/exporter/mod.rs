@@ -35,6 +35,17 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// done off the handler's path.
     fn span_finished(&self, span: &FinishedSpan);
 
+    /// Whether a span finishing now would be dropped (a full queue, say). When every
+    /// exporter says so, the broker records nothing for the span and calls
+    /// [`SpanExporter::span_dropped`] instead. Called on the handler's path: keep it to an
+    /// atomic load. Default false.
+    fn would_drop(&self) -> bool {
+        false
+    }
+
+    /// A span was dropped because [`SpanExporter::would_drop`] said so (count it).
+    fn span_dropped(&self) {}
+
     /// Sends what is queued now (timers call it).
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
