@@ -409,11 +409,15 @@ impl Broker {
             action.trace.as_ref(),
             &ctx,
         );
-        let result = observed
-            .run(|| CatchPanic::call(|| (action.handler)(ctx), "action handler"))
-            .await
-            .map_err(|e| e.or_node_id(self.node_id()));
-        observed.finish(result.as_ref().err());
+        let run = || CatchPanic::call(|| (action.handler)(ctx), "action handler");
+        let result = match observed.as_ref().and_then(|o| o.log_span()) {
+            Some(span) => tracing::Instrument::instrument(span.in_scope(run), span.clone()).await,
+            None => run().await,
+        }
+        .map_err(|e| e.or_node_id(self.node_id()));
+        if let Some(observed) = observed {
+            observed.finish(result.as_ref().err());
+        }
         result
     }
 

@@ -323,7 +323,13 @@ impl Tracer {
 
     /// The service of the span a context runs in.
     pub(crate) fn service_of(&self, ctx: &Context) -> Option<SpanService> {
-        ctx.0.trace.service.get().map(|s| (**s).clone())
+        if let Some(s) = ctx.0.trace.service.get() {
+            return Some((**s).clone());
+        }
+        // An action handler's context: its action's, looked up now rather than stored in
+        // every traced call's context.
+        let local = ctx.broker().inner.registry.local_action(ctx.action()?)?;
+        local.trace.as_ref().map(|t| (*t.service).clone())
     }
 
     /// Whether an exporter looks at spans when they start (then they are built eagerly).

@@ -4,8 +4,10 @@
 //! Why here and not as a wrapper around the handler (as the event handlers are): a wrapper is
 //! one more boxed future per call, and metrics and tracing each read the clock at the start
 //! and at the end of a call. Here one clock read at the start and one at the end serve both,
-//! a call whose trace is not sampled reads no clock for tracing at all, and nothing is
-//! allocated per call until a sampled span is handed to the exporters.
+//! a call whose trace is not sampled reads no clock for tracing at all, nothing is allocated
+//! per call until a sampled span is handed to an exporter that keeps it, and the times become
+//! epoch milliseconds only when an exporter builds the span. A call with metrics and tracing
+//! off pays one test of two `Option`s.
 
 use super::span::{epoch_ms_at, FinishedSpan};
 use super::wrap::{select, start_data, HandlerSpan, Target};
@@ -14,12 +16,9 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::metrics::{RequestCell, RequestTimer};
 use serde_json::Value;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::field::Empty;
-use tracing::instrument::Instrumented;
-use tracing::Instrument;
 
 /// The tracing of one local action (built when its service registers).
 pub(crate) type ActionTrace = Target;
@@ -28,7 +27,7 @@ pub(crate) type ActionTrace = Target;
 struct Started {
     target: Arc<Target>,
     ctx: Context,
-    start: f64,
+    start: Instant,
     timeout_ms: Option<u64>,
     meta: Option<Value>,
 }
@@ -37,15 +36,28 @@ struct Started {
 pub(crate) struct Observation<'a> {
     timer: Option<RequestTimer<'a>>,
     span: Option<Started>,
-    /// The `tracing` span (`Span::none()` when tracing is off or no subscriber wants it).
-    log: tracing::Span,
+    /// The `tracing` span, when a subscriber wants it.
+    log: Option<tracing::Span>,
     /// Whether the end needs a clock read.
     timed: bool,
 }
 
 impl<'a> Observation<'a> {
-    /// Starts measuring a call of a local action with these metrics and this tracing.
+    /// Starts measuring a call of a local action with these metrics and this tracing; `None`
+    /// when there is nothing to measure (both off), so that such a call pays nothing more.
+    #[inline]
     pub(crate) fn begin(
+        metrics: Option<&'a RequestCell>,
+        trace: Option<&Arc<ActionTrace>>,
+        ctx: &Context,
+    ) -> Option<Observation<'a>> {
+        if metrics.is_none() && trace.is_none() {
+            return None;
+        }
+        Some(Observation::begin_some(metrics, trace, ctx))
+    }
+
+    fn begin_some(
         metrics: Option<&'a RequestCell>,
         trace: Option<&Arc<ActionTrace>>,
         ctx: &Context,
@@ -57,13 +69,9 @@ impl<'a> Observation<'a> {
         let timer = metrics
             .zip(start)
             .map(|(m, at)| m.begin_at(ctx.caller(), ctx.level(), at));
-        let log = match trace {
-            Some(target) => {
-                let _ = ctx.0.trace.service.set(target.service.clone());
-                log_span(target, ctx)
-            }
-            None => tracing::Span::none(),
-        };
+        let log = trace
+            .map(|target| log_span(target, ctx))
+            .filter(|span| !span.is_disabled());
         let span = sampled.zip(start).map(|(target, at)| {
             let timeout_ms = ctx
                 .0
@@ -73,16 +81,15 @@ impl<'a> Observation<'a> {
                 TagSelect::None => None,
                 which => select(which, &Value::Object(ctx.meta())),
             };
-            let start = epoch_ms_at(at);
             if target.tracer.wants_started() {
                 let mut data = start_data(target, ctx, timeout_ms, meta.clone());
-                data.start_time = start;
+                data.start_time = epoch_ms_at(at);
                 target.tracer.started(&data);
             }
             Started {
                 target: target.clone(),
                 ctx: ctx.clone(),
-                start,
+                start: at,
                 timeout_ms,
                 meta,
             }
@@ -95,24 +102,18 @@ impl<'a> Observation<'a> {
         }
     }
 
-    /// Starts the handler inside the `tracing` span (its synchronous part too) and returns
-    /// its future instrumented with that span, so the handler's own log lines nest in it.
-    pub(crate) fn run<F: Future>(&self, start: impl FnOnce() -> F) -> Instrumented<F> {
-        let fut = if self.log.is_disabled() {
-            start()
-        } else {
-            self.log.in_scope(start)
-        };
-        fut.instrument(self.log.clone())
+    /// The `tracing` span to run the handler in (its synchronous start too, then its future
+    /// instrumented with it, so the handler's own log lines nest in it), when a subscriber
+    /// wants it.
+    pub(crate) fn log_span(&self) -> Option<&tracing::Span> {
+        self.log.as_ref()
     }
 
     /// Records the end of the call: its time, its error if it failed, its span.
     pub(crate) fn finish(self, error: Option<&Error>) {
-        if let Some(err) = error {
-            if !self.log.is_disabled() {
-                self.log.record("error.name", err.name());
-                self.log.record("error.code", err.code());
-            }
+        if let (Some(err), Some(log)) = (error, &self.log) {
+            log.record("error.name", err.name());
+            log.record("error.code", err.code());
         }
         if !self.timed {
             return;
@@ -123,14 +124,13 @@ impl<'a> Observation<'a> {
             timer.finish_at(error, end);
         }
         if let Some(s) = self.span {
-            let finish = epoch_ms_at(end).max(s.start);
             let tracer = s.target.tracer.clone();
             tracer.finished_with(|| {
                 FinishedSpan::handler(HandlerSpan {
                     target: s.target,
                     ctx: s.ctx,
                     start: s.start,
-                    finish,
+                    finish: end,
                     timeout_ms: s.timeout_ms,
                     meta: s.meta,
                     error: error.cloned(),

@@ -5,7 +5,7 @@
 
 use super::context_ext::TraceState;
 use super::propagation;
-use super::span::{epoch_ms, FinishedSpan, SpanData, SpanService};
+use super::span::{epoch_ms_at, FinishedSpan, SpanData, SpanService};
 use super::{TagSelect, TraceSpec, Tracer};
 use crate::context::Context;
 use crate::error::Error;
@@ -15,6 +15,7 @@ use crate::service::{EventHandler, ServiceSchema};
 use crate::transporter::BoxFuture;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Instant;
 use tracing::field::Empty;
 use tracing::Instrument;
 
@@ -36,8 +37,9 @@ pub(crate) struct Target {
 pub(crate) struct HandlerSpan {
     pub(super) target: Arc<Target>,
     pub(super) ctx: Context,
-    pub(super) start: f64,
-    pub(super) finish: f64,
+    /// When it ran: turned into epoch milliseconds only when the span is built.
+    pub(super) start: Instant,
+    pub(super) finish: Instant,
     /// The call's timeout when it started, in ms.
     pub(super) timeout_ms: Option<u64>,
     /// The meta tag, taken when the handler started (the meta changes as it runs).
@@ -49,9 +51,22 @@ impl HandlerSpan {
     pub(crate) fn build(&self) -> SpanData {
         let (target, ctx) = (&self.target, &self.ctx);
         let mut data = start_data(target, ctx, self.timeout_ms, self.meta.clone());
-        data.start_time = self.start;
-        data.finish_time = Some(self.finish);
-        data.duration = Some(self.finish - self.start);
+        let start = epoch_ms_at(self.start);
+        data.start_time = start;
+        data.finish_time = Some(
+            start
+                + self
+                    .finish
+                    .saturating_duration_since(self.start)
+                    .as_secs_f64()
+                    * 1000.0,
+        );
+        data.duration = Some(
+            self.finish
+                .saturating_duration_since(self.start)
+                .as_secs_f64()
+                * 1000.0,
+        );
         if target.kind == "action" {
             data.tags.insert("fromCache".into(), Value::Bool(false));
         }
@@ -211,10 +226,10 @@ fn traced<T: Send + 'static>(
             TagSelect::None => None,
             which => select(which, &Value::Object(ctx.meta())),
         };
-        let start = epoch_ms();
+        let start = Instant::now();
         if target.tracer.wants_started() {
             let mut data = start_data(target, &ctx, timeout_ms, meta.clone());
-            data.start_time = start;
+            data.start_time = epoch_ms_at(start);
             target.tracer.started(&data);
         }
         (ctx.clone(), timeout_ms, meta, start)
@@ -238,7 +253,7 @@ fn traced<T: Send + 'static>(
             }
         }
         if let Some((ctx, timeout_ms, meta, start)) = recording {
-            let finish = epoch_ms().max(start);
+            let finish = Instant::now();
             let error = result.as_ref().err().cloned();
             let tracer = target.tracer.clone();
             tracer.finished(FinishedSpan::handler(HandlerSpan {
