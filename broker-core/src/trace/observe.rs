@@ -57,6 +57,7 @@ impl<'a> Observation<'a> {
         Some(Observation::begin_some(metrics, trace, ctx))
     }
 
+    #[inline]
     fn begin_some(
         metrics: Option<&'a RequestCell>,
         trace: Option<&Arc<ActionTrace>>,
@@ -110,6 +111,7 @@ impl<'a> Observation<'a> {
     }
 
     /// Records the end of the call: its time, its error if it failed, its span.
+    #[inline]
     pub(crate) fn finish(self, error: Option<&Error>) {
         if let (Some(err), Some(log)) = (error, &self.log) {
             log.record("error.name", err.name());
