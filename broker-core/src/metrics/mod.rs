@@ -18,8 +18,8 @@
 //!
 //! One store has to feed three readers: the Prometheus text format, Moleculer's JSON shape
 //! (`$node.metrics`, the `$metrics.snapshot` event: type, labelNames, unit, per-series `key`,
-//! `timestamp`, `rate`, histogram `buckets` keyed by bound) and, later, OTLP. The `metrics`
-//! crate's facade hands each recorded value to an installed recorder and keeps no description,
+//! `timestamp`, `rate`, histogram `buckets` keyed by bound) and OTLP (`broker-otel`). The
+//! `metrics` crate's facade hands each recorded value to an installed recorder and keeps no description,
 //! unit, label names, timestamps or Moleculer keys; serving `$node.metrics` from it would mean a
 //! second store beside the recorder's. This registry is small (a map of metrics, each a map of
 //! label sets to atomics or a mutex-guarded histogram), keeps exactly what the three formats
