@@ -1,6 +1,7 @@
 //! OpenTelemetry for the broker: [`OtlpExporter`], a span exporter (see
 //! [`broker_core::trace`]) that sends the broker's spans to an OTLP/HTTP endpoint (an
-//! OpenTelemetry Collector, Jaeger, Tempo, …) in protobuf.
+//! OpenTelemetry Collector, Jaeger, Tempo, …) in protobuf, and [`OtlpMetricsExporter`], which
+//! pushes the broker's metrics (see [`metrics`]) the same way.
 //!
 //! Spans keep their identity: the OTLP trace ID, span ID and parent span ID are Moleculer's
 //! `traceID`, `id` and `parentID` mapped as [`broker_core::trace::propagation`] says (a UUID's
@@ -26,6 +27,10 @@
 //! # }
 //! ```
 
+pub mod metrics;
+
+pub use metrics::{OtlpMetricsExporter, OtlpMetricsOptions};
+
 use broker_core::trace::{propagation, FinishedSpan, SpanData, SpanExporter};
 use broker_core::{Broker, Error};
 use opentelemetry::trace::{
@@ -37,6 +42,7 @@ use opentelemetry_sdk::trace::{SpanEvents, SpanExporter as _, SpanLinks};
 use opentelemetry_sdk::Resource;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
@@ -80,6 +86,8 @@ pub struct OtlpExporter {
 struct Inner {
     options: OtlpOptions,
     queue: Mutex<Vec<FinishedSpan>>,
+    /// The queue's length, readable without its lock.
+    queued: AtomicUsize,
     dropped: Mutex<u64>,
     /// Built when the broker starts (the HTTP client needs the runtime).
     exporter: OnceLock<opentelemetry_otlp::SpanExporter>,
@@ -107,6 +115,7 @@ impl OtlpExporter {
             inner: Arc::new(Inner {
                 options,
                 queue: Mutex::new(Vec::new()),
+                queued: AtomicUsize::new(0),
                 dropped: Mutex::new(0),
                 exporter: OnceLock::new(),
                 node_id: OnceLock::new(),
@@ -138,7 +147,11 @@ impl Inner {
 
     async fn flush(&self) {
         let _one = self.sending.lock().await;
-        let spans = std::mem::take(&mut *lock(&self.queue));
+        let spans = {
+            let mut queue = lock(&self.queue);
+            self.queued.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *queue)
+        };
         let dropped = std::mem::take(&mut *lock(&self.dropped));
         if dropped > 0 {
             tracing::warn!(dropped, "OTLP span queue full; spans dropped");
@@ -205,6 +218,15 @@ impl SpanExporter for OtlpExporter {
             return;
         }
         queue.push(span.clone());
+        self.inner.queued.store(queue.len(), Ordering::Relaxed);
+    }
+
+    fn would_drop(&self) -> bool {
+        self.inner.queued.load(Ordering::Relaxed) >= self.inner.options.max_queue
+    }
+
+    fn span_dropped(&self) {
+        *lock(&self.inner.dropped) += 1;
     }
 
     fn flush(&self) -> broker_core::transporter::BoxFuture<'_, ()> {

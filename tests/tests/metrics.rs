@@ -462,6 +462,143 @@ async fn users_register_their_own_metrics() {
 }
 
 #[tokio::test]
+async fn histograms_have_moleculers_quantiles() {
+    let broker = Broker::builder()
+        .node_id("m-quantiles")
+        .metrics(metrics_on())
+        .build();
+    broker
+        .add_service(math_service(Arc::new(AtomicUsize::new(0))))
+        .await
+        .expect("math");
+    broker.start().await.expect("start");
+    let hist = broker
+        .metrics()
+        .histogram(
+            MetricDef::new("shop.checkout.time")
+                .buckets(vec![10.0, 100.0])
+                .quantiles(vec![0.99, 0.5, 0.9]),
+        )
+        .expect("histogram");
+    for v in 1..=100 {
+        hist.observe(&[], f64::from(v));
+    }
+    let _: f64 = broker
+        .call("math.add", json!({"a": 1, "b": 2}))
+        .await
+        .expect("add");
+
+    let list: Value = broker
+        .call(
+            "$node.metrics",
+            json!({"includes": ["shop.checkout.time", "moleculer.request.time"]}),
+        )
+        .await
+        .expect("$node.metrics");
+    let find = |name: &str| {
+        list.as_array()
+            .and_then(|l| l.iter().find(|m| m["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} listed: {list}"))
+    };
+    // Moleculer: samples sorted, quantile q is samples[ceil(q·n) − 1].
+    let item = &find("shop.checkout.time")["values"][0];
+    assert_eq!(
+        item["quantiles"],
+        json!({"0.5": 50, "0.9": 90, "0.99": 99}),
+        "{item}"
+    );
+    assert_eq!(item["min"], 1);
+    assert_eq!(item["max"], 100);
+    assert_eq!(item["mean"], 50.5);
+    let variance = item["variance"].as_f64().expect("variance");
+    assert!((variance - 841.666_666).abs() < 1e-3, "{item}");
+    assert!((item["stdDev"].as_f64().expect("stdDev") - variance.sqrt()).abs() < 1e-9);
+    // The built-in request time has Moleculer's default quantiles.
+    let time = &find("moleculer.request.time")["values"][0];
+    let keys: Vec<&String> = time["quantiles"]
+        .as_object()
+        .map(|q| q.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["0.5", "0.9", "0.95", "0.99", "0.999"], "{time}");
+    assert!(time["quantiles"]["0.5"].as_f64().is_some(), "{time}");
+
+    let text = broker.metrics().to_prometheus();
+    for line in [
+        "# TYPE shop_checkout_time_quantiles summary\n",
+        "shop_checkout_time_quantiles{namespace=\"\",nodeID=\"m-quantiles\",quantile=\"0.5\"} 50\n",
+        "shop_checkout_time_quantiles{namespace=\"\",nodeID=\"m-quantiles\",quantile=\"0.99\"} 99\n",
+        "shop_checkout_time_quantiles_sum{namespace=\"\",nodeID=\"m-quantiles\"} 5050\n",
+        "shop_checkout_time_quantiles_count{namespace=\"\",nodeID=\"m-quantiles\"} 100\n",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    broker.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn node_options_show_metrics_and_tracing_as_moleculer() {
+    use broker_core::trace::{EventExporter, Sampling};
+    let broker = Broker::builder()
+        .node_id("m-options")
+        .metrics(metrics_on().reporter(Reporter::Event(EventReporterOptions::default())))
+        .tracing(
+            broker_core::TracingOptions::new()
+                .sampling(Sampling::rate(0.5))
+                .events(true)
+                .exporter(EventExporter::default()),
+        )
+        .build();
+    broker.start().await.expect("start");
+    let options: Value = broker
+        .call("$node.options", json!({}))
+        .await
+        .expect("$node.options");
+    let metrics = &options["metrics"];
+    assert_eq!(metrics["enabled"], true, "{options}");
+    assert_eq!(metrics["collectInterval"], 5.0);
+    assert_eq!(
+        metrics["defaultQuantiles"],
+        json!([0.5, 0.9, 0.95, 0.99, 0.999])
+    );
+    assert_eq!(metrics["defaultMaxAgeSeconds"], 60.0);
+    assert_eq!(metrics["defaultAgeBuckets"], 10);
+    assert_eq!(metrics["reporter"][0]["type"], "Event");
+    assert_eq!(
+        metrics["reporter"][0]["options"]["eventName"],
+        "$metrics.snapshot"
+    );
+    let tracing = &options["tracing"];
+    assert_eq!(tracing["enabled"], true, "{options}");
+    assert_eq!(
+        tracing["sampling"],
+        json!({"rate": 0.5, "tracesPerSecond": null, "minPriority": null})
+    );
+    assert_eq!(
+        (&tracing["actions"], &tracing["events"]),
+        (&json!(true), &json!(true))
+    );
+    assert_eq!(tracing["exporter"][0]["type"], "Event");
+    assert_eq!(
+        tracing["exporter"][0]["options"]["eventName"],
+        "$tracing.spans"
+    );
+    assert_eq!(
+        tracing["errorFields"],
+        json!(["name", "message", "code", "type", "data"])
+    );
+    broker.stop().await.expect("stop");
+
+    // Both off: Moleculer's defaults, `{ enabled: false }`.
+    let off = Broker::builder().node_id("m-options-off").build();
+    off.start().await.expect("start");
+    let options: Value = off.call("$node.options", json!({})).await.expect("options");
+    assert_eq!(options["metrics"], json!({"enabled": false}));
+    assert_eq!(options["tracing"], json!({"enabled": false}));
+    off.stop().await.expect("stop");
+}
+
+#[tokio::test]
 async fn disabled_metrics_cost_nothing_and_say_so() {
     let broker = Broker::builder().node_id("m-off").build();
     broker.start().await.expect("start");
@@ -704,6 +841,11 @@ async fn prometheus_text_passes_promtool() {
     broker.stop().await.expect("stop");
     assert!(text.contains("moleculer_request_time_bucket{"), "{text}");
     assert!(text.contains("moleculer_request_total_rate{"), "{text}");
+    assert!(
+        text.contains("# TYPE moleculer_request_time_quantiles summary\n"),
+        "{text}"
+    );
+    assert!(text.contains(",quantile=\"0.99\"} "), "{text}");
 
     let Some(verdict) = promtool(&text) else {
         return;

@@ -192,12 +192,12 @@ impl BrokerConfig {
                 "maxQueueSize": self.bulkhead.map(|b| b.max_queue_size),
             },
             "dependencyTimeout": self.dependency_timeout.as_millis() as u64,
-            "metrics": {
-                "enabled": self.metrics.enabled,
-                "collectProcessMetrics": self.metrics.collect_process_metrics,
-                "collectInterval": self.metrics.collect_interval.as_secs_f64(),
-                "defaultBuckets": self.metrics.default_buckets,
-            },
+            "metrics": self.metrics.to_json(),
+            "tracing": self
+                .tracing
+                .as_ref()
+                .filter(|t| t.enabled)
+                .map_or_else(|| json!({"enabled": false}), |t| t.to_json()),
             "protocolVersion": self.protocol.as_str(),
         })
     }

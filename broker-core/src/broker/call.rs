@@ -437,16 +437,21 @@ impl Broker {
         ctx: Context,
     ) -> Result<Payload, Error> {
         let _in_flight = self.inner.in_flight.enter();
-        // Measured here rather than in a wrapper: a wrapper is one more boxed future per call.
-        let timer = action
-            .metrics
-            .as_ref()
-            .map(|m| m.begin(ctx.caller(), ctx.level()));
-        let result = CatchPanic::call(|| (action.handler)(ctx), "action handler")
-            .await
-            .map_err(|e| e.or_node_id(self.node_id()));
-        if let Some(timer) = timer {
-            timer.finish(result.as_ref().err());
+        // Metrics and the handler's span are measured here rather than by wrappers (one boxed
+        // future and two clock reads less per call; see `trace::Observation`).
+        let observed = crate::trace::Observation::begin(
+            action.metrics.as_deref(),
+            action.trace.as_ref(),
+            &ctx,
+        );
+        let run = || CatchPanic::call(|| (action.handler)(ctx), "action handler");
+        let result = match observed.as_ref().and_then(|o| o.log_span()) {
+            Some(span) => tracing::Instrument::instrument(span.in_scope(run), span.clone()).await,
+            None => run().await,
+        }
+        .map_err(|e| e.or_node_id(self.node_id()));
+        if let Some(observed) = observed {
+            observed.finish(result.as_ref().err());
         }
         result
     }

@@ -240,10 +240,6 @@ impl Broker {
                 };
                 let (handler, wrapped) =
                     self.wrap_action(&spec, &schema.hooks, def.handler.clone());
-                let handler = match &self.inner.tracer {
-                    Some(tracer) => crate::trace::wrap_action(tracer, &spec, schema, handler),
-                    None => handler,
-                };
                 actions.push(Arc::new(LocalAction {
                     name: Arc::from(name.as_str()),
                     service: service.clone(),
@@ -252,7 +248,13 @@ impl Broker {
                     visibility: def.visibility,
                     strategy,
                     metrics: self.inner.metrics.builtin().map(|m| m.local_cell(&spec)),
-                    result_unseen: !wrapped && self.inner.tracer.is_none(),
+                    // Tracing reads only the error (`run_action`), never the result.
+                    result_unseen: !wrapped,
+                    trace: self
+                        .inner
+                        .tracer
+                        .as_ref()
+                        .and_then(|t| crate::trace::action_target(t, &spec, schema)),
                 }));
             }
         }

@@ -91,6 +91,10 @@ fn reg(
     let mut def = MetricDef::new(name)
         .labels(labels.iter().copied())
         .rate(rate);
+    // Moleculer's `*.time` histograms have `quantiles: true`.
+    if kind == MetricType::Histogram {
+        def = def.default_quantiles();
+    }
     if !description.is_empty() {
         def = def.description(description);
     }
@@ -517,7 +521,16 @@ impl RequestCell {
 
     /// Counts a request starting.
     pub(crate) fn begin(&self, caller: Option<&str>, level: u32) -> RequestTimer<'_> {
-        let start = Instant::now();
+        self.begin_at(caller, level, Instant::now())
+    }
+
+    /// Counts a request that started at `start` (a clock read shared with tracing).
+    pub(crate) fn begin_at(
+        &self,
+        caller: Option<&str>,
+        level: u32,
+        start: Instant,
+    ) -> RequestTimer<'_> {
         let now = self.builtin.clock.ms_at(start);
         let by_caller = caller.map(|c| {
             let found = match self.by_caller.read() {
@@ -550,7 +563,12 @@ impl RequestCell {
 impl RequestTimer<'_> {
     /// Records the end of the request: its time, and its error if it failed.
     pub(crate) fn finish(self, error: Option<&Error>) {
-        let elapsed = self.start.elapsed();
+        self.finish_at(error, Instant::now());
+    }
+
+    /// Records the end of the request at `end` (a clock read shared with tracing).
+    pub(crate) fn finish_at(self, error: Option<&Error>, end: Instant) {
+        let elapsed = end.saturating_duration_since(self.start);
         let ms = elapsed.as_secs_f64() * 1000.0;
         let now = self.start_ms + millis(elapsed);
         let cell = self.cell;

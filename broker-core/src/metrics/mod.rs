@@ -18,8 +18,8 @@
 //!
 //! One store has to feed three readers: the Prometheus text format, Moleculer's JSON shape
 //! (`$node.metrics`, the `$metrics.snapshot` event: type, labelNames, unit, per-series `key`,
-//! `timestamp`, `rate`, histogram `buckets` keyed by bound) and, later, OTLP. The `metrics`
-//! crate's facade hands each recorded value to an installed recorder and keeps no description,
+//! `timestamp`, `rate`, histogram `buckets` keyed by bound) and OTLP (`broker-otel`). The
+//! `metrics` crate's facade hands each recorded value to an installed recorder and keeps no description,
 //! unit, label names, timestamps or Moleculer keys; serving `$node.metrics` from it would mean a
 //! second store beside the recorder's. This registry is small (a map of metrics, each a map of
 //! label sets to atomics or a mutex-guarded histogram), keeps exactly what the three formats
@@ -30,13 +30,15 @@
 //! Disabled (the default), the call, event and transit paths test one `Option` that is
 //! `None`. Enabled, hot paths hold the series they update (no name or label lookup per call
 //! for actions without a caller) and values are atomics. Action requests are measured where
-//! the broker runs the handler (`run_action`) rather than by a middleware wrapper, which would
+//! the broker runs the handler (`run_action`, through `trace::Observation`, which shares its
+//! two clock reads with the handler's span) rather than by a middleware wrapper, which would
 //! cost one more boxed future per call; `*.active` gauges are computed when read (started
 //! minus finished) instead of being moved up and down on every call. Event handlers, which
 //! are fewer, are wrapped as a middleware would wrap them.
 //!
-//! Differences from Moleculer.js: histograms carry no quantiles (Moleculer keeps a sliding
-//! window of every sample for them); `moleculer.transit.requests.active` is the number of
+//! Differences from Moleculer.js: histogram quantiles are computed from at most
+//! [`SLICE_SAMPLES`] observations per slice of their window (Moleculer keeps every one; see
+//! `quantiles`); `moleculer.transit.requests.active` is the number of
 //! pending requests (Moleculer adds that number on every publish); gauges computed from state
 //! (registry, pending requests, bulkheads, circuit breakers, process) are read when the
 //! metrics are listed, not on a timer.
@@ -45,10 +47,12 @@ mod builtin;
 mod collect;
 pub mod names;
 mod prometheus;
+mod quantiles;
 mod reporter;
 mod store;
 
-pub(crate) use builtin::{Builtin, RequestCell};
+pub(crate) use builtin::{Builtin, RequestCell, RequestTimer};
+pub use quantiles::{QuantileSummary, SLICE_SAMPLES};
 pub use reporter::EventReporterOptions;
 pub use store::{LabelValue, Metric, MetricType, Series, SeriesValue};
 
@@ -73,6 +77,13 @@ pub struct MetricsOptions {
     pub reporters: Vec<Reporter>,
     /// Histogram buckets when a histogram asks for none (Moleculer's, in ms).
     pub default_buckets: Vec<f64>,
+    /// Quantiles of histograms that ask for the default ones (Moleculer's
+    /// `defaultQuantiles`: 0.5, 0.9, 0.95, 0.99, 0.999), as the built-in `*.time` do.
+    pub default_quantiles: Vec<f64>,
+    /// The window quantiles are computed over (Moleculer's `defaultMaxAgeSeconds`: 60 s).
+    pub default_max_age: Duration,
+    /// Slices of that window, the oldest dropped as time goes (`defaultAgeBuckets`: 10).
+    pub default_age_buckets: usize,
 }
 
 impl Default for MetricsOptions {
@@ -83,6 +94,9 @@ impl Default for MetricsOptions {
             collect_interval: Duration::from_secs(5),
             reporters: Vec::new(),
             default_buckets: names::DEFAULT_BUCKETS.to_vec(),
+            default_quantiles: names::DEFAULT_QUANTILES.to_vec(),
+            default_max_age: Duration::from_secs(60),
+            default_age_buckets: 10,
         }
     }
 }
@@ -101,6 +115,26 @@ impl MetricsOptions {
         self.reporters.push(reporter);
         self
     }
+
+    /// The options as Moleculer's `metrics` broker option (what `$node.options` shows); off,
+    /// `{"enabled": false}` as Moleculer's default.
+    pub fn to_json(&self) -> Value {
+        if !self.enabled {
+            return serde_json::json!({"enabled": false});
+        }
+        let reporters: Vec<Value> = self.reporters.iter().map(Reporter::to_json).collect();
+        serde_json::json!({
+            "enabled": true,
+            "reporter": if reporters.is_empty() { Value::Bool(false) } else { Value::Array(reporters) },
+            "collectProcessMetrics": self.collect_process_metrics,
+            "collectInterval": self.collect_interval.as_secs_f64(),
+            "defaultBuckets": self.default_buckets,
+            "defaultQuantiles": self.default_quantiles,
+            "defaultMaxAgeSeconds": self.default_max_age.as_secs_f64(),
+            "defaultAgeBuckets": self.default_age_buckets,
+            "defaultAggregator": "sum",
+        })
+    }
 }
 
 /// A reporter the broker runs.
@@ -108,6 +142,23 @@ impl MetricsOptions {
 pub enum Reporter {
     /// Moleculer's `Event` reporter: sends the metrics as a `$metrics.snapshot` event.
     Event(EventReporterOptions),
+}
+
+impl Reporter {
+    /// Moleculer's `{"type": …, "options": {…}}` of this reporter.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Reporter::Event(o) => serde_json::json!({"type": "Event", "options": {
+                "eventName": o.event_name,
+                "broadcast": o.broadcast,
+                "groups": o.groups,
+                "onlyChanges": o.only_changes,
+                "interval": o.interval.as_secs_f64(),
+                "includes": o.includes,
+                "excludes": o.excludes,
+            }}),
+        }
+    }
 }
 
 /// Which metrics to list (`$node.metrics` params).
@@ -158,6 +209,18 @@ pub struct MetricDef {
     unit: Option<String>,
     buckets: Option<Vec<f64>>,
     rate: bool,
+    quantiles: Quantiles,
+    max_age: Option<Duration>,
+    age_buckets: Option<usize>,
+}
+
+/// Which quantiles a histogram computes.
+#[derive(Debug, Clone, PartialEq)]
+enum Quantiles {
+    None,
+    /// The registry's `default_quantiles` (Moleculer's `quantiles: true`).
+    Default,
+    These(Vec<f64>),
 }
 
 impl MetricDef {
@@ -170,6 +233,9 @@ impl MetricDef {
             unit: None,
             buckets: None,
             rate: false,
+            quantiles: Quantiles::None,
+            max_age: None,
+            age_buckets: None,
         }
     }
     /// Its label names.
@@ -194,6 +260,27 @@ impl MetricDef {
     /// Histogram bucket bounds (default: the registry's `default_buckets`).
     pub fn buckets(mut self, buckets: Vec<f64>) -> Self {
         self.buckets = Some(buckets);
+        self
+    }
+    /// Histogram quantiles (`0.5`, `0.99` …) over a sliding time window, as Moleculer's
+    /// `quantiles: [...]`.
+    pub fn quantiles(mut self, quantiles: Vec<f64>) -> Self {
+        self.quantiles = Quantiles::These(quantiles);
+        self
+    }
+    /// The registry's default quantiles (Moleculer's `quantiles: true`).
+    pub fn default_quantiles(mut self) -> Self {
+        self.quantiles = Quantiles::Default;
+        self
+    }
+    /// The quantiles' time window (default: the registry's `default_max_age`).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+    /// The number of slices of that window (default: the registry's `default_age_buckets`).
+    pub fn age_buckets(mut self, age_buckets: usize) -> Self {
+        self.age_buckets = Some(age_buckets);
         self
     }
     /// Keep a per-minute rate (Moleculer's `rate: true`).
@@ -329,15 +416,28 @@ impl Metrics {
                 .unwrap_or_else(|| reg.options.default_buckets.clone()),
             _ => Vec::new(),
         };
-        let metric = Arc::new(Metric::new(
-            def.name.clone(),
-            kind,
-            def.description,
-            def.unit,
-            def.labels,
-            buckets,
-            def.rate,
-        ));
+        let quantiles = match def.quantiles {
+            Quantiles::None => Vec::new(),
+            Quantiles::Default => reg.options.default_quantiles.clone(),
+            Quantiles::These(q) => q,
+        };
+        let max_age = def.max_age.unwrap_or(reg.options.default_max_age);
+        let metric = Arc::new(
+            Metric::new(
+                def.name.clone(),
+                kind,
+                def.description,
+                def.unit,
+                def.labels,
+                buckets,
+                def.rate,
+            )
+            .with_quantiles(
+                quantiles,
+                max_age.as_millis() as u64,
+                def.age_buckets.unwrap_or(reg.options.default_age_buckets),
+            ),
+        );
         let at = store.order.len();
         store.index.insert(def.name, at);
         store.order.push(metric.clone());

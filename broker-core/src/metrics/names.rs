@@ -222,3 +222,6 @@ pub const NOT_PRODUCED: &[&str] = &[
 pub const DEFAULT_BUCKETS: [f64; 12] = [
     1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
 ];
+
+/// Moleculer's default histogram quantiles (`defaultQuantiles`).
+pub const DEFAULT_QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];

@@ -37,6 +37,9 @@ pub(crate) fn render(metrics: &[Arc<Metric>], defaults: &[(String, LabelValue)])
         for s in &series {
             write_series(&mut out, &name, metric, s, defaults);
         }
+        if !metric.quantiles().is_empty() {
+            write_quantiles(&mut out, &name, &help, metric, &series, defaults);
+        }
         if metric.has_rate() {
             let _ = writeln!(
                 out,
@@ -95,6 +98,46 @@ fn write_series(
             let _ = writeln!(out, "{name}_sum{labels} {}", Number(sum));
             let _ = writeln!(out, "{name}_count{labels} {count}");
         }
+    }
+}
+
+/// A histogram's quantiles as a summary family of their own, `<name>_quantiles` (Moleculer
+/// writes `quantile` lines into the histogram's family, which Prometheus' parser refuses);
+/// its `_sum` and `_count` are the histogram's. An empty window's quantiles are `NaN`.
+fn write_quantiles(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    metric: &Metric,
+    series: &[Arc<Series>],
+    defaults: &[(String, LabelValue)],
+) {
+    let _ = writeln!(
+        out,
+        "# HELP {name}_quantiles {} (quantiles over a sliding window)",
+        escape_help(help)
+    );
+    let _ = writeln!(out, "# TYPE {name}_quantiles summary");
+    for s in series {
+        let (Some(summary), SeriesValue::Histogram { count, sum, .. }) = (s.quantiles(), s.read())
+        else {
+            continue;
+        };
+        for (q, v) in &summary.quantiles {
+            let q = Number(*q).to_string();
+            let labels = label_text(metric, s, defaults, Some(("quantile", &q)));
+            match v {
+                Some(v) => {
+                    let _ = writeln!(out, "{name}_quantiles{labels} {}", Number(*v));
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_quantiles{labels} NaN");
+                }
+            }
+        }
+        let labels = label_text(metric, s, defaults, None);
+        let _ = writeln!(out, "{name}_quantiles_sum{labels} {}", Number(sum));
+        let _ = writeln!(out, "{name}_quantiles_count{labels} {count}");
     }
 }
 

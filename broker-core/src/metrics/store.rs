@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::quantiles::{QuantileSummary, Window};
+
 /// The four metric types of Moleculer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricType {
@@ -198,6 +200,8 @@ struct Hist {
     sum: f64,
     last: Option<f64>,
     per_bucket: Box<[u64]>,
+    /// The time window quantiles are computed over, for a histogram that has quantiles.
+    window: Option<Window>,
 }
 
 #[derive(Debug)]
@@ -226,6 +230,8 @@ pub struct Series {
     rate: Option<Mutex<Rate>>,
     /// The metric's bucket bounds (histograms).
     buckets: Arc<[f64]>,
+    /// The metric's quantiles (histograms; empty: none).
+    quantiles: Arc<[f64]>,
 }
 
 impl Series {
@@ -278,6 +284,9 @@ impl Series {
             h.last = Some(value);
             if let Some(i) = self.buckets.iter().position(|b| value <= *b) {
                 h.per_bucket[i] += 1;
+            }
+            if let Some(window) = &mut h.window {
+                window.add(value, now);
             }
             drop(h);
             self.touch(now);
@@ -354,6 +363,21 @@ impl Series {
         }
     }
 
+    /// A histogram's quantiles, min, mean, variance, standard deviation and max over its time
+    /// window, when its metric has quantiles.
+    pub fn quantiles(&self) -> Option<QuantileSummary> {
+        if self.quantiles.is_empty() {
+            return None;
+        }
+        match &self.cell {
+            Cell::Histogram(h) => lock(h)
+                .window
+                .as_ref()
+                .map(|w| w.summary(&self.quantiles, now_ms())),
+            _ => None,
+        }
+    }
+
     /// The current rate (requests per minute), when the metric has one.
     pub fn rate(&self) -> Option<f64> {
         self.rate.as_ref().map(|r| lock(r).rate)
@@ -401,6 +425,11 @@ pub struct Metric {
     pub(crate) label_names: Vec<String>,
     pub(crate) buckets: Arc<[f64]>,
     pub(crate) rate: bool,
+    /// Quantiles (histograms), ascending; empty: none.
+    pub(crate) quantiles: Arc<[f64]>,
+    /// Their time window and its slices.
+    max_age_ms: u64,
+    age_buckets: usize,
     series: RwLock<SeriesMap>,
 }
 
@@ -426,8 +455,35 @@ impl Metric {
             label_names,
             buckets: buckets.into(),
             rate,
+            quantiles: Arc::new([]),
+            max_age_ms: 60_000,
+            age_buckets: 10,
             series: RwLock::new(SeriesMap::default()),
         }
+    }
+
+    /// Gives a histogram quantiles over a time window of `max_age_ms` in `age_buckets` slices.
+    pub(crate) fn with_quantiles(
+        mut self,
+        mut quantiles: Vec<f64>,
+        max_age_ms: u64,
+        age_buckets: usize,
+    ) -> Metric {
+        if self.kind != MetricType::Histogram {
+            return self;
+        }
+        quantiles.retain(|q| q.is_finite() && (0.0..=1.0).contains(q));
+        quantiles.sort_by(f64::total_cmp);
+        quantiles.dedup();
+        self.quantiles = quantiles.into();
+        self.max_age_ms = max_age_ms.max(1);
+        self.age_buckets = age_buckets.max(1);
+        self
+    }
+
+    /// The quantiles of a histogram (empty when it has none).
+    pub fn quantiles(&self) -> &[f64] {
+        &self.quantiles
     }
 
     /// The metric's name (`moleculer.request.total`).
@@ -493,6 +549,8 @@ impl Metric {
                 sum: 0.0,
                 last: None,
                 per_bucket: vec![0; self.buckets.len()].into(),
+                window: (!self.quantiles.is_empty())
+                    .then(|| Window::new(self.max_age_ms, self.age_buckets)),
             })),
         };
         let series = Arc::new(Series {
@@ -502,6 +560,7 @@ impl Metric {
             cell,
             rate: self.rate.then(|| Mutex::new(Rate::default())),
             buckets: self.buckets.clone(),
+            quantiles: self.quantiles.clone(),
         });
         let at = map.order.len();
         map.index.insert(key.into(), at);
@@ -597,6 +656,9 @@ impl Metric {
                     .map(|(bound, c)| (Number(*bound).to_string(), json!(c)))
                     .collect();
                 item.insert("buckets".into(), Value::Object(b));
+                if let Some(summary) = s.quantiles() {
+                    summary.write_json(&mut item);
+                }
             }
         }
         if let Some(rate) = s.rate() {

@@ -27,6 +27,8 @@ pub(crate) struct LocalAction {
     /// Whether nothing between a caller and the handler reads the result (no hooks, user
     /// middlewares or tracing around it): then a local caller may take it as a value.
     pub(crate) result_unseen: bool,
+    /// Its tracing, when tracing (of it) is on.
+    pub(crate) trace: Option<Arc<crate::trace::ActionTrace>>,
 }
 
 impl fmt::Debug for LocalAction {

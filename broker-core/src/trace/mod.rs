@@ -34,6 +34,7 @@
 
 mod context_ext;
 pub mod exporter;
+mod observe;
 pub mod propagation;
 mod sampler;
 mod span;
@@ -48,7 +49,8 @@ pub use exporter::{
 pub use span::{FinishedSpan, SpanData, SpanGuard, SpanService};
 
 pub(crate) use context_ext::{CallTrace, TraceState};
-pub(crate) use wrap::{incoming, wrap_action, wrap_event};
+pub(crate) use observe::{ActionTrace, Observation};
+pub(crate) use wrap::{action_target, incoming, wrap_event};
 
 use crate::broker::Broker;
 use crate::context::Context;
@@ -160,6 +162,35 @@ impl TracingOptions {
     pub fn exporter_arc(mut self, exporter: Arc<dyn SpanExporter>) -> Self {
         self.exporters.push(exporter);
         self
+    }
+}
+
+impl TracingOptions {
+    /// The options as Moleculer's `tracing` broker option (what `$node.options` shows):
+    /// `enabled`, `exporter`, `sampling`, `actions`, `events`, `errorFields`, `stackTrace`,
+    /// `defaultTags`, `tags`.
+    pub fn to_json(&self) -> Value {
+        let exporters: Vec<Value> = self.exporters.iter().map(|e| e.options_json()).collect();
+        serde_json::json!({
+            "enabled": self.enabled,
+            "exporter": if exporters.is_empty() { Value::Null } else { Value::Array(exporters) },
+            "sampling": {
+                "rate": self.sampling.rate,
+                "tracesPerSecond": self.sampling.traces_per_second,
+                "minPriority": self.sampling.min_priority,
+            },
+            "actions": self.actions,
+            "events": self.events,
+            // The error fields every span's `error` carries (`SpanData::set_error`).
+            "errorFields": ["name", "message", "code", "type", "data"],
+            "stackTrace": false,
+            "defaultTags": if self.default_tags.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(self.default_tags.clone())
+            },
+            "tags": {"action": Value::Null, "event": Value::Null},
+        })
     }
 }
 
@@ -292,7 +323,13 @@ impl Tracer {
 
     /// The service of the span a context runs in.
     pub(crate) fn service_of(&self, ctx: &Context) -> Option<SpanService> {
-        ctx.0.trace.service.get().map(|s| (**s).clone())
+        if let Some(s) = ctx.0.trace.service.get() {
+            return Some((**s).clone());
+        }
+        // An action handler's context: its action's, looked up now rather than stored in
+        // every traced call's context.
+        let local = ctx.broker().inner.registry.local_action(ctx.action()?)?;
+        local.trace.as_ref().map(|t| (*t.service).clone())
     }
 
     /// Whether an exporter looks at spans when they start (then they are built eagerly).
@@ -310,6 +347,19 @@ impl Tracer {
         for exporter in &self.options.exporters {
             exporter.span_finished(&span);
         }
+    }
+
+    /// Hands a finished span to the exporters, built only when one of them keeps it (none
+    /// configured, or every queue full: nothing is allocated).
+    pub(crate) fn finished_with(&self, build: impl FnOnce() -> FinishedSpan) {
+        let exporters = &self.options.exporters;
+        if exporters.iter().all(|e| e.would_drop()) {
+            for exporter in exporters {
+                exporter.span_dropped();
+            }
+            return;
+        }
+        self.finished(build());
     }
 
     /// The broker started: exporters may start timers.

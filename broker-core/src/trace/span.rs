@@ -80,6 +80,11 @@ fn default_priority() -> u32 {
 /// per process, advanced by the monotonic clock, so that spans' times order and nest exactly
 /// as they ran (as Moleculer's `startTime + performance.now() - startTicks`).
 pub(crate) fn epoch_ms() -> f64 {
+    epoch_ms_at(Instant::now())
+}
+
+/// [`epoch_ms`] of an `Instant` already read (a clock read shared with the metrics).
+pub(crate) fn epoch_ms_at(now: Instant) -> f64 {
     static ANCHOR: OnceLock<(Instant, f64)> = OnceLock::new();
     let (at, wall) = ANCHOR.get_or_init(|| {
         let wall = SystemTime::now()
@@ -87,7 +92,11 @@ pub(crate) fn epoch_ms() -> f64 {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         (Instant::now(), wall)
     });
-    wall + at.elapsed().as_secs_f64() * 1000.0
+    // An instant read before the anchor (the first span's own start) counts back from it.
+    match now.checked_duration_since(*at) {
+        Some(d) => wall + d.as_secs_f64() * 1000.0,
+        None => wall - at.duration_since(now).as_secs_f64() * 1000.0,
+    }
 }
 
 impl SpanData {

@@ -1,30 +1,33 @@
-//! The tracing middleware: wraps local action and event handlers in a span (a `tracing` span
-//! always, a Moleculer span when the trace is sampled), as Moleculer's `Tracing` middleware.
+//! The tracing middleware: what a handler's span is made of, and the wrapper of local event
+//! handlers in a span (a `tracing` span always, a Moleculer span when the trace is sampled), as
+//! Moleculer's `Tracing` middleware. Local actions are not wrapped: the broker measures them
+//! where it runs them (see `observe`).
 
 use super::context_ext::TraceState;
 use super::propagation;
-use super::span::{epoch_ms, FinishedSpan, SpanData, SpanService};
+use super::span::{epoch_ms_at, FinishedSpan, SpanData, SpanService};
 use super::{TagSelect, TraceSpec, Tracer};
 use crate::context::Context;
 use crate::error::Error;
 use crate::middleware::{ActionSpec, EventSpec};
 use crate::packet::JsonMap;
-use crate::service::{ActionHandler, EventHandler, ServiceSchema};
+use crate::service::{EventHandler, ServiceSchema};
 use crate::transporter::BoxFuture;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Instant;
 use tracing::field::Empty;
 use tracing::Instrument;
 
 /// What the wrapper of one handler knows, built once when its service registers.
 pub(crate) struct Target {
-    tracer: Arc<Tracer>,
-    service: Arc<SpanService>,
-    spec: TraceSpec,
+    pub(super) tracer: Arc<Tracer>,
+    pub(super) service: Arc<SpanService>,
+    pub(super) spec: TraceSpec,
     /// `action` or `event`.
     kind: &'static str,
     /// Action name (full) or event name (pattern).
-    name: String,
+    pub(super) name: String,
     /// Action name inside its service, or the event's group.
     raw_or_group: String,
 }
@@ -32,24 +35,38 @@ pub(crate) struct Target {
 /// A finished handler span before its data is built: the context it ran in and what was
 /// measured. [`HandlerSpan::build`] makes the [`SpanData`] when an exporter asks.
 pub(crate) struct HandlerSpan {
-    target: Arc<Target>,
-    ctx: Context,
-    start: f64,
-    finish: f64,
+    pub(super) target: Arc<Target>,
+    pub(super) ctx: Context,
+    /// When it ran: turned into epoch milliseconds only when the span is built.
+    pub(super) start: Instant,
+    pub(super) finish: Instant,
     /// The call's timeout when it started, in ms.
-    timeout_ms: Option<u64>,
+    pub(super) timeout_ms: Option<u64>,
     /// The meta tag, taken when the handler started (the meta changes as it runs).
-    meta: Option<Value>,
-    error: Option<Error>,
+    pub(super) meta: Option<Value>,
+    pub(super) error: Option<Error>,
 }
 
 impl HandlerSpan {
     pub(crate) fn build(&self) -> SpanData {
         let (target, ctx) = (&self.target, &self.ctx);
         let mut data = start_data(target, ctx, self.timeout_ms, self.meta.clone());
-        data.start_time = self.start;
-        data.finish_time = Some(self.finish);
-        data.duration = Some(self.finish - self.start);
+        let start = epoch_ms_at(self.start);
+        data.start_time = start;
+        data.finish_time = Some(
+            start
+                + self
+                    .finish
+                    .saturating_duration_since(self.start)
+                    .as_secs_f64()
+                    * 1000.0,
+        );
+        data.duration = Some(
+            self.finish
+                .saturating_duration_since(self.start)
+                .as_secs_f64()
+                * 1000.0,
+        );
         if target.kind == "action" {
             data.tags.insert("fromCache".into(), Value::Bool(false));
         }
@@ -77,7 +94,7 @@ fn span_name(target: &Target, ctx: &Context) -> String {
 }
 
 /// The span's data as of its start: Moleculer's tags for the handler's kind.
-fn start_data(
+pub(super) fn start_data(
     target: &Target,
     ctx: &Context,
     timeout_ms: Option<u64>,
@@ -125,43 +142,25 @@ fn service_of(schema: &ServiceSchema, full_name: &str) -> Arc<SpanService> {
     })
 }
 
-/// Wraps a local action handler, unless tracing of actions or of this action is off.
-pub(crate) fn wrap_action(
+/// The tracing of a local action, unless tracing of actions or of this action is off: the
+/// broker runs it around the handler (see `observe`), with no wrapper of its own.
+pub(crate) fn action_target(
     tracer: &Arc<Tracer>,
     spec: &ActionSpec<'_>,
     schema: &ServiceSchema,
-    handler: ActionHandler,
-) -> ActionHandler {
+) -> Option<Arc<Target>> {
     let trace_spec = spec.def.tracing.clone().unwrap_or_default();
     if !tracer.options.actions || !trace_spec.enabled {
-        return handler;
+        return None;
     }
-    let target = Arc::new(Target {
+    Some(Arc::new(Target {
         tracer: tracer.clone(),
         service: service_of(schema, spec.service),
         spec: trace_spec,
         kind: "action",
         name: spec.name.to_owned(),
         raw_or_group: spec.def.name.clone(),
-    });
-    Arc::new(move |ctx: Context| {
-        let span = tracing::info_span!(
-            "action",
-            action = %target.name,
-            service = %target.service.full_name,
-            node_id = %target.tracer.node_id,
-            request_id = tracing::field::Empty,
-            ctx_id = tracing::field::Empty,
-            parent_id = tracing::field::Empty,
-            level = ctx.level(),
-            caller = ctx.caller().unwrap_or_default(),
-            remote = ctx.0.node_id.is_some(),
-            from_cache = false,
-            error.name = Empty,
-            error.code = Empty,
-        );
-        traced(&target, ctx, span, |ctx| handler(ctx))
-    })
+    }))
 }
 
 /// Wraps a local event handler, unless tracing of events or of this handler is off.
@@ -227,10 +226,10 @@ fn traced<T: Send + 'static>(
             TagSelect::None => None,
             which => select(which, &Value::Object(ctx.meta())),
         };
-        let start = epoch_ms();
+        let start = Instant::now();
         if target.tracer.wants_started() {
             let mut data = start_data(target, &ctx, timeout_ms, meta.clone());
-            data.start_time = start;
+            data.start_time = epoch_ms_at(start);
             target.tracer.started(&data);
         }
         (ctx.clone(), timeout_ms, meta, start)
@@ -254,7 +253,7 @@ fn traced<T: Send + 'static>(
             }
         }
         if let Some((ctx, timeout_ms, meta, start)) = recording {
-            let finish = epoch_ms().max(start);
+            let finish = Instant::now();
             let error = result.as_ref().err().cloned();
             let tracer = target.tracer.clone();
             tracer.finished(FinishedSpan::handler(HandlerSpan {
@@ -293,7 +292,7 @@ fn base_span(target: &Target, ctx: &Context, name: String, kind: &str) -> SpanDa
     data
 }
 
-fn select(which: &TagSelect, value: &Value) -> Option<Value> {
+pub(super) fn select(which: &TagSelect, value: &Value) -> Option<Value> {
     match which {
         TagSelect::None => None,
         TagSelect::All => Some(value.clone()),

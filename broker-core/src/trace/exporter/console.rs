@@ -74,6 +74,14 @@ impl ConsoleExporter {
 }
 
 impl SpanExporter for ConsoleExporter {
+    fn options_json(&self) -> serde_json::Value {
+        serde_json::json!({"type": "Console", "options": {
+            "width": self.width,
+            "gaugeWidth": self.gauge_width,
+            "colors": self.colors,
+        }})
+    }
+
     fn wants_started(&self) -> bool {
         true
     }

@@ -7,7 +7,7 @@ use crate::context::{EmitOptions, EventType};
 use crate::trace::{FinishedSpan, SpanData};
 use crate::transporter::BoxFuture;
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -53,6 +53,8 @@ pub struct EventExporter {
     options: EventExporterOptions,
     queue: Mutex<Vec<FinishedSpan>>,
     dropped: AtomicU64,
+    /// The queue's length, readable without its lock.
+    queued: AtomicUsize,
     broker: Mutex<Option<Weak<BrokerInner>>>,
     timer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -74,6 +76,7 @@ impl EventExporter {
             options,
             queue: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
             broker: Mutex::new(None),
             timer: Mutex::new(None),
         }
@@ -92,6 +95,7 @@ impl EventExporter {
                 return;
             }
             queue.push(span);
+            self.queued.store(queue.len(), Ordering::Relaxed);
         }
         if self.options.interval.is_zero() {
             if let Some(send) = self.take_batch() {
@@ -102,7 +106,11 @@ impl EventExporter {
 
     /// The queued spans as an emit, if there are any.
     fn take_batch(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-        let spans = std::mem::take(&mut *lock(&self.queue));
+        let spans = {
+            let mut queue = lock(&self.queue);
+            self.queued.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *queue)
+        };
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             tracing::warn!(
@@ -170,6 +178,19 @@ fn encode(spans: &[FinishedSpan], event_name: &str) -> Option<crate::payload::Pa
 }
 
 impl SpanExporter for EventExporter {
+    fn options_json(&self) -> serde_json::Value {
+        let o = &self.options;
+        serde_json::json!({"type": "Event", "options": {
+            "eventName": o.event_name,
+            "sendStartSpan": o.send_start_span,
+            "sendFinishSpan": o.send_finish_span,
+            "broadcast": o.broadcast,
+            "groups": o.groups,
+            "interval": o.interval.as_secs_f64(),
+            "maxQueue": o.max_queue,
+        }})
+    }
+
     fn start(&self, broker: &Broker) {
         *lock(&self.broker) = Some(Arc::downgrade(&broker.inner));
         if self.options.interval.is_zero() {
@@ -217,6 +238,17 @@ impl SpanExporter for EventExporter {
     fn span_finished(&self, span: &FinishedSpan) {
         if self.options.send_finish_span {
             self.push(span.clone());
+        }
+    }
+
+    fn would_drop(&self) -> bool {
+        !self.options.send_finish_span
+            || self.queued.load(Ordering::Relaxed) >= self.options.max_queue
+    }
+
+    fn span_dropped(&self) {
+        if self.options.send_finish_span {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

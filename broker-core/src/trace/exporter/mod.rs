@@ -9,6 +9,7 @@ pub use event::{EventExporter, EventExporterOptions};
 use super::{FinishedSpan, SpanData};
 use crate::broker::Broker;
 use crate::transporter::BoxFuture;
+use serde_json::{json, Value};
 use std::fmt;
 
 /// Receives the spans of sampled traces (Moleculer's trace exporter). Called on the handler's
@@ -34,6 +35,17 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// done off the handler's path.
     fn span_finished(&self, span: &FinishedSpan);
 
+    /// Whether a span finishing now would be dropped (a full queue, say). When every
+    /// exporter says so, the broker records nothing for the span and calls
+    /// [`SpanExporter::span_dropped`] instead. Called on the handler's path: keep it to an
+    /// atomic load. Default false.
+    fn would_drop(&self) -> bool {
+        false
+    }
+
+    /// A span was dropped because [`SpanExporter::would_drop`] said so (count it).
+    fn span_dropped(&self) {}
+
     /// Sends what is queued now (timers call it).
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
@@ -42,5 +54,12 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// The broker is stopping: send what is queued.
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+
+    /// How `$node.options` shows this exporter, in Moleculer's shape (`{"type": "Event",
+    /// "options": {…}}`); by default `{"type": <the Rust type's name>}`.
+    fn options_json(&self) -> Value {
+        let name = std::any::type_name::<Self>();
+        json!({"type": name.rsplit("::").next().unwrap_or(name)})
     }
 }
