@@ -232,6 +232,9 @@ impl Broker {
                     schema::RESPONSE_SCHEMA,
                     def.response_schema.as_ref(),
                 );
+                if let Some(cache) = &def.cache {
+                    entry.insert("cache".into(), cache.to_info());
+                }
                 action_infos.insert(name.clone(), Value::Object(entry));
                 let spec = ActionSpec {
                     name: &name,
@@ -312,7 +315,7 @@ impl Broker {
     }
 
     /// Wraps an action handler, innermost first: timeout, the service's hooks, the bulkhead,
-    /// then the user's middlewares (the first added outermost).
+    /// the cacher (a hit skips those), then the user's middlewares (the first added outermost).
     fn wrap_action(
         &self,
         spec: &ActionSpec<'_>,
@@ -325,6 +328,9 @@ impl Broker {
             default: self.inner.config.bulkhead,
         };
         let handler = bulkhead.wrap_action(spec, handler);
+        let config = &self.inner.config;
+        let handler =
+            crate::cache::wrap_action(config.cacher.as_ref(), config.protocol, spec, handler);
         middleware::wrap_action(&self.inner.config.middlewares, spec, handler)
     }
 
