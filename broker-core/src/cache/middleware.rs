@@ -165,7 +165,12 @@ async fn release(ctx: &Context, lock: super::CacheLock) {
 async fn cacher_error(ctx: &Context, op: &str, err: &Error) {
     tracing::warn!(%err, op, action = ctx.action().unwrap_or_default(), "cacher failed; the handler answers");
     let payload = json!({
-        "error": {"name": err.name(), "message": err.to_string(), "code": err.code()},
+        "error": {
+            "name": err.name(),
+            "message": err.message(),
+            "code": err.code(),
+            "type": err.error_type(),
+        },
         "module": "cacher",
         "type": op,
     });
