@@ -215,8 +215,7 @@ pub(crate) fn parse_args(
             Meta::List(list) => (list.path.clone(), ArgValue::List(list)),
             Meta::Path(path)
                 if path.get_ident().is_some_and(|key| {
-                    FLAG_KEYS.iter().any(|f| key == f)
-                        && valid.iter().any(|v| key_name(v) == key.to_string())
+                    FLAG_KEYS.iter().any(|f| key == f) && valid.iter().any(|v| *key == key_name(v))
                 }) =>
             {
                 let value = syn::parse_quote!(true);

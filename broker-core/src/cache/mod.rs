@@ -125,8 +125,11 @@ pub trait Cacher: Send + Sync + fmt::Debug + 'static {
 /// A held cache lock; [`CacheLock::release`] gives it back (dropping it releases an
 /// in-process lock at once, a remote one when its TTL runs out).
 pub struct CacheLock {
-    release: Option<Box<dyn FnOnce() -> BoxFuture<'static, Result<(), Error>> + Send>>,
+    release: Option<Release>,
 }
+
+/// What gives a lock back.
+type Release = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), Error>> + Send>;
 
 impl fmt::Debug for CacheLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
