@@ -472,6 +472,11 @@ impl Broker {
         if let Some(tracer) = &self.inner.tracer {
             tracer.stop().await;
         }
+        if let Some(cacher) = &self.inner.config.cacher {
+            if let Err(err) = cacher.close().await {
+                tracing::warn!(%err, "cacher did not close cleanly");
+            }
+        }
         self.shutdown_transport().await;
         self.set_state(State::Stopped);
         tracing::info!(node_id = %self.node_id(), "broker stopped");
