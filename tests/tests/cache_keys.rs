@@ -135,11 +135,16 @@ fn rust_keys(rules: KeyRules, cases: &[Value]) -> Vec<String> {
                 meta: &meta,
                 headers: &headers,
             };
-            gen.key(
-                c["action"].as_str().unwrap_or_default(),
-                keys.as_deref(),
-                src,
-            )
+            let action = c["action"].as_str().unwrap_or_default();
+            let key = gen.key(action, keys.as_deref(), src);
+            // The hit path's key, from the params text, is the same wherever it applies.
+            if keys.is_none() {
+                let text = c["params"].as_str().unwrap_or("null");
+                if let Some(fast) = gen.key_from_text(action, text) {
+                    assert_eq!(fast, key, "text and value paths differ for {c}");
+                }
+            }
+            key
         })
         .collect()
 }

@@ -177,7 +177,7 @@ impl KeyGen {
 
     /// Moleculer's `_hashedKey`: past `maxParamsLength` (counted in UTF-16 units, as
     /// JavaScript's `length`), the first `max - 44` units and the base64 SHA-256 of the whole.
-    fn hashed(&self, key: String) -> String {
+    pub(super) fn hashed(&self, key: String) -> String {
         let Some(max) = self.max_params_length else {
             return key;
         };
@@ -245,7 +245,7 @@ fn js_key_order(map: &JsonMap) -> Vec<(&str, &Value)> {
 }
 
 /// A canonical array index (`0` … `4294967294`, no leading zeros), as JavaScript orders them.
-fn array_index(key: &str) -> Option<u32> {
+pub(super) fn array_index(key: &str) -> Option<u32> {
     if key.is_empty() || key.len() > 10 || (key.len() > 1 && key.starts_with('0')) {
         return None;
     }
@@ -315,7 +315,7 @@ pub(crate) fn js_number(n: &serde_json::Number) -> String {
 
 /// ECMAScript's Number::toString(10) of a double: shortest round-trip digits, plain notation
 /// from 1e-6 up to 1e21, exponent notation outside.
-fn js_double(f: f64) -> String {
+pub(super) fn js_double(f: f64) -> String {
     if f.is_nan() {
         return "NaN".to_owned();
     }

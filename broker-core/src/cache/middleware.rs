@@ -81,6 +81,15 @@ pub(crate) fn wrap_action(
 
 impl Target {
     fn key(&self, ctx: &Context) -> String {
+        if self.spec.keys.is_none() {
+            // A hit needs no tree of the params: the key comes from their text.
+            if let Some(key) = self
+                .keygen
+                .key_from_text(&self.action, ctx.params_raw().get())
+            {
+                return key;
+            }
+        }
         let meta = if self.reads_meta {
             ctx.meta()
         } else {

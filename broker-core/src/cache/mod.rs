@@ -48,6 +48,7 @@
 //! the handler answers.
 
 mod keygen;
+mod keytext;
 mod memory;
 mod middleware;
 mod spec;
