@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cached calls, Rust vs Moleculer.js 0.15, in one run: a local action with `cache: true` hit
 # again and again, on the Memory cacher and on the Redis cacher (each hit a GET to Redis),
-# with 1 and 64 calls in flight. Rust (bench/examples/cache.rs) and JS (bench/js/cache.js)
+# with 1 and 64 calls in flight; `plain_c1` is the same call without a cacher, for reference. Rust (bench/examples/cache.rs) and JS (bench/js/cache.js)
 # alternate round by round, so drift on a shared machine hits both alike; both run one thread.
 # Usage: scripts/bench-cache.sh            (RUNS=3 DURATION=5 WARMUP=1)
 # Env: RUNS, DURATION, WARMUP, REDIS_PORT, SCENARIOS.
@@ -13,7 +13,7 @@ RUNS="${RUNS:-3}"
 export DURATION="${DURATION:-5}" WARMUP="${WARMUP:-1}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-export SCENARIOS="${SCENARIOS:-memory_c1,memory_c64,redis_c1,redis_c64}"
+export SCENARIOS="${SCENARIOS:-plain_c1,memory_c1,memory_c64,redis_c1,redis_c64}"
 export NODE_PATH="$ROOT/interop/node_modules"
 OUT="$ROOT/bench/results/cache-$(date -u +%Y%m%dT%H%M%SZ)"
 RESULTS="$OUT/results.jsonl"

@@ -3,7 +3,8 @@
 //! params, so every call after the first is a hit.
 //!
 //! Scenarios (`SCENARIOS`, comma list): `memory_c1`, `memory_c64` (Memory cacher), `redis_c1`,
-//! `redis_c64` (Redis cacher at `REDIS_URL`: each hit is a GET round trip to Redis). One
+//! `redis_c64` (Redis cacher at `REDIS_URL`: each hit is a GET round trip to Redis), and
+//! `plain_c1`, `plain_c64` (no cacher: the uncached local call, for reference). One
 //! single-threaded runtime, as Node.js runs; `DURATION` and `WARMUP` in seconds. Each line has
 //! the call rate and the process's CPU time per call (utime + stime from /proc), which holds
 //! up on a busy machine where the rate swings.
@@ -45,12 +46,15 @@ fn cpu_us() -> u64 {
     ticks * 10_000
 }
 
-async fn broker(cacher: impl Cacher, namespace: &str) -> Broker {
-    let broker = Broker::builder()
+async fn broker(cacher: Option<Arc<dyn Cacher>>, namespace: &str) -> Broker {
+    let builder = Broker::builder()
         .node_id(format!("cache-bench-{}", std::process::id()))
-        .namespace(namespace)
-        .cacher(cacher)
-        .build();
+        .namespace(namespace);
+    let broker = match cacher {
+        Some(cacher) => builder.shared_cacher(cacher),
+        None => builder,
+    }
+    .build();
     let echo = ActionDef::from_payload("echo", |ctx| async move { Ok(ctx.params_raw().to_owned()) })
         .cache(CacheSpec::new());
     if let Err(e) = broker
@@ -96,11 +100,12 @@ async fn scenario(name: &str, duration: Duration, warmup: Duration) -> Option<Va
     let concurrency: usize = conc.parse().ok()?;
     let namespace = format!("cache-bench-{}", std::process::id());
     let broker = match store {
-        "memory" => broker(Memory::new(), &namespace).await,
+        "memory" => broker(Some(Arc::new(Memory::new())), &namespace).await,
+        "plain" => broker(None, &namespace).await,
         "redis" => {
             let url = env("REDIS_URL", "redis://127.0.0.1:6379");
             match RedisCacher::new(&url) {
-                Ok(cacher) => broker(cacher, &namespace).await,
+                Ok(cacher) => broker(Some(Arc::new(cacher)), &namespace).await,
                 Err(e) => panic!("Redis cacher: {e}"),
             }
         }

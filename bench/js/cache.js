@@ -3,7 +3,7 @@
 // bench/examples/cache.rs, same scenarios, same JSON lines): a local action with `cache: true`
 // called with the same params, so every call after the first is a hit.
 // Scenarios (SCENARIOS): memory_c1, memory_c64 (Memory cacher), redis_c1, redis_c64 (Redis
-// cacher at REDIS_URL). Env: DURATION (5), WARMUP (1). moleculer comes from interop/ (NODE_PATH).
+// cacher at REDIS_URL), plain_c1, plain_c64 (no cacher, for reference). Env: DURATION (5), WARMUP (1). moleculer comes from interop/ (NODE_PATH).
 const { ServiceBroker } = require("moleculer");
 
 const num = (name, def) => (process.env[name] ? Number(process.env[name]) : def);
@@ -32,8 +32,8 @@ async function broker(cacher) {
 	await b.start();
 	// The Redis cacher answers "not connected" (and calls the handler) until ioredis is ready;
 	// a loop of cache hits never yields to I/O before that, so wait for it here.
-	for (let i = 0; i < 100 && b.cacher.connected === false; i++) await new Promise(r => setTimeout(r, 50));
-	if (b.cacher.connected === false) throw new Error("the Redis cacher did not connect");
+	for (let i = 0; i < 100 && b.cacher && b.cacher.connected === false; i++) await new Promise(r => setTimeout(r, 50));
+	if (b.cacher && b.cacher.connected === false) throw new Error("the Redis cacher did not connect");
 	return b;
 }
 
@@ -58,7 +58,8 @@ async function run(b, concurrency, seconds) {
 async function main() {
 	for (const name of scenarios) {
 		const [store, conc] = name.split("_c");
-		const cacher = store === "redis" ? { type: "Redis", options: { redis: REDIS_URL } } : "Memory";
+		const cacher =
+			store === "redis" ? { type: "Redis", options: { redis: REDIS_URL } } : store === "plain" ? null : "Memory";
 		const b = await broker(cacher);
 		await run(b, Number(conc), WARMUP);
 		const cpu0 = process.cpuUsage();
@@ -66,7 +67,7 @@ async function main() {
 		const { calls, errors } = await run(b, Number(conc), DURATION);
 		const seconds = (performance.now() - t0) / 1000;
 		const cpu = process.cpuUsage(cpu0);
-		await b.cacher.clean("bench.**");
+		if (b.cacher) await b.cacher.clean("bench.**");
 		await b.stop();
 		console.log(
 			JSON.stringify({
