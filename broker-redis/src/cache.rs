@@ -54,7 +54,10 @@ struct Inner {
     options: CacherOptions,
     /// `MOL-<namespace>-`, known once the broker calls `init`.
     prefix: OnceLock<String>,
-    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// The open connection (cloned per command: a handle to one multiplexed connection).
+    conn: Mutex<Option<MultiplexedConnection>>,
+    /// Held while connecting, so that concurrent commands open one connection.
+    connecting: tokio::sync::Mutex<()>,
     timeout: Duration,
     /// How often a waiter tries a lock another node holds.
     lock_retry: Duration,
@@ -100,7 +103,8 @@ impl RedisCacher {
                 client,
                 options,
                 prefix: OnceLock::new(),
-                conn: tokio::sync::Mutex::new(None),
+                conn: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
                 timeout: Duration::from_secs(2),
                 lock_retry: Duration::from_millis(20),
                 local_locks: Mutex::default(),
@@ -132,8 +136,11 @@ impl Inner {
 
     /// The shared connection, opened on first use and after a failure.
     async fn conn(&self) -> Result<MultiplexedConnection, Error> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
+        if let Some(conn) = guard(&self.conn).as_ref() {
+            return Ok(conn.clone());
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(conn) = guard(&self.conn).as_ref() {
             return Ok(conn.clone());
         }
         let config = AsyncConnectionConfig::new()
@@ -144,7 +151,7 @@ impl Inner {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|err| redis_error("connect", &err))?;
-        *slot = Some(conn.clone());
+        *guard(&self.conn) = Some(conn.clone());
         Ok(conn)
     }
 
@@ -159,7 +166,7 @@ impl Inner {
                     || err.is_timeout()
                     || err.is_unrecoverable_error()
                 {
-                    *self.conn.lock().await = None;
+                    *guard(&self.conn) = None;
                 }
                 Err(redis_error(op, &err))
             }
@@ -364,7 +371,7 @@ impl Cacher for RedisCacher {
 
     fn close(&self) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
-            *self.inner.conn.lock().await = None;
+            *guard(&self.inner.conn) = None;
             Ok(())
         })
     }
