@@ -55,8 +55,9 @@ async fn broker(cacher: Option<Arc<dyn Cacher>>, namespace: &str) -> Broker {
         None => builder,
     }
     .build();
-    let echo = ActionDef::from_payload("echo", |ctx| async move { Ok(ctx.params_raw().to_owned()) })
-        .cache(CacheSpec::new());
+    let echo =
+        ActionDef::from_payload("echo", |ctx| async move { Ok(ctx.params_raw().to_owned()) })
+            .cache(CacheSpec::new());
     if let Err(e) = broker
         .add_service(ServiceSchema::new("bench").action(echo))
         .await
@@ -77,8 +78,12 @@ async fn run(broker: &Broker, concurrency: usize, duration: Duration) -> (u64, u
     let params = json!({"id": 1, "msg": "hello"});
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (broker, calls, errors, params) =
-                (broker.clone(), calls.clone(), errors.clone(), params.clone());
+            let (broker, calls, errors, params) = (
+                broker.clone(),
+                calls.clone(),
+                errors.clone(),
+                params.clone(),
+            );
             tokio::spawn(async move {
                 while Instant::now() < end {
                     match broker.call::<Payload>("bench.echo", &params).await {
@@ -92,7 +97,10 @@ async fn run(broker: &Broker, concurrency: usize, duration: Duration) -> (u64, u
     for t in tasks {
         let _ = t.await;
     }
-    (calls.load(Ordering::Relaxed), errors.load(Ordering::Relaxed))
+    (
+        calls.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+    )
 }
 
 async fn scenario(name: &str, duration: Duration, warmup: Duration) -> Option<Value> {
@@ -142,7 +150,11 @@ fn main() {
     let warmup = secs("WARMUP", 1.0);
     let scenarios = env("SCENARIOS", "memory_c1,memory_c64,redis_c1,redis_c64");
     runtime.block_on(async {
-        for name in scenarios.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for name in scenarios
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             match scenario(name, duration, warmup).await {
                 Some(line) => println!("{line}"),
                 None => eprintln!("unknown scenario {name}"),
