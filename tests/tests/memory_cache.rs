@@ -61,8 +61,7 @@ async fn local_broker(cacher: impl Cacher, runs: Arc<AtomicUsize>) -> Broker {
     broker
 }
 
-#[tokio::test]
-async fn a_cached_action_runs_once_per_key() {
+async fn a_cached_action_runs_once_per_key_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let broker = local_broker(Memory::new(), runs.clone()).await;
     let meta = |tenant: &str| CallOptions::new().meta(json!({"tenant": tenant}));
@@ -108,8 +107,7 @@ async fn a_cached_action_runs_once_per_key() {
     broker.stop().await.expect("stop");
 }
 
-#[tokio::test]
-async fn entries_expire_after_the_action_ttl() {
+async fn entries_expire_after_the_action_ttl_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let broker = local_broker(Memory::new(), runs.clone()).await;
     let _: Value = broker
@@ -130,8 +128,7 @@ async fn entries_expire_after_the_action_ttl() {
     broker.stop().await.expect("stop");
 }
 
-#[tokio::test]
-async fn clean_and_del_invalidate() {
+async fn clean_and_del_invalidate_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let broker = local_broker(MemoryLru::new(100), runs.clone()).await;
     let call = |id: i64| {
@@ -160,8 +157,7 @@ async fn clean_and_del_invalidate() {
     broker.stop().await.expect("stop");
 }
 
-#[tokio::test]
-async fn concurrent_misses_with_a_lock_compute_once() {
+async fn concurrent_misses_with_a_lock_compute_once_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let broker = local_broker(Memory::new(), runs.clone()).await;
     let calls = (0..50).map(|_| {
@@ -182,8 +178,48 @@ async fn concurrent_misses_with_a_lock_compute_once() {
     broker.stop().await.expect("stop");
 }
 
-#[tokio::test]
-async fn a_hit_skips_the_bulkhead() {
+async fn waiting_for_a_lock_counts_against_the_deadline_body() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let broker = Broker::builder().cacher(Memory::new()).build();
+    let counted = runs.clone();
+    let svc = ServiceSchema::new("locked").action(
+        ActionDef::new("slow", move |_ctx: Context| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                Ok(json!("done"))
+            }
+        })
+        .cache(CacheSpec::new().lock()),
+    );
+    broker.add_service(svc).await.expect("service");
+    broker.start().await.expect("start");
+    let first = {
+        let broker = broker.clone();
+        tokio::spawn(async move { broker.call::<Value>("locked.slow", json!({})).await })
+    };
+    eventually("the first call computes", || {
+        let runs = runs.clone();
+        async move { runs.load(Ordering::SeqCst) == 1 }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = broker
+        .call_with::<Value>(
+            "locked.slow",
+            json!({}),
+            CallOptions::new().timeout(Duration::from_millis(100)),
+        )
+        .await
+        .expect_err("times out waiting for the lock");
+    assert_eq!(err.kind(), broker_core::ErrorKind::RequestTimeout, "{err}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(first.await.expect("join").expect("call"), json!("done"));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    broker.stop().await.expect("stop");
+}
+
+async fn a_hit_skips_the_bulkhead_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let broker = Broker::builder()
         .cacher(Memory::new())
@@ -241,8 +277,7 @@ async fn a_hit_skips_the_bulkhead() {
     broker.stop().await.expect("stop");
 }
 
-#[tokio::test]
-async fn a_clean_event_cleans_every_node() {
+async fn a_clean_event_cleans_every_node_body() {
     let bus = MemoryBus::new();
     let runs = Arc::new(AtomicUsize::new(0));
     let mut brokers = Vec::new();
@@ -287,8 +322,7 @@ async fn a_clean_event_cleans_every_node() {
     }
 }
 
-#[tokio::test]
-async fn info_publishes_the_cache_option() {
+async fn info_publishes_the_cache_option_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let broker = local_broker(Memory::new(), runs).await;
     let services: Value = broker
@@ -331,8 +365,7 @@ impl SpanExporter for FromCache {
     }
 }
 
-#[tokio::test]
-async fn spans_say_from_cache() {
+async fn spans_say_from_cache_body() {
     let spans = Arc::new(FromCache::default());
     let runs = Arc::new(AtomicUsize::new(0));
     let broker = Broker::builder()
@@ -394,8 +427,7 @@ impl Cacher for Broken {
     }
 }
 
-#[tokio::test]
-async fn a_failing_cacher_never_fails_a_call() {
+async fn a_failing_cacher_never_fails_a_call_body() {
     let runs = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(Mutex::new(Vec::<Value>::new()));
     let seen = errors.clone();
@@ -435,4 +467,61 @@ async fn a_failing_cacher_never_fails_a_call() {
     assert_eq!(first["module"], "cacher");
     assert_eq!(first["error"]["message"], "store down");
     broker.stop().await.expect("stop");
+}
+
+/// Every test runs under one bound, so none can hang.
+async fn bounded(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("the test finished within its bound");
+}
+
+#[tokio::test]
+async fn a_cached_action_runs_once_per_key() {
+    bounded(a_cached_action_runs_once_per_key_body()).await;
+}
+
+#[tokio::test]
+async fn entries_expire_after_the_action_ttl() {
+    bounded(entries_expire_after_the_action_ttl_body()).await;
+}
+
+#[tokio::test]
+async fn clean_and_del_invalidate() {
+    bounded(clean_and_del_invalidate_body()).await;
+}
+
+#[tokio::test]
+async fn concurrent_misses_with_a_lock_compute_once() {
+    bounded(concurrent_misses_with_a_lock_compute_once_body()).await;
+}
+
+#[tokio::test]
+async fn a_hit_skips_the_bulkhead() {
+    bounded(a_hit_skips_the_bulkhead_body()).await;
+}
+
+#[tokio::test]
+async fn a_clean_event_cleans_every_node() {
+    bounded(a_clean_event_cleans_every_node_body()).await;
+}
+
+#[tokio::test]
+async fn info_publishes_the_cache_option() {
+    bounded(info_publishes_the_cache_option_body()).await;
+}
+
+#[tokio::test]
+async fn spans_say_from_cache() {
+    bounded(spans_say_from_cache_body()).await;
+}
+
+#[tokio::test]
+async fn a_failing_cacher_never_fails_a_call() {
+    bounded(a_failing_cacher_never_fails_a_call_body()).await;
+}
+
+#[tokio::test]
+async fn waiting_for_a_lock_counts_against_the_deadline() {
+    bounded(waiting_for_a_lock_counts_against_the_deadline_body()).await;
 }

@@ -126,7 +126,20 @@ async fn lookup(
     let Some(lock_spec) = target.spec.lock else {
         return miss(target, ctx, key, handler).await;
     };
-    let lock = match target.cacher.lock(&key, lock_spec.ttl).await {
+    // The wait for another caller's computation counts against this call's deadline, as
+    // Moleculer's timeout (outside its cacher) bounds it.
+    let taking = target.cacher.lock(&key, lock_spec.ttl);
+    let taken = match ctx.deadline() {
+        Some(deadline) => match tokio::time::timeout_at(deadline, taking).await {
+            Ok(taken) => taken,
+            Err(_) => {
+                let node = ctx.broker().node_id().to_owned();
+                return Err(Error::request_timeout(&target.action, &node));
+            }
+        },
+        None => taking.await,
+    };
+    let lock = match taken {
         Ok(lock) => lock,
         Err(err) => {
             // No lock: compute it anyway rather than fail the call.
