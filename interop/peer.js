@@ -15,6 +15,7 @@
 //     metrics: false | {...}              Moleculer's `metrics` broker option (default false)
 //     tracing: {rate, events, interval}  tracing on, sampling rate (default 1), event spans, and
 //                                         the Event exporter ($tracing.spans, interval in s, 0: at once)
+//     cacher: "redis://..."               Moleculer's `cacher` broker option (for `cachedemo`)
 //     collectSpans: true                  a `spancollector` service keeping every $tracing.spans
 //                                         span it receives (command `spans`)
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
@@ -46,6 +47,7 @@ const broker = new ServiceBroker({
 	heartbeatTimeout: config.heartbeatTimeout ?? 30,
 	requestTimeout: config.requestTimeout ?? 0,
 	disableBalancer: config.disableBalancer ?? false,
+	cacher: config.cacher ?? null,
 	metrics: config.metrics ?? false,
 	tracing: config.tracing
 		? {
@@ -150,6 +152,30 @@ services.shared = {
 	actions: {
 		where(ctx) {
 			return { node: this.broker.nodeID, params: copy(ctx.params) };
+		}
+	}
+};
+
+// Cached actions, the same as the Rust side's `cachedemo`: a node that shares the cacher
+// finds the other's entries (`by` says who computed it, `n` how many runs this node made).
+let cacheRuns = 0;
+services.cachedemo = {
+	name: "cachedemo",
+	actions: {
+		get: {
+			cache: { keys: ["id", "#tenant"] },
+			handler(ctx) {
+				return { by: "js", id: ctx.params.id, n: ++cacheRuns };
+			}
+		},
+		all: {
+			cache: true,
+			handler(ctx) {
+				return { by: "js", params: copy(ctx.params), n: ++cacheRuns };
+			}
+		},
+		runs() {
+			return cacheRuns;
 		}
 	}
 };

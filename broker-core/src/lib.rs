@@ -44,6 +44,7 @@
 //! ```
 
 mod broker;
+pub mod cache;
 mod circuit_breaker;
 mod context;
 mod describe;

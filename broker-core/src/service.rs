@@ -163,6 +163,8 @@ pub struct ActionDef {
     pub description: Option<String>,
     /// Its tracing (on, params tags, by default when the broker traces).
     pub tracing: Option<TraceSpec>,
+    /// How its results are cached (`None`: not cached), published in INFO as `cache`.
+    pub cache: Option<crate::cache::CacheSpec>,
     /// The handler.
     pub handler: ActionHandler,
 }
@@ -220,6 +222,7 @@ impl ActionDef {
             response_schema: None,
             description: None,
             tracing: None,
+            cache: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
         }
     }
@@ -297,6 +300,13 @@ impl ActionDef {
     /// span tags (`TraceSpec::new().params(["id"]).meta(["user.id"])`).
     pub fn tracing(mut self, spec: TraceSpec) -> ActionDef {
         self.tracing = Some(spec);
+        self
+    }
+
+    /// Caches its results in the broker's cacher (Moleculer's action `cache` option; see
+    /// [`crate::cache`]): `CacheSpec::new()` for `cache: true`, or with `keys`, `ttl`, `lock`.
+    pub fn cache(mut self, spec: crate::cache::CacheSpec) -> ActionDef {
+        self.cache = Some(spec);
         self
     }
 

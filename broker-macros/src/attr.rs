@@ -169,6 +169,9 @@ impl Arg {
     }
 }
 
+/// Keys that may stand alone, meaning `key = true`: `#[action(cache)]`.
+const FLAG_KEYS: &[&str] = &["cache"];
+
 /// The key of an entry of a valid-keys list: `bulkhead(...)` lists the key `bulkhead`.
 fn key_name(valid: &str) -> &str {
     valid.strip_suffix("(...)").unwrap_or(valid)
@@ -210,6 +213,14 @@ pub(crate) fn parse_args(
         let (path, value) = match meta {
             Meta::NameValue(pair) => (pair.path, ArgValue::Expr(pair.value)),
             Meta::List(list) => (list.path.clone(), ArgValue::List(list)),
+            Meta::Path(path)
+                if path.get_ident().is_some_and(|key| {
+                    FLAG_KEYS.iter().any(|f| key == f) && valid.iter().any(|v| *key == key_name(v))
+                }) =>
+            {
+                let value = syn::parse_quote!(true);
+                (path, ArgValue::Expr(value))
+            }
             Meta::Path(_) => {
                 errors.at(
                     &meta,

@@ -232,6 +232,7 @@ impl Generator<'_> {
         let strategy = action.strategy.as_ref().map(|s| s.setter());
         let rest = rest::setters(&action.rest);
         let subject = crate::subject::setter(action.subject.as_ref());
+        let cache = crate::cache::setter(action.cache.as_ref(), self.model.cache.as_ref());
         let params_schema = params_schema(&action.handler);
         let response_schema = response_schema(&action.handler.output);
         let description = description(action.description.as_ref(), &action.docs);
@@ -240,7 +241,7 @@ impl Generator<'_> {
             #cfgs
             let __broker_schema = {
                 let __broker_this = ::core::clone::Clone::clone(&self);
-                let mut __broker_action = #new #visibility #timeout #bulkhead #tracing #strategy #rest #subject;
+                let mut __broker_action = #new #visibility #timeout #bulkhead #tracing #strategy #rest #subject #cache;
                 __broker_action.params_schema = #params_schema;
                 __broker_action.response_schema = #response_schema;
                 __broker_action.description = #description;

@@ -78,6 +78,7 @@
 //! and theirs, the shapes of the methods, and what is checked at compile time.
 
 mod attr;
+mod cache;
 mod expand;
 mod hooks;
 mod model;
@@ -137,6 +138,7 @@ use proc_macro::TokenStream;
 /// | `version`      | integer (`2` → `v2.name`) or string (`"staging"` → `staging.name`) | none |
 /// | `dependencies` | array of full service names, `["users", "v2.posts"]` | none |
 /// | `rest`         | the base path of its actions' `rest` routes, `"/greeter"`, or an array of them (routes served under each): `settings.rest`, as moleculer-web's `autoAliases` read it; wins over a `rest` key of `#[settings]` | the full name, `v2.greeter` → `/v2/greeter` |
+/// | `cache`        | `cache` or `cache(...)` as for actions: the cache of every action, whose own `cache(...)` keys win key by key | none |
 ///
 /// # Methods
 ///
@@ -157,6 +159,7 @@ use proc_macro::TokenStream;
 ///   | `description`  | what it does, published in INFO as `description`; replaces the doc comment, `""` publishes none | the method's doc comment |
 ///   | `rest`         | its HTTP route for gateways, published in INFO as Moleculer's `rest` property (moleculer-web's `autoAliases`): `"GET /hello/:name"`, `"/hello"` for every method, or an array, `["GET /a", "POST /a"]`. Methods are `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`, `HEAD` or `*`; the path starts with `/` and is relative to the service's `rest` base path | none |
 ///   | `subject`      | its NATS subject when the services are exposed through the NATS service API (ADR-32, `broker_nats::micro`), `"math.add"`: dot-separated tokens, no whitespace, `*` as a whole token, `>` as the whole last token, not under `$SRV`; published in INFO as `natsSubject` | `<service full name>.<action>` |
+///   | `cache`        | with a broker that has a cacher ([`cache`](../broker_core/cache/index.html)): `cache` caches its results by all params; `cache(keys = ["id", "#user.id", "@tenant"], ttl = "30s", lock = true, lock_ttl = "5s")` keys them by these params paths (`#` meta, `@` headers), sets their TTL and locks misses so concurrent ones compute once (all keys optional); `cache = false` opts out of the service's `cache`. Published in INFO as Moleculer's `cache` | the service's, else none |
 ///
 /// * `#[event(name = "...", group = "...", bulkhead(...), description = "...")]`: an event
 ///   handler. `name` is required (an event name or a pattern such as `user.*`); `group`

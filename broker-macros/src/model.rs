@@ -21,6 +21,8 @@ pub(crate) struct ServiceModel {
     pub(crate) dependencies: Vec<LitStr>,
     /// `rest = "/base"` or `rest = [...]`: the base paths of its actions' routes.
     pub(crate) rest: Vec<LitStr>,
+    /// `cache` or `cache(...)`: the cache of every action that sets none.
+    pub(crate) cache: Option<crate::cache::CacheAttr>,
     /// The `#[settings]` method.
     pub(crate) settings: Option<Provider>,
     /// The `#[metadata]` method.
@@ -57,6 +59,8 @@ pub(crate) struct Action {
     pub(crate) rest: Vec<LitStr>,
     /// `subject = "math.add"`: its NATS subject in the NATS service API.
     pub(crate) subject: Option<LitStr>,
+    /// `cache`, `cache = false` or `cache(...)`.
+    pub(crate) cache: Option<crate::cache::CacheAttr>,
     /// The method's doc comment, one expression per `#[doc = ...]`: its description.
     pub(crate) docs: Vec<Expr>,
     /// `description = "..."`: replaces the doc comment as its description (`""`: none).
@@ -99,7 +103,7 @@ pub(crate) struct Provider {
     pub(crate) output: ReturnType,
 }
 
-const SERVICE_KEYS: &[&str] = &["name", "version", "dependencies", "rest"];
+const SERVICE_KEYS: &[&str] = &["name", "version", "dependencies", "rest", "cache(...)"];
 const ACTION_KEYS: &[&str] = &[
     "name",
     "visibility",
@@ -111,6 +115,7 @@ const ACTION_KEYS: &[&str] = &[
     "rest",
     "description",
     "subject",
+    "cache(...)",
 ];
 const EVENT_KEYS: &[&str] = &[
     "name",
@@ -145,6 +150,7 @@ pub(crate) fn parse(
         version: None,
         dependencies: Vec::new(),
         rest: Vec::new(),
+        cache: None,
         settings: None,
         metadata: None,
         actions: Vec::new(),
@@ -166,7 +172,8 @@ pub(crate) fn parse(
     if !model.actions_incomplete {
         hooks::check_names(&model.service_hooks, &model.actions, errors);
     }
-    let (name, version, dependencies, rest) = service?;
+    let (name, version, dependencies, rest, cache) = service?;
+    model.cache = cache;
     model.name = name;
     model.version = version;
     model.dependencies = dependencies;
@@ -174,13 +181,20 @@ pub(crate) fn parse(
     errors.is_empty().then_some(model)
 }
 
-type ServiceArgs = (LitStr, Option<IntOrStr>, Vec<LitStr>, Vec<LitStr>);
+type ServiceArgs = (
+    LitStr,
+    Option<IntOrStr>,
+    Vec<LitStr>,
+    Vec<LitStr>,
+    Option<crate::cache::CacheAttr>,
+);
 
 fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
     let mut name = None;
     let mut version = None;
     let mut dependencies = Vec::new();
     let mut rest = Vec::new();
+    let mut cache = None;
     let args = attr::parse_args(args, "#[service(...)]", SERVICE_KEYS, errors)?;
     if !args.given("name") {
         errors.at_span(
@@ -193,10 +207,11 @@ fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
             "name" => name = errors.ok(attr::string(&arg)),
             "version" => version = errors.ok(attr::int_or_string(&arg)),
             "rest" => rest = rest::base_paths(&arg, errors).unwrap_or_default(),
+            "cache" => cache = crate::cache::parse(&arg, errors),
             _ => dependencies = attr::string_array(&arg, errors),
         }
     }
-    Some((name?, version, dependencies, rest))
+    Some((name?, version, dependencies, rest, cache))
 }
 
 /// Our attributes on something other than a method: report and strip them.
@@ -360,6 +375,7 @@ fn action_args(
     let mut rest = Vec::new();
     let mut description = None;
     let mut subject = None;
+    let mut cache = None;
     let args = attr::parse_args(args?, "#[action(...)]", ACTION_KEYS, errors)?;
     for arg in &args.list {
         match arg.key.to_string().as_str() {
@@ -391,6 +407,7 @@ fn action_args(
             "rest" => rest = rest::action_routes(arg, errors).unwrap_or_default(),
             "description" => description = errors.ok(attr::string_or_empty(arg)),
             "subject" => subject = crate::subject::subject(arg, errors),
+            "cache" => cache = crate::cache::parse(arg, errors),
             _ => shard_key = Some(arg),
         }
     }
@@ -406,6 +423,7 @@ fn action_args(
         strategy,
         rest,
         subject,
+        cache,
         docs: Vec::new(),
         description,
     })

@@ -29,7 +29,7 @@ pub(crate) fn millis(arg: &Arg) -> syn::Result<u64> {
 }
 
 /// `<digits><unit>` with unit `ms`, `s`, `m` or `h`.
-fn parse(text: &str) -> Option<u64> {
+pub(crate) fn parse(text: &str) -> Option<u64> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (digits, unit) = text.split_at(split);
     if digits.is_empty() {

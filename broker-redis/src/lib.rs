@@ -48,9 +48,11 @@
 //! See [`RedisTransporter`] for connection handling, reconnects and tuning.
 
 mod backoff;
+mod cache;
 mod cluster;
 mod supervisor;
 mod transporter;
 mod writer;
 
+pub use cache::RedisCacher;
 pub use transporter::RedisTransporter;

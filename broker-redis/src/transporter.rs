@@ -551,7 +551,7 @@ fn connection_name(node_id: &str, role: &str) -> String {
 }
 
 /// rustls needs a process-wide crypto provider; install ring's unless the application chose one.
-fn ensure_crypto_provider() {
+pub(crate) fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race here means another provider was installed first: also fine.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -73,6 +73,8 @@ pub struct BrokerConfig {
     pub metrics: MetricsOptions,
     /// Tracing (off when `None`, the default).
     pub tracing: Option<crate::trace::TracingOptions>,
+    /// The cacher of cached actions (none by default, as in Moleculer).
+    pub cacher: Option<Arc<dyn crate::cache::Cacher>>,
 }
 
 /// How failed calls are retried (Moleculer's `retryPolicy`).
@@ -144,6 +146,7 @@ impl fmt::Debug for BrokerConfig {
             .field("bulkhead", &self.bulkhead)
             .field("middlewares", &self.middlewares)
             .field("metrics", &self.metrics)
+            .field("cacher", &self.cacher)
             .finish_non_exhaustive()
     }
 }
@@ -199,6 +202,7 @@ impl BrokerConfig {
                 .filter(|t| t.enabled)
                 .map_or_else(|| json!({"enabled": false}), |t| t.to_json()),
             "protocolVersion": self.protocol.as_str(),
+            "cacher": self.cacher.as_ref().map(|c| c.name()),
         })
     }
 }
@@ -265,6 +269,7 @@ impl BrokerBuilder {
                 middlewares: Vec::new(),
                 metrics: MetricsOptions::disabled(),
                 tracing: None,
+                cacher: None,
             },
         }
     }
@@ -427,6 +432,16 @@ impl BrokerBuilder {
         self.config.metrics = options;
         self
     }
+    /// Sets the cacher of cached actions (Moleculer's `cacher` option): see [`crate::cache`].
+    pub fn cacher(mut self, cacher: impl crate::cache::Cacher) -> Self {
+        self.config.cacher = Some(Arc::new(cacher));
+        self
+    }
+    /// Sets a cacher shared with other brokers of this process.
+    pub fn shared_cacher(mut self, cacher: Arc<dyn crate::cache::Cacher>) -> Self {
+        self.config.cacher = Some(cacher);
+        self
+    }
     /// Sets the bound on pending remote requests.
     pub fn max_pending_requests(mut self, limit: usize) -> Self {
         self.config.max_pending_requests = limit.max(1);
@@ -435,6 +450,9 @@ impl BrokerBuilder {
 
     /// Builds the broker (not started yet).
     pub fn build(self) -> Broker {
+        if let Some(cacher) = &self.config.cacher {
+            cacher.init(&self.config.namespace);
+        }
         Broker::from_config(self.config)
     }
 }

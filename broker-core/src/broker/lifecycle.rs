@@ -232,6 +232,9 @@ impl Broker {
                     schema::RESPONSE_SCHEMA,
                     def.response_schema.as_ref(),
                 );
+                if let Some(cache) = &def.cache {
+                    entry.insert("cache".into(), cache.to_info());
+                }
                 action_infos.insert(name.clone(), Value::Object(entry));
                 let spec = ActionSpec {
                     name: &name,
@@ -316,8 +319,9 @@ impl Broker {
     }
 
     /// Wraps an action handler, innermost first: timeout, the service's hooks, the bulkhead,
-    /// then the user's middlewares (the first added outermost). Also says whether hooks or
-    /// user middlewares wrap it (they may read its result; the built-ins do not).
+    /// the cacher (a hit skips those), then the user's middlewares (the first added outermost).
+    /// Also says whether the cacher, hooks or user middlewares wrap it (they may read its
+    /// result; the other built-ins do not).
     fn wrap_action(
         &self,
         spec: &ActionSpec<'_>,
@@ -333,7 +337,10 @@ impl Broker {
         };
         let handler = bulkhead.wrap_action(spec, handler);
         let inner = handler.clone();
-        let handler = middleware::wrap_action(&self.inner.config.middlewares, spec, handler);
+        let config = &self.inner.config;
+        let handler =
+            crate::cache::wrap_action(config.cacher.as_ref(), config.protocol, spec, handler);
+        let handler = middleware::wrap_action(&config.middlewares, spec, handler);
         let wrapped = hooked || !Arc::ptr_eq(&inner, &handler);
         (handler, wrapped)
     }
@@ -475,6 +482,11 @@ impl Broker {
         }
         if let Some(tracer) = &self.inner.tracer {
             tracer.stop().await;
+        }
+        if let Some(cacher) = &self.inner.config.cacher {
+            if let Err(err) = cacher.close().await {
+                tracing::warn!(%err, "cacher did not close cleanly");
+            }
         }
         self.shutdown_transport().await;
         self.set_state(State::Stopped);

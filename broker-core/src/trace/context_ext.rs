@@ -6,7 +6,7 @@ use super::span::{SpanGuard, SpanService};
 use crate::context::Context;
 use crate::packet::JsonMap;
 use serde_json::Value;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 // 0: undecided.
@@ -17,6 +17,8 @@ const SAMPLED: u8 = 2;
 #[derive(Debug, Default)]
 pub(crate) struct TraceState {
     sampled: AtomicU8,
+    /// Set when the cacher answered the call (`ctx.cached_result()`, the span's `fromCache`).
+    cached: AtomicBool,
     pub(crate) service: OnceLock<Arc<SpanService>>,
     /// Custom spans and W3C state, allocated only for a context that has them.
     extra: OnceLock<Box<Extra>>,
@@ -44,6 +46,7 @@ impl TraceState {
     pub(crate) fn copy(&self) -> TraceState {
         let state = TraceState {
             sampled: AtomicU8::new(self.sampled.load(Ordering::Relaxed)),
+            cached: AtomicBool::new(self.cached.load(Ordering::Relaxed)),
             service: OnceLock::new(),
             extra: OnceLock::new(),
         };
@@ -61,6 +64,16 @@ impl TraceState {
             let _ = state.extra.set(Box::new(copy));
         }
         state
+    }
+
+    /// Whether the cacher answered the call.
+    pub(crate) fn cached_result(&self) -> bool {
+        self.cached.load(Ordering::Relaxed)
+    }
+
+    /// Marks the call as answered by the cacher.
+    pub(crate) fn set_cached_result(&self) {
+        self.cached.store(true, Ordering::Relaxed);
     }
 
     fn extra(&self) -> &Extra {

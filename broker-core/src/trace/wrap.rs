@@ -68,7 +68,8 @@ impl HandlerSpan {
                 * 1000.0,
         );
         if target.kind == "action" {
-            data.tags.insert("fromCache".into(), Value::Bool(false));
+            data.tags
+                .insert("fromCache".into(), Value::Bool(ctx.cached_result()));
         }
         if let Some(err) = &self.error {
             data.set_error(err);
@@ -234,6 +235,8 @@ fn traced<T: Send + 'static>(
         }
         (ctx.clone(), timeout_ms, meta, start)
     });
+    // Kept to read, once the handler is done, whether the cacher answered.
+    let cache_probe = (logged && target.kind == "action").then(|| ctx.clone());
     let run = if logged {
         span.in_scope(|| handler(ctx))
     } else {
@@ -246,6 +249,11 @@ fn traced<T: Send + 'static>(
         } else {
             run.await
         };
+        if let Some(ctx) = cache_probe {
+            if ctx.cached_result() {
+                span.record("from_cache", true);
+            }
+        }
         if let Err(err) = &result {
             if logged {
                 span.record("error.name", err.name());
