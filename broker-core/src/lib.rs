@@ -92,6 +92,7 @@ pub use strategy::{
 };
 pub use trace::{Sampling, SpanGuard, TraceSpec, TracingOptions};
 pub use transporter::{MemoryBus, MemoryTransporter, Transporter};
+pub use validation::ParamsChecker;
 
 /// What the macros' generated code reaches for. Not a public API: it may change at any time.
 #[doc(hidden)]
@@ -109,6 +110,22 @@ pub mod __private {
     pub use serde_json::{self, Value};
     pub use std::sync::Arc;
     pub use std::time::Duration;
+
+    /// Publishes an action's params schema in fastest-validator form as its `params` (unless
+    /// one was set by hand), so Moleculer tools show it and the validator checks calls.
+    pub fn publish_params(action: &mut ActionDef) {
+        let key = crate::schema::fastest::PARAMS;
+        if action.extra.contains_key(key) {
+            return;
+        }
+        let Some(schema) = &action.params_schema else {
+            return;
+        };
+        if let Some(converted) = crate::schema::fastest::from_json_schema(schema) {
+            action.extra.insert(key.to_owned(), converted.params);
+            action.params_checked_by_handler = !converted.has_constraints;
+        }
+    }
 
     /// Deserializes the context's params into a handler's parameter type.
     pub fn params<T: serde::de::DeserializeOwned>(ctx: &Context) -> Result<T, Error> {

@@ -35,6 +35,8 @@
 //! assert_eq!(schema["required"], serde_json::json!(["name"]));
 //! ```
 
+pub mod fastest;
+
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::Value;

@@ -159,6 +159,10 @@ pub struct ActionDef {
     pub params_schema: Option<Value>,
     /// JSON Schema of its result, published in INFO as `responseSchema`.
     pub response_schema: Option<Value>,
+    /// Whether the handler's typed params reject every call its `params` schema rejects (the
+    /// macros set it for a params type without constraints beyond its types): the
+    /// [`crate::middleware::Validator`] then checks only the calls the handler rejects.
+    pub params_checked_by_handler: bool,
     /// What it does, published in INFO as `description` (the macros take the doc comment).
     pub description: Option<String>,
     /// Its tracing (on, params tags, by default when the broker traces).
@@ -218,6 +222,7 @@ impl ActionDef {
             bulkhead: None,
             params_schema: None,
             response_schema: None,
+            params_checked_by_handler: false,
             description: None,
             tracing: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),

@@ -242,6 +242,7 @@ impl Generator<'_> {
                 let __broker_this = ::core::clone::Clone::clone(&self);
                 let mut __broker_action = #new #visibility #timeout #bulkhead #tracing #strategy #rest #subject;
                 __broker_action.params_schema = #params_schema;
+                ::broker_core::__private::publish_params(&mut __broker_action);
                 __broker_action.response_schema = #response_schema;
                 __broker_action.description = #description;
                 __broker_schema.action(__broker_action)
