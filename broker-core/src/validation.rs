@@ -4,8 +4,10 @@
 //! type (a mismatch the schema did not catch is described from serde's message).
 
 mod check;
+mod remote;
 
 pub use check::ParamsChecker;
+pub(crate) use remote::RemoteParams;
 
 use crate::error::Error;
 use serde::de::DeserializeOwned;

@@ -25,7 +25,10 @@ impl Middleware for Validator {
             return next;
         };
         let Some(checker) = ParamsChecker::compile(schema) else {
-            tracing::warn!(action = action.name, "its `params` is no schema; params are not checked");
+            tracing::warn!(
+                action = action.name,
+                "its `params` is no schema; params are not checked"
+            );
             return next;
         };
         let checker = Arc::new(checker);

@@ -103,7 +103,11 @@ impl<'a> Converter<'a> {
 
     /// An object schema's props and whether it is strict; `None` if it is no object with
     /// properties.
-    fn object_props(&mut self, schema: &'a Value, depth: usize) -> Option<(Map<String, Value>, bool)> {
+    fn object_props(
+        &mut self,
+        schema: &'a Value,
+        depth: usize,
+    ) -> Option<(Map<String, Value>, bool)> {
         let properties = schema.get("properties")?.as_object()?;
         if !types(schema).is_some_and(|t| t.contains(&"object")) {
             return None;
@@ -217,7 +221,11 @@ impl<'a> Converter<'a> {
             self.has_constraints = true;
             return rule;
         }
-        for (from, to) in [("minLength", "min"), ("maxLength", "max"), ("pattern", "pattern")] {
+        for (from, to) in [
+            ("minLength", "min"),
+            ("maxLength", "max"),
+            ("pattern", "pattern"),
+        ] {
             if let Some(v) = schema.get(from) {
                 rule.insert(to.into(), v.clone());
                 self.has_constraints = true;
@@ -231,8 +239,12 @@ impl<'a> Converter<'a> {
         if integer {
             rule.insert("integer".into(), Value::Bool(true));
         }
-        let (implied_min, implied_max) = implied_bounds(schema.get("format").and_then(Value::as_str));
-        for (from, to, implied) in [("minimum", "min", implied_min), ("maximum", "max", implied_max)] {
+        let (implied_min, implied_max) =
+            implied_bounds(schema.get("format").and_then(Value::as_str));
+        for (from, to, implied) in [
+            ("minimum", "min", implied_min),
+            ("maximum", "max", implied_max),
+        ] {
             if let Some(v) = schema.get(from) {
                 rule.insert(to.into(), v.clone());
                 if v.as_f64() != implied {
@@ -413,7 +425,10 @@ mod tests {
     fn params_that_are_no_object_have_no_fastest_validator_schema() {
         assert_eq!(from_json_schema(&params_schema_for::<u32>()), None);
         assert_eq!(from_json_schema(&params_schema_for::<Vec<String>>()), None);
-        assert_eq!(from_json_schema(&params_schema_for::<serde_json::Value>()), None);
+        assert_eq!(
+            from_json_schema(&params_schema_for::<serde_json::Value>()),
+            None
+        );
     }
 
     #[allow(dead_code)]

@@ -32,14 +32,28 @@ struct Rule {
 #[derive(Debug, Clone)]
 enum Kind {
     Any,
-    Boolean { convert: bool },
+    Boolean {
+        convert: bool,
+    },
     Number(Box<NumberRule>),
     String(Box<StringRule>),
-    Email { empty: bool, min: Option<Value>, max: Option<Value>, precise: bool },
-    Url { empty: bool },
+    Email {
+        empty: bool,
+        min: Option<Value>,
+        max: Option<Value>,
+        precise: bool,
+    },
+    Url {
+        empty: bool,
+    },
     Enum(Vec<Value>),
-    Equal { value: Value, strict: bool },
-    Forbidden { remove: bool },
+    Equal {
+        value: Value,
+        strict: bool,
+    },
+    Forbidden {
+        remove: bool,
+    },
     Array(Box<ArrayRule>),
     Object(Box<ObjectRule>),
     Multi(Vec<Rule>),
@@ -304,14 +318,20 @@ impl Rule {
     }
 
     /// Checks one value (`None`: absent) at `field`, adding problems to `errors`.
-    fn check<'r>(&'r self, value: Option<&Value>, field: Option<&str>, errors: &mut Vec<Problem<'r>>) {
-        let problem = |kind: &'static str, expected: Option<Value>, actual: Option<Value>| Problem {
-            kind,
-            rule: self,
-            field: field.map(str::to_owned),
-            expected,
-            actual,
-        };
+    fn check<'r>(
+        &'r self,
+        value: Option<&Value>,
+        field: Option<&str>,
+        errors: &mut Vec<Problem<'r>>,
+    ) {
+        let problem =
+            |kind: &'static str, expected: Option<Value>, actual: Option<Value>| Problem {
+                kind,
+                rule: self,
+                field: field.map(str::to_owned),
+                expected,
+                actual,
+            };
         let value = match value {
             // A default fills the value in: nothing to report.
             None if self.has_default => return,
@@ -326,8 +346,17 @@ impl Rule {
             Kind::Any => {}
             Kind::Boolean { convert } => {
                 let converted = match value {
-                    Value::Number(n) if *convert && (n.as_f64() == Some(1.0) || n.as_f64() == Some(0.0)) => true,
-                    Value::String(s) if *convert && ["true", "1", "on", "false", "0", "off"].contains(&s.as_str()) => true,
+                    Value::Number(n)
+                        if *convert && (n.as_f64() == Some(1.0) || n.as_f64() == Some(0.0)) =>
+                    {
+                        true
+                    }
+                    Value::String(s)
+                        if *convert
+                            && ["true", "1", "on", "false", "0", "off"].contains(&s.as_str()) =>
+                    {
+                        true
+                    }
                     _ => false,
                 };
                 if !value.is_boolean() && !converted {
@@ -336,7 +365,12 @@ impl Rule {
             }
             Kind::Number(rule) => rule.check(value, &problem, errors),
             Kind::String(rule) => rule.check(value, &problem, errors),
-            Kind::Email { empty, min, max, precise } => {
+            Kind::Email {
+                empty,
+                min,
+                max,
+                precise,
+            } => {
                 let Some(text) = value.as_str() else {
                     return errors.push(problem("string", None, Some(value.clone())));
                 };
@@ -348,10 +382,21 @@ impl Rule {
                 }
                 let len = js_len(text) as f64;
                 if let Some(min) = min.as_ref().filter(|m| len < m.as_f64().unwrap_or(0.0)) {
-                    errors.push(problem("emailMin", Some(min.clone()), Some(Value::from(js_len(text)))));
+                    errors.push(problem(
+                        "emailMin",
+                        Some(min.clone()),
+                        Some(Value::from(js_len(text))),
+                    ));
                 }
-                if let Some(max) = max.as_ref().filter(|m| len > m.as_f64().unwrap_or(f64::MAX)) {
-                    errors.push(problem("emailMax", Some(max.clone()), Some(Value::from(js_len(text)))));
+                if let Some(max) = max
+                    .as_ref()
+                    .filter(|m| len > m.as_f64().unwrap_or(f64::MAX))
+                {
+                    errors.push(problem(
+                        "emailMax",
+                        Some(max.clone()),
+                        Some(Value::from(js_len(text))),
+                    ));
                 }
                 if !is_email(text, *precise) {
                     errors.push(problem("email", None, Some(value.clone())));
@@ -373,14 +418,33 @@ impl Rule {
             }
             Kind::Enum(values) => {
                 if !values.iter().any(|v| js_strict_eq(v, value)) {
-                    let expected = values.iter().map(|v| js_text(Some(v))).collect::<Vec<_>>().join(", ");
-                    errors.push(problem("enumValue", Some(Value::String(expected)), Some(value.clone())));
+                    let expected = values
+                        .iter()
+                        .map(|v| js_text(Some(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    errors.push(problem(
+                        "enumValue",
+                        Some(Value::String(expected)),
+                        Some(value.clone()),
+                    ));
                 }
             }
-            Kind::Equal { value: want, strict } => {
-                let equal = if *strict { js_strict_eq(want, value) } else { js_loose_eq(want, value) };
+            Kind::Equal {
+                value: want,
+                strict,
+            } => {
+                let equal = if *strict {
+                    js_strict_eq(want, value)
+                } else {
+                    js_loose_eq(want, value)
+                };
                 if !equal {
-                    errors.push(problem("equalValue", Some(want.clone()), Some(value.clone())));
+                    errors.push(problem(
+                        "equalValue",
+                        Some(want.clone()),
+                        Some(value.clone()),
+                    ));
                 }
             }
             Kind::Forbidden { remove } => {
@@ -419,7 +483,12 @@ impl Rule {
 type MakeProblem<'p, 'r> = dyn Fn(&'static str, Option<Value>, Option<Value>) -> Problem<'r> + 'p;
 
 impl NumberRule {
-    fn check<'r>(&self, value: &Value, problem: &MakeProblem<'_, 'r>, errors: &mut Vec<Problem<'r>>) {
+    fn check<'r>(
+        &self,
+        value: &Value,
+        problem: &MakeProblem<'_, 'r>,
+        errors: &mut Vec<Problem<'r>>,
+    ) {
         let number = match value {
             Value::Number(n) => n.as_f64(),
             other if self.convert => js_to_number(other),
@@ -446,7 +515,11 @@ impl NumberRule {
         }
         if let Some((not_equal, expected)) = bound(&self.not_equal) {
             if n == not_equal {
-                errors.push(problem("numberNotEqual", Some(expected), Some(value.clone())));
+                errors.push(problem(
+                    "numberNotEqual",
+                    Some(expected),
+                    Some(value.clone()),
+                ));
             }
         }
         if self.integer && n % 1.0 != 0.0 {
@@ -467,21 +540,39 @@ impl StringRule {
         let num = |key: &str| s.get(key).filter(|v| v.is_number()).cloned();
         let pattern = s.get("pattern").and_then(Value::as_str).map(|source| {
             let flags = s.get("patternFlags").and_then(Value::as_str).unwrap_or("");
-            let inline: String = flags.chars().filter(|c| matches!(c, 'i' | 'm' | 's')).collect();
-            let rust = if inline.is_empty() { source.to_owned() } else { format!("(?{inline}){source}") };
+            let inline: String = flags
+                .chars()
+                .filter(|c| matches!(c, 'i' | 'm' | 's'))
+                .collect();
+            let rust = if inline.is_empty() {
+                source.to_owned()
+            } else {
+                format!("(?{inline}){source}")
+            };
             // A JS pattern Rust's syntax does not take (lookaround, backreferences) is not
             // checked here; its own node still checks it.
-            (Regex::new(&rust).ok(), format!("/{}/{flags}", js_regex_source(source)))
+            // fastest-validator writes the regex's text into generated code as a string
+            // literal, which undoes its escapes: `^\\d+$` is reported as `/^d+$/`.
+            let shown = js_unescape(&format!("/{}/{flags}", js_regex_source(source)));
+            (Regex::new(&rust).ok(), shown)
         });
         let mut classes: Vec<(&'static str, fn(&str) -> bool)> = Vec::new();
         let checks: [(&str, &'static str, fn(&str) -> bool); 7] = [
             ("numeric", "stringNumeric", is_numeric),
-            ("alpha", "stringAlpha", |t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic())),
-            ("alphanum", "stringAlphanum", |t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric())),
-            ("alphadash", "stringAlphadash", |t| {
-                !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            ("alpha", "stringAlpha", |t| {
+                !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic())
             }),
-            ("hex", "stringHex", |t| t.len() % 2 == 0 && !t.is_empty() && t.chars().all(|c| c.is_ascii_hexdigit())),
+            ("alphanum", "stringAlphanum", |t| {
+                !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric())
+            }),
+            ("alphadash", "stringAlphadash", |t| {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            }),
+            ("hex", "stringHex", |t| {
+                t.len() % 2 == 0 && !t.is_empty() && t.chars().all(|c| c.is_ascii_hexdigit())
+            }),
             ("singleLine", "stringSingleLine", |t| !t.contains('\n')),
             ("base64", "stringBase64", is_base64),
         ];
@@ -492,8 +583,17 @@ impl StringRule {
         }
         StringRule {
             convert: flag("convert"),
-            trim: (flag("trim") || flag("trimLeft"), flag("trim") || flag("trimRight")),
-            case: if flag("lowercase") { Some(false) } else if flag("uppercase") { Some(true) } else { None },
+            trim: (
+                flag("trim") || flag("trimLeft"),
+                flag("trim") || flag("trimRight"),
+            ),
+            case: if flag("lowercase") {
+                Some(false)
+            } else if flag("uppercase") {
+                Some(true)
+            } else {
+                None
+            },
             empty: s.get("empty").and_then(Value::as_bool),
             min: num("min"),
             max: num("max"),
@@ -505,7 +605,12 @@ impl StringRule {
         }
     }
 
-    fn check<'r>(&self, value: &Value, problem: &MakeProblem<'_, 'r>, errors: &mut Vec<Problem<'r>>) {
+    fn check<'r>(
+        &self,
+        value: &Value,
+        problem: &MakeProblem<'_, 'r>,
+        errors: &mut Vec<Problem<'r>>,
+    ) {
         let converted;
         let original = match value {
             Value::String(s) => s.as_str(),
@@ -526,7 +631,11 @@ impl StringRule {
         let cased;
         let text = match self.case {
             Some(upper) => {
-                cased = if upper { text.to_uppercase() } else { text.to_lowercase() };
+                cased = if upper {
+                    text.to_uppercase()
+                } else {
+                    text.to_lowercase()
+                };
                 cased.as_str()
             }
             None => text,
@@ -534,17 +643,29 @@ impl StringRule {
         let len = js_len(text);
         if len == 0 {
             match self.empty {
-                Some(false) => errors.push(problem("stringEmpty", None, Some(Value::String(text.to_owned())))),
+                Some(false) => errors.push(problem(
+                    "stringEmpty",
+                    None,
+                    Some(Value::String(text.to_owned())),
+                )),
                 Some(true) => return,
                 None => {}
             }
         }
         let len_f = len as f64;
         let len_value = || Some(Value::from(len));
-        if let Some(min) = self.min.as_ref().filter(|m| len_f < m.as_f64().unwrap_or(0.0)) {
+        if let Some(min) = self
+            .min
+            .as_ref()
+            .filter(|m| len_f < m.as_f64().unwrap_or(0.0))
+        {
             errors.push(problem("stringMin", Some(min.clone()), len_value()));
         }
-        if let Some(max) = self.max.as_ref().filter(|m| len_f > m.as_f64().unwrap_or(f64::MAX)) {
+        if let Some(max) = self
+            .max
+            .as_ref()
+            .filter(|m| len_f > m.as_f64().unwrap_or(f64::MAX))
+        {
             errors.push(problem("stringMax", Some(max.clone()), len_value()));
         }
         if let Some(length) = self.length.as_ref().filter(|l| l.as_f64() != Some(len_f)) {
@@ -552,21 +673,45 @@ impl StringRule {
         }
         if let Some((Some(regex), shown)) = &self.pattern {
             if !regex.is_match(text) {
-                errors.push(problem("stringPattern", Some(Value::String(shown.clone())), actual()));
+                errors.push(problem(
+                    "stringPattern",
+                    Some(Value::String(shown.clone())),
+                    actual(),
+                ));
             }
         }
-        if let Some(needle) = self.contains.as_ref().filter(|n| !text.contains(n.as_str())) {
-            errors.push(problem("stringContains", Some(Value::String(needle.clone())), actual()));
+        if let Some(needle) = self
+            .contains
+            .as_ref()
+            .filter(|n| !text.contains(n.as_str()))
+        {
+            errors.push(problem(
+                "stringContains",
+                Some(Value::String(needle.clone())),
+                actual(),
+            ));
         }
         if let Some(values) = &self.one_of {
             if !values.iter().any(|v| v.as_str() == Some(text)) {
-                let expected = values.iter().map(|v| js_text(Some(v))).collect::<Vec<_>>().join(", ");
-                errors.push(problem("stringEnum", Some(Value::String(expected)), actual()));
+                let expected = values
+                    .iter()
+                    .map(|v| js_text(Some(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                errors.push(problem(
+                    "stringEnum",
+                    Some(Value::String(expected)),
+                    actual(),
+                ));
             }
         }
         for (kind, test) in &self.classes {
             if !test(text) {
-                let actual = if *kind == "stringSingleLine" { None } else { actual() };
+                let actual = if *kind == "stringSingleLine" {
+                    None
+                } else {
+                    actual()
+                };
                 errors.push(problem(kind, None, actual));
             }
         }
@@ -587,10 +732,18 @@ impl ArrayRule {
         if self.empty == Some(false) && items.is_empty() {
             errors.push(problem("arrayEmpty", None, Some(value.clone())));
         }
-        if let Some(min) = self.min.as_ref().filter(|m| len < m.as_f64().unwrap_or(0.0)) {
+        if let Some(min) = self
+            .min
+            .as_ref()
+            .filter(|m| len < m.as_f64().unwrap_or(0.0))
+        {
             errors.push(problem("arrayMin", Some(min.clone()), len_value()));
         }
-        if let Some(max) = self.max.as_ref().filter(|m| len > m.as_f64().unwrap_or(f64::MAX)) {
+        if let Some(max) = self
+            .max
+            .as_ref()
+            .filter(|m| len > m.as_f64().unwrap_or(f64::MAX))
+        {
             errors.push(problem("arrayMax", Some(max.clone()), len_value()));
         }
         if let Some(length) = self.length.as_ref().filter(|l| l.as_f64() != Some(len)) {
@@ -598,7 +751,11 @@ impl ArrayRule {
         }
         if let Some(wanted) = &self.contains {
             if !items.iter().any(|i| js_strict_eq(i, wanted)) {
-                errors.push(problem("arrayContains", Some(wanted.clone()), Some(value.clone())));
+                errors.push(problem(
+                    "arrayContains",
+                    Some(wanted.clone()),
+                    Some(value.clone()),
+                ));
             }
         }
         if self.unique {
@@ -616,14 +773,30 @@ impl ArrayRule {
             }
         }
         if let Some(values) = &self.one_of {
-            let expected = values.iter().map(|v| js_text(Some(v))).collect::<Vec<_>>().join(", ");
-            for item in items.iter().filter(|i| !values.iter().any(|v| js_strict_eq(v, i))) {
-                errors.push(problem("arrayEnum", Some(Value::String(expected.clone())), Some(item.clone())));
+            let expected = values
+                .iter()
+                .map(|v| js_text(Some(v)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            for item in items
+                .iter()
+                .filter(|i| !values.iter().any(|v| js_strict_eq(v, i)))
+            {
+                errors.push(problem(
+                    "arrayEnum",
+                    Some(Value::String(expected.clone())),
+                    Some(item.clone()),
+                ));
             }
         }
         if let Some(rule) = &self.items {
             let parent = field.unwrap_or("");
             for (i, item) in items.iter().enumerate() {
+                if item.is_null() {
+                    // fastest-validator reports a missing item under the array's own field.
+                    rule.check(Some(item), field, errors);
+                    continue;
+                }
                 let item_field = format!("{parent}[{i}]");
                 rule.check(Some(item), Some(&item_field), errors);
             }
@@ -666,11 +839,27 @@ impl ObjectRule {
             }
         }
         let count = map.len() as f64;
-        if let Some(min) = self.min_props.as_ref().filter(|m| count < m.as_f64().unwrap_or(0.0)) {
-            errors.push(problem("objectMinProps", Some(min.clone()), Some(Value::from(map.len()))));
+        if let Some(min) = self
+            .min_props
+            .as_ref()
+            .filter(|m| count < m.as_f64().unwrap_or(0.0))
+        {
+            errors.push(problem(
+                "objectMinProps",
+                Some(min.clone()),
+                Some(Value::from(map.len())),
+            ));
         }
-        if let Some(max) = self.max_props.as_ref().filter(|m| count > m.as_f64().unwrap_or(f64::MAX)) {
-            errors.push(problem("objectMaxProps", Some(max.clone()), Some(Value::from(map.len()))));
+        if let Some(max) = self
+            .max_props
+            .as_ref()
+            .filter(|m| count > m.as_f64().unwrap_or(f64::MAX))
+        {
+            errors.push(problem(
+                "objectMaxProps",
+                Some(max.clone()),
+                Some(Value::from(map.len())),
+            ));
         }
     }
 }
@@ -833,7 +1022,10 @@ fn js_to_number(value: &Value) -> Option<f64> {
             let t = s.trim();
             if t.is_empty() {
                 Some(0.0)
-            } else if t.contains(['e', 'E', 'i', 'I', 'n', 'N']) && !t.contains("Infinity") && !t.chars().any(|c| c == 'e' || c == 'E') {
+            } else if t.contains(['e', 'E', 'i', 'I', 'n', 'N'])
+                && !t.contains("Infinity")
+                && !t.chars().any(|c| c == 'e' || c == 'E')
+            {
                 None
             } else {
                 t.parse::<f64>().ok()
@@ -859,6 +1051,50 @@ fn js_regex_source(source: &str) -> String {
         }
         escaped = c == '\\' && !escaped;
         out.push(c);
+    }
+    out
+}
+
+/// A JavaScript string literal's escapes resolved (`\\n` is a newline, `\\d` is `d`).
+fn js_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(next) = chars.next() else {
+            break;
+        };
+        let hex = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>, n: usize| {
+            let digits: String = (0..n).filter_map(|_| chars.next()).collect();
+            u32::from_str_radix(&digits, 16)
+                .ok()
+                .and_then(char::from_u32)
+        };
+        match next {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            'r' => out.push('\r'),
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'v' => out.push('\u{b}'),
+            '0' if !chars.peek().is_some_and(char::is_ascii_digit) => out.push('\0'),
+            'x' => out.extend(hex(&mut chars, 2)),
+            'u' if chars.peek() == Some(&'{') => {
+                chars.next();
+                let digits: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                out.extend(
+                    u32::from_str_radix(&digits, 16)
+                        .ok()
+                        .and_then(char::from_u32),
+                );
+            }
+            'u' => out.extend(hex(&mut chars, 4)),
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' => {}
+            other => out.push(other),
+        }
     }
     out
 }
@@ -907,7 +1143,8 @@ fn is_url(text: &str) -> bool {
     let rest = text
         .strip_prefix("https://")
         .or_else(|| text.strip_prefix("http://"));
-    rest.and_then(|r| r.chars().next()).is_some_and(|c| !js_space(c))
+    rest.and_then(|r| r.chars().next())
+        .is_some_and(|c| !js_space(c))
 }
 
 /// `^-?[0-9]\d*(\.\d+)?$`.
@@ -939,7 +1176,9 @@ mod tests {
     use serde_json::json;
 
     fn check(schema: Value, params: Value) -> Vec<Value> {
-        ParamsChecker::compile(&schema).expect("compiles").check(&params)
+        ParamsChecker::compile(&schema)
+            .expect("compiles")
+            .check(&params)
     }
 
     #[test]
@@ -968,24 +1207,37 @@ mod tests {
                 json!({"type": "string", "message": "The 'tags[1]' field must be a string.", "field": "tags[1]", "actual": 1}),
             ]
         );
-        let problems = check(json!({"a": {"type": "object", "props": {"b-c": "string"}}}), json!({"a": {}}));
+        let problems = check(
+            json!({"a": {"type": "object", "props": {"b-c": "string"}}}),
+            json!({"a": {}}),
+        );
         assert_eq!(problems[0]["field"], "a['b-c']");
-        assert!(problems[0].get("actual").is_none(), "an absent field has no actual");
+        assert!(
+            problems[0].get("actual").is_none(),
+            "an absent field has no actual"
+        );
     }
 
     #[test]
     fn shorthands_strict_and_nulls() {
         let schema = json!({"n": "number|min:2|optional", "$$strict": true});
-        assert_eq!(check(schema.clone(), json!({"n": 1}))[0]["type"], "numberMin");
+        assert_eq!(
+            check(schema.clone(), json!({"n": 1}))[0]["type"],
+            "numberMin"
+        );
         assert!(check(schema.clone(), json!({"n": null})).is_empty());
         let strict = check(schema, json!({"x": 1, "y": 2}));
         assert_eq!(
             strict,
-            vec![json!({"type": "objectStrict", "message": "The object '' contains forbidden keys: 'x, y'.", "expected": "n", "actual": "x, y"})]
+            vec![
+                json!({"type": "objectStrict", "message": "The object '' contains forbidden keys: 'x, y'.", "expected": "n", "actual": "x, y"})
+            ]
         );
         assert_eq!(
             check(json!({"a": "string"}), json!({"a": null})),
-            vec![json!({"type": "required", "message": "The 'a' field is required.", "field": "a", "actual": null})]
+            vec![
+                json!({"type": "required", "message": "The 'a' field is required.", "field": "a", "actual": null})
+            ]
         );
     }
 
@@ -996,6 +1248,7 @@ mod tests {
         assert_eq!(js_text(Some(&json!([1, "a", null]))), "1,a,");
         assert_eq!(js_text(Some(&json!({"a": 1}))), "[object Object]");
         assert_eq!(js_regex_source("^a/b$"), "^a\\/b$");
+        assert_eq!(js_unescape("/^\\d+\\.x\\\\y\\/$/"), "/^d+.x\\y/$/");
     }
 
     #[test]
