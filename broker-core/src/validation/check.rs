@@ -71,6 +71,9 @@ struct NumberRule {
     negative: bool,
 }
 
+/// A string option that tests the whole text (`numeric`, `alpha`…): its problem type and test.
+type CharClass = (&'static str, fn(&str) -> bool);
+
 #[derive(Debug, Clone, Default)]
 struct StringRule {
     convert: bool,
@@ -84,7 +87,7 @@ struct StringRule {
     pattern: Option<(Option<Regex>, String)>,
     contains: Option<String>,
     one_of: Option<Vec<Value>>,
-    classes: Vec<(&'static str, fn(&str) -> bool)>,
+    classes: Vec<CharClass>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -556,29 +559,41 @@ impl StringRule {
             let shown = js_unescape(&format!("/{}/{flags}", js_regex_source(source)));
             (Regex::new(&rust).ok(), shown)
         });
-        let mut classes: Vec<(&'static str, fn(&str) -> bool)> = Vec::new();
-        let checks: [(&str, &'static str, fn(&str) -> bool); 7] = [
-            ("numeric", "stringNumeric", is_numeric),
-            ("alpha", "stringAlpha", |t| {
-                !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic())
-            }),
-            ("alphanum", "stringAlphanum", |t| {
-                !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric())
-            }),
-            ("alphadash", "stringAlphadash", |t| {
-                !t.is_empty()
-                    && t.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            }),
-            ("hex", "stringHex", |t| {
-                t.len() % 2 == 0 && !t.is_empty() && t.chars().all(|c| c.is_ascii_hexdigit())
-            }),
-            ("singleLine", "stringSingleLine", |t| !t.contains('\n')),
-            ("base64", "stringBase64", is_base64),
+        let mut classes: Vec<CharClass> = Vec::new();
+        let checks: [(&str, CharClass); 7] = [
+            ("numeric", ("stringNumeric", is_numeric)),
+            (
+                "alpha",
+                ("stringAlpha", |t| {
+                    !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic())
+                }),
+            ),
+            (
+                "alphanum",
+                ("stringAlphanum", |t| {
+                    !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric())
+                }),
+            ),
+            (
+                "alphadash",
+                ("stringAlphadash", |t| {
+                    !t.is_empty()
+                        && t.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                }),
+            ),
+            (
+                "hex",
+                ("stringHex", |t| {
+                    t.len() % 2 == 0 && !t.is_empty() && t.chars().all(|c| c.is_ascii_hexdigit())
+                }),
+            ),
+            ("singleLine", ("stringSingleLine", |t| !t.contains('\n'))),
+            ("base64", ("stringBase64", is_base64)),
         ];
-        for (key, kind, test) in checks {
+        for (key, class) in checks {
             if flag(key) {
-                classes.push((kind, test));
+                classes.push(class);
             }
         }
         StringRule {
