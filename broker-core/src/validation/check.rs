@@ -144,8 +144,36 @@ impl ParamsChecker {
         let empty = Value::Object(Map::new());
         let params = if params.is_null() { &empty } else { params };
         let mut errors = Vec::new();
-        self.root.check(Some(params), None, &mut errors);
+        self.root.check(Some(params), &Path::Root, &mut errors);
         errors.into_iter().map(Problem::into_item).collect()
+    }
+}
+
+/// Where a value is, written out (`a.b[2]`) only for a problem: checks that pass build no
+/// strings.
+enum Path<'a> {
+    /// The params themselves (no `field`).
+    Root,
+    /// A property of an object.
+    Prop { parent: &'a Path<'a>, name: &'a str },
+    /// An item of an array.
+    Item { parent: &'a Path<'a>, index: usize },
+}
+
+impl Path<'_> {
+    /// The `field` in fastest-validator's notation: `a.b`, `a['b-c']`, `a[2]`; none at the root.
+    fn field(&self) -> Option<String> {
+        match self {
+            Path::Root => None,
+            Path::Prop { parent, name } => Some(match parent.field().filter(|p| !p.is_empty()) {
+                Some(parent) if is_identifier(name) => format!("{parent}.{name}"),
+                Some(parent) => format!("{parent}['{name}']"),
+                None => (*name).to_owned(),
+            }),
+            Path::Item { parent, index } => {
+                Some(format!("{}[{index}]", parent.field().unwrap_or_default()))
+            }
+        }
     }
 }
 
@@ -320,18 +348,13 @@ impl Rule {
         }
     }
 
-    /// Checks one value (`None`: absent) at `field`, adding problems to `errors`.
-    fn check<'r>(
-        &'r self,
-        value: Option<&Value>,
-        field: Option<&str>,
-        errors: &mut Vec<Problem<'r>>,
-    ) {
+    /// Checks one value (`None`: absent) at `path`, adding problems to `errors`.
+    fn check<'r>(&'r self, value: Option<&Value>, path: &Path<'_>, errors: &mut Vec<Problem<'r>>) {
         let problem =
             |kind: &'static str, expected: Option<Value>, actual: Option<Value>| Problem {
                 kind,
                 rule: self,
-                field: field.map(str::to_owned),
+                field: path.field(),
                 expected,
                 actual,
             };
@@ -459,19 +482,19 @@ impl Rule {
                 let Value::Array(items) = value else {
                     return errors.push(problem("array", None, Some(value.clone())));
                 };
-                rule.check(items, value, field, &problem, errors);
+                rule.check(items, value, path, &problem, errors);
             }
             Kind::Object(rule) => {
                 let Value::Object(map) = value else {
                     return errors.push(problem("object", None, Some(value.clone())));
                 };
-                rule.check(map, field, &problem, errors);
+                rule.check(map, path, &problem, errors);
             }
             Kind::Multi(rules) => {
                 let mut collected = Vec::new();
                 for rule in rules {
                     let mut own = Vec::new();
-                    rule.check(Some(value), field, &mut own);
+                    rule.check(Some(value), path, &mut own);
                     if own.is_empty() {
                         return;
                     }
@@ -738,7 +761,7 @@ impl ArrayRule {
         &'r self,
         items: &[Value],
         value: &Value,
-        field: Option<&str>,
+        path: &Path<'_>,
         problem: &MakeProblem<'_, 'r>,
         errors: &mut Vec<Problem<'r>>,
     ) {
@@ -805,15 +828,20 @@ impl ArrayRule {
             }
         }
         if let Some(rule) = &self.items {
-            let parent = field.unwrap_or("");
-            for (i, item) in items.iter().enumerate() {
+            for (index, item) in items.iter().enumerate() {
                 if item.is_null() {
                     // fastest-validator reports a missing item under the array's own field.
-                    rule.check(Some(item), field, errors);
+                    rule.check(Some(item), path, errors);
                     continue;
                 }
-                let item_field = format!("{parent}[{i}]");
-                rule.check(Some(item), Some(&item_field), errors);
+                rule.check(
+                    Some(item),
+                    &Path::Item {
+                        parent: path,
+                        index,
+                    },
+                    errors,
+                );
             }
         }
     }
@@ -823,19 +851,13 @@ impl ObjectRule {
     fn check<'r>(
         &'r self,
         map: &Map<String, Value>,
-        field: Option<&str>,
+        path: &Path<'_>,
         problem: &MakeProblem<'_, 'r>,
         errors: &mut Vec<Problem<'r>>,
     ) {
-        let parent = field.filter(|f| !f.is_empty());
         if let Some(props) = &self.props {
             for (name, rule) in props {
-                let child = match parent {
-                    Some(parent) if is_identifier(name) => format!("{parent}.{name}"),
-                    Some(parent) => format!("{parent}['{name}']"),
-                    None => name.clone(),
-                };
-                rule.check(map.get(name), Some(&child), errors);
+                rule.check(map.get(name), &Path::Prop { parent: path, name }, errors);
             }
             if self.strict {
                 let unknown: Vec<&str> = map
