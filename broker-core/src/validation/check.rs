@@ -10,6 +10,8 @@
 //! custom `messages` and `label`s). Rules it does not know (custom checkers, `date`, `uuid`,
 //! `class`…) accept anything: the node that owns the action still checks them.
 
+mod fast;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -136,6 +138,12 @@ impl ParamsChecker {
             _ => return None,
         };
         Some(ParamsChecker { root })
+    }
+
+    /// Whether the params, as JSON text, surely pass: a quick pass over the text that builds
+    /// nothing. `false` means "not sure": [`ParamsChecker::check`] the parsed params then.
+    pub fn passes(&self, raw: &str) -> bool {
+        fast::passes(&self.root, raw)
     }
 
     /// Every problem of `params` as fastest-validator items (`type`, `message`, `field`,
@@ -658,6 +666,16 @@ impl StringRule {
             }
             other => return errors.push(problem("string", None, Some(other.clone()))),
         };
+        self.check_text(original, problem, errors);
+    }
+
+    /// The checks of a string value's text.
+    fn check_text<'r>(
+        &self,
+        original: &str,
+        problem: &MakeProblem<'_, 'r>,
+        errors: &mut Vec<Problem<'r>>,
+    ) {
         let actual = || Some(Value::String(original.to_owned()));
         let mut text = original;
         if self.trim.0 {
@@ -1286,6 +1304,25 @@ mod tests {
         assert_eq!(js_text(Some(&json!({"a": 1}))), "[object Object]");
         assert_eq!(js_regex_source("^a/b$"), "^a\\/b$");
         assert_eq!(js_unescape("/^\\d+\\.x\\\\y\\/$/"), "/^d+.x\\y/$/");
+    }
+
+    #[test]
+    fn the_quick_pass_is_sure_only_of_right_params() {
+        let schema = json!({"a": "string|min:2", "b": {"type": "array", "items": "number", "optional": true}});
+        let checker = ParamsChecker::compile(&schema).expect("compiles");
+        assert!(checker.passes(r#"{"a": "xy", "b": [1, 2.5], "c": {"d": [null]}}"#));
+        assert!(checker.passes(r#"{"a": "x\u0079"}"#), "escapes are read");
+        for wrong in [
+            r#"{"a": "x"}"#,
+            r#"{"b": []}"#,
+            r#"{"a": "xy", "b": [1, "2"]}"#,
+            r#"{"a": "xy", "a": 5}"#,
+            "null",
+            "[]",
+            r#"{"a": "xy"} trailing"#,
+        ] {
+            assert!(!checker.passes(wrong), "{wrong}");
+        }
     }
 
     #[test]
