@@ -14,8 +14,8 @@ mod interop;
 
 use broker_core::schema::fastest::from_json_schema;
 use broker_core::{
-    params_schema_for, schemars, service, Broker, CallOptions, Error, JsonSchema,
-    MemoryTransporter, ParamsChecker, Service,
+    params_schema_for, schemars, service, ActionDef, Broker, CallOptions, Error, JsonSchema,
+    MemoryTransporter, ParamsChecker, Service, ServiceSchema,
 };
 use interop::peer::JsPeer;
 use interop::{ensure_js_deps, interop_dir, Cluster, JsVersion, WAIT};
@@ -359,6 +359,56 @@ async fn an_action_rejects_wrong_params_before_its_handler_with_fastest_validato
         .unwrap_or_default();
     assert_eq!(fields, ["x", "y", "tags[0]"], "{err}");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+    broker.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_hand_written_params_schema_is_checked_too() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let add = ActionDef::new("add", move |ctx| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let p = ctx.params();
+            Ok(json!(
+                p["a"].as_f64().unwrap_or(0.0) + p["b"].as_f64().unwrap_or(0.0)
+            ))
+        }
+    })
+    .info(
+        "params",
+        json!({"a": "number", "b": {"type": "number", "positive": true}}),
+    );
+    let broker = Broker::builder()
+        .node_id("params-hand")
+        .namespace(interop::unique("params-hand"))
+        .transporter(MemoryTransporter::new())
+        .build();
+    broker
+        .add_service(ServiceSchema::new("math").action(add))
+        .await
+        .expect("add math");
+    broker.start().await.expect("start");
+    let sum: f64 = broker
+        .call("math.add", json!({"a": 1, "b": 2}))
+        .await
+        .expect("valid");
+    assert_eq!(sum, 3.0);
+    let err = broker
+        .call::<Value>("math.add", json!({"a": "1", "b": -2}))
+        .await
+        .expect_err("wrong params");
+    assert_eq!(
+        err.data(),
+        Some(&json!([
+            {"type": "number", "message": "The 'a' field must be a number.", "field": "a",
+             "actual": "1", "nodeID": "params-hand", "action": "math.add"},
+            {"type": "numberPositive", "message": "The 'b' field must be a positive number.",
+             "field": "b", "actual": -2, "nodeID": "params-hand", "action": "math.add"}
+        ]))
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "only the valid call ran");
     broker.stop().await.expect("stop");
 }
 

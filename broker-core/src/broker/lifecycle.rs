@@ -321,7 +321,8 @@ impl Broker {
     ) -> ActionHandler {
         let handler = Timeout.wrap_action(spec, handler);
         let handler = hooks.wrap(&spec.def.name, handler);
-        let handler = middleware::Validator.wrap_action(spec, handler);
+        let handler =
+            middleware::Validator::wrapping_hooks(!hooks.is_empty()).wrap_action(spec, handler);
         let bulkhead = Bulkhead {
             default: self.inner.config.bulkhead,
         };

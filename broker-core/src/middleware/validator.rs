@@ -16,8 +16,19 @@ use std::sync::Arc;
 /// ([`crate::ActionDef::params_checked_by_handler`], set by the macros for a type without
 /// constraints), calls are not checked twice: only a call the handler rejects is checked,
 /// to answer with fastest-validator's full list of problems instead of serde's first one.
+/// Not when service hooks sit between it and the handler: a `before` hook may replace the
+/// params and an `error` hook the handler's error, so every call is checked then.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Validator;
+pub struct Validator {
+    wraps_hooks: bool,
+}
+
+impl Validator {
+    /// A validator whose `next` handler runs service hooks first (`true`) or not.
+    pub fn wrapping_hooks(wraps_hooks: bool) -> Validator {
+        Validator { wraps_hooks }
+    }
+}
 
 impl Middleware for Validator {
     fn wrap_action(&self, action: &ActionSpec<'_>, next: ActionHandler) -> ActionHandler {
@@ -33,7 +44,7 @@ impl Middleware for Validator {
         };
         let checker = Arc::new(checker);
         let name: Arc<str> = Arc::from(action.name);
-        if action.def.params_checked_by_handler {
+        if action.def.params_checked_by_handler && !self.wraps_hooks {
             return Arc::new(move |ctx| {
                 let run = next(ctx.clone());
                 let checker = checker.clone();

@@ -406,6 +406,27 @@ mod tests {
         assert!(converted.has_constraints);
     }
 
+    // schemars also reads the `validator` crate's attributes (without that crate).
+    #[allow(dead_code)]
+    #[derive(Deserialize, JsonSchema)]
+    struct ValidatorStyle {
+        #[validate(email)]
+        email: String,
+        #[validate(length(min = 3))]
+        code: String,
+    }
+
+    #[test]
+    fn validator_style_attributes_are_constraints_too() {
+        let converted = from_json_schema(&params_schema_for::<ValidatorStyle>()).expect("object");
+        assert_eq!(converted.params["email"], "email");
+        assert_eq!(
+            converted.params["code"],
+            json!({"type": "string", "min": 3})
+        );
+        assert!(converted.has_constraints);
+    }
+
     #[allow(dead_code)]
     #[derive(Deserialize, JsonSchema)]
     struct Plain {
