@@ -127,6 +127,17 @@ pub mod __private {
         }
     }
 
+    /// [`publish_params`] for an event handler's payload.
+    pub fn publish_event_params(event: &mut EventDef) {
+        if event.params.is_some() {
+            return;
+        }
+        if let Some(schema) = &event.payload_schema {
+            event.params =
+                crate::schema::fastest::from_json_schema(schema).map(|converted| converted.params);
+        }
+    }
+
     /// Deserializes the context's params into a handler's parameter type.
     pub fn params<T: serde::de::DeserializeOwned>(ctx: &Context) -> Result<T, Error> {
         ctx.params_as()

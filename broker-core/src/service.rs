@@ -369,6 +369,9 @@ pub struct EventDef {
     /// JSON Schema of its payload, published in INFO as `payloadSchema` (see
     /// [`crate::schema`]).
     pub payload_schema: Option<Value>,
+    /// Moleculer's fastest-validator schema of its payload, published in INFO as `params` and
+    /// checked before the handler runs (the macros derive it from the payload schema).
+    pub params: Option<Value>,
     /// What it handles, published in INFO as `description` (the macros take the doc comment).
     pub description: Option<String>,
     /// Its tracing (on, params tags, by default when the broker traces events).
@@ -400,6 +403,7 @@ impl EventDef {
             strategy: None,
             bulkhead: None,
             payload_schema: None,
+            params: None,
             description: None,
             tracing: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
@@ -416,6 +420,12 @@ impl EventDef {
     /// Sets its payload schema to a JSON Schema written by hand.
     pub fn payload_schema(mut self, schema: Value) -> EventDef {
         self.payload_schema = Some(schema);
+        self
+    }
+
+    /// Sets its fastest-validator `params` schema, checked before the handler runs.
+    pub fn params(mut self, schema: Value) -> EventDef {
+        self.params = Some(schema);
         self
     }
 

@@ -20,12 +20,21 @@ pub(crate) const MESSAGE: &str = "Parameters validation error!";
 /// The `ValidationError` for a checker's problems, each tagged with the caller's node and the
 /// action as Moleculer's validator middleware tags them.
 pub(crate) fn rejected(problems: Vec<Value>, action: &str, node_id: &str) -> Error {
+    rejected_as(problems, "action", action, node_id)
+}
+
+/// [`rejected`] for an event's payload, tagged with the event instead of an action.
+pub(crate) fn rejected_event(problems: Vec<Value>, event: &str, node_id: &str) -> Error {
+    rejected_as(problems, "event", event, node_id)
+}
+
+fn rejected_as(problems: Vec<Value>, key: &str, name: &str, node_id: &str) -> Error {
     let items = problems
         .into_iter()
         .map(|mut item| {
             if let Value::Object(map) = &mut item {
                 map.insert("nodeID".into(), json!(node_id));
-                map.insert("action".into(), json!(action));
+                map.insert(key.into(), json!(name));
             }
             item
         })

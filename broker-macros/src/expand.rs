@@ -269,6 +269,7 @@ impl Generator<'_> {
                 let __broker_this = ::core::clone::Clone::clone(&self);
                 let mut __broker_event = #new #group #bulkhead #tracing;
                 __broker_event.payload_schema = #payload_schema;
+                ::broker_core::__private::publish_event_params(&mut __broker_event);
                 __broker_event.description = #description;
                 __broker_schema.event(__broker_event)
             };

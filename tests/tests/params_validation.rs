@@ -412,6 +412,64 @@ async fn a_hand_written_params_schema_is_checked_too() {
     broker.stop().await.expect("stop");
 }
 
+#[allow(dead_code)]
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Created {
+    #[schemars(length(min = 2))]
+    name: String,
+}
+
+struct Audit {
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[service(name = "audit")]
+impl Audit {
+    #[event(name = "user.created")]
+    async fn created(&self, user: Created) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(user.name);
+    }
+}
+
+#[tokio::test]
+async fn event_payloads_are_checked_as_moleculer_checks_them() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let schema = Service::schema(Arc::new(Audit { seen: seen.clone() }));
+    assert_eq!(
+        schema.events[0].params,
+        Some(json!({"name": {"type": "string", "min": 2}}))
+    );
+    let broker = Broker::builder()
+        .node_id("params-events")
+        .namespace(interop::unique("params-events"))
+        .transporter(MemoryTransporter::new())
+        .build();
+    broker
+        .add_service(Audit { seen: seen.clone() })
+        .await
+        .expect("add audit");
+    broker.start().await.expect("start");
+    broker
+        .emit("user.created", json!({"name": "A"}))
+        .await
+        .expect("emit");
+    broker
+        .emit("user.created", json!({"name": "Ann"}))
+        .await
+        .expect("emit");
+    interop::eventually("the valid event", Duration::from_secs(5), || async {
+        let names = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (!names.is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*seen.lock().unwrap_or_else(|p| p.into_inner()), ["Ann"]);
+    broker.stop().await.expect("stop");
+}
+
 /// The peer config with one JS service `jsusers` whose `signup` action has `params`.
 fn peer_with_params(cluster: &Cluster, node_id: &str, params: &Value) -> Value {
     let mut config = cluster.peer_config(node_id, &[], json!([]));

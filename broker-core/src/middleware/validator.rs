@@ -2,11 +2,11 @@
 //! params checked before its handler runs, and a failure answers Moleculer's
 //! `ValidationError` with fastest-validator's `data`, as a Moleculer.js action would.
 
-use super::{ActionSpec, Middleware};
+use super::{ActionSpec, EventSpec, Middleware};
 use crate::error::ErrorKind;
 use crate::schema::fastest::PARAMS;
-use crate::service::ActionHandler;
-use crate::validation::{rejected, ParamsChecker};
+use crate::service::{ActionHandler, EventHandler};
+use crate::validation::{rejected, rejected_event, ParamsChecker};
 use std::sync::Arc;
 
 /// Checks an action's params against its `params` schema (from the macros, or set by hand
@@ -74,6 +74,32 @@ impl Middleware for Validator {
                 return next(ctx);
             }
             let err = rejected(problems, &name, ctx.node_id());
+            Box::pin(std::future::ready(Err(err)))
+        })
+    }
+
+    fn wrap_event(&self, event: &EventSpec<'_>, next: EventHandler) -> EventHandler {
+        let Some(schema) = &event.def.params else {
+            return next;
+        };
+        let Some(checker) = ParamsChecker::compile(schema) else {
+            tracing::warn!(
+                event = event.name,
+                "its `params` is no schema; payloads are not checked"
+            );
+            return next;
+        };
+        let checker = Arc::new(checker);
+        let name: Arc<str> = Arc::from(event.name);
+        Arc::new(move |ctx| {
+            if checker.passes(ctx.params_raw().get()) {
+                return next(ctx);
+            }
+            let problems = checker.check(ctx.params());
+            if problems.is_empty() {
+                return next(ctx);
+            }
+            let err = rejected_event(problems, &name, ctx.node_id());
             Box::pin(std::future::ready(Err(err)))
         })
     }
