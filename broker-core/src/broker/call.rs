@@ -257,7 +257,7 @@ impl Broker {
         if let (Some(checks), Target::Remote { node_id, .. }) = (&self.inner.remote_params, &target)
         {
             let state = self.inner.registry.read();
-            checks.check(&state, node_id, action, params.value(), self.node_id())?;
+            checks.check(&state, node_id, action, &params, self.node_id())?;
         }
         let endpoint_timeout = match &target {
             Target::Local(a) => a.timeout,

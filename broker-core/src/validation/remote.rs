@@ -5,6 +5,7 @@
 
 use super::{rejected, ParamsChecker};
 use crate::error::Error;
+use crate::payload::Params;
 use crate::registry::State;
 use crate::schema::fastest::PARAMS;
 use serde_json::Value;
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 /// INFO of its node (a new INFO may change them).
 #[derive(Debug, Default)]
 pub(crate) struct RemoteParams {
-    checkers: Mutex<HashMap<(String, String), Compiled>>,
+    checkers: Mutex<HashMap<String, HashMap<String, Compiled>>>,
 }
 
 #[derive(Debug)]
@@ -34,13 +35,16 @@ impl RemoteParams {
         state: &State,
         node_id: &str,
         action: &str,
-        params: &Value,
+        params: &Params,
         caller: &str,
     ) -> Result<(), Error> {
         let Some(checker) = self.checker(state, node_id, action) else {
             return Ok(());
         };
-        let problems = checker.check(params);
+        if checker.passes(params.raw().get()) {
+            return Ok(());
+        }
+        let problems = checker.check(params.value());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -57,16 +61,19 @@ impl RemoteParams {
         } else {
             state.nodes.get(node_id)?
         };
-        let key = (node.id.clone(), action.to_owned());
         let mut checkers = self.checkers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(compiled) = checkers.get(&key).filter(|c| c.seq == node.seq) {
+        let of_node = checkers.get(node.id.as_str());
+        if let Some(compiled) = of_node
+            .and_then(|actions| actions.get(action))
+            .filter(|c| c.seq == node.seq)
+        {
             return compiled.checker.clone();
         }
         let checker = published(node, action)
             .and_then(ParamsChecker::compile)
             .map(Arc::new);
-        checkers.insert(
-            key,
+        checkers.entry(node.id.clone()).or_default().insert(
+            action.to_owned(),
             Compiled {
                 seq: node.seq,
                 checker: checker.clone(),
