@@ -9,7 +9,7 @@
 //!   fails fast with the same error, without a round trip.
 
 #[macro_use]
-#[allow(unused_macros)] // `every_bus!`, `only_v015!`
+#[allow(unused_macros)] // `every_bus!`
 mod interop;
 
 use broker_core::schema::fastest::from_json_schema;
@@ -31,6 +31,7 @@ both_versions!(
     js_callers_get_the_same_validation_error,
     rust_callers_check_js_params
 );
+only_v015!(moleculer_web_answers_the_same_for_rust_and_js_actions);
 
 /// Everything the conversion and the checker cover, on one params type.
 // Fields are read through the schema and the checker only.
@@ -592,5 +593,48 @@ async fn rust_callers_check_js_params(v: JsVersion) {
     let (s1, s2, ()) = tokio::join!(checking.stop(), plain.stop(), js.exit());
     s1.expect("stops");
     s2.expect("stops");
+    js.assert_no_errors();
+}
+
+/// Through a moleculer-web gateway (0.15 only): the same HTTP answer for wrong params whether
+/// the route leads to the Rust action or to a JS action with the `params` it published.
+async fn moleculer_web_answers_the_same_for_rust_and_js_actions() {
+    let cluster = Cluster::new(JsVersion::V015, "params-web");
+    let rust = cluster.rust_node(&cluster.node_id("rust")).build();
+    let runs = Arc::new(AtomicUsize::new(0));
+    rust.add_service(Users { runs: runs.clone() })
+        .await
+        .expect("add users");
+    let params =
+        Service::schema(Arc::new(Users { runs: runs.clone() })).actions[0].extra["params"].clone();
+    let mut config = peer_with_params(&cluster, &cluster.node_id("js-web"), &params);
+    config["gateway"] = json!({
+        "routes": [{
+            "path": "/api",
+            "aliases": {"POST /rust": "users.signup", "POST /js": "jsusers.signup"},
+            "bodyParsers": {"json": true},
+        }],
+    });
+    let (started, js) = tokio::join!(rust.start(), JsPeer::start(config));
+    started.expect("Rust node starts");
+    js.wait_for(&["users", "jsusers"]).await;
+    let port = js.ready["gatewayPort"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_else(|| panic!("no gateway port in {}", js.ready));
+    for input in signup_inputs().into_iter().skip(6).take(4) {
+        let from_rust = interop::http::request(port, "POST", "/api/rust", Some(&input)).await;
+        let from_js = interop::http::request(port, "POST", "/api/js", Some(&input)).await;
+        assert_eq!(from_rust.status, 422, "{from_rust:?}");
+        assert_eq!(from_rust.status, from_js.status);
+        let mut expected = from_js.json();
+        for item in expected["data"].as_array_mut().into_iter().flatten() {
+            item["action"] = json!("users.signup");
+        }
+        assert_eq!(from_rust.json(), expected, "{input}");
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "no Rust handler ran");
+    let (stopped, ()) = tokio::join!(rust.stop(), js.exit());
+    stopped.expect("Rust node stops");
     js.assert_no_errors();
 }
