@@ -69,15 +69,30 @@ pub(super) fn js_to_number(value: &Value) -> Option<f64> {
         Value::String(s) => {
             let t = s.trim();
             if t.is_empty() {
-                Some(0.0)
-            } else if t.contains(['e', 'E', 'i', 'I', 'n', 'N'])
-                && !t.contains("Infinity")
-                && !t.chars().any(|c| c == 'e' || c == 'E')
-            {
-                None
-            } else {
-                t.parse::<f64>().ok()
+                return Some(0.0);
             }
+            for (prefix, radix) in [
+                ("0x", 16),
+                ("0X", 16),
+                ("0o", 8),
+                ("0O", 8),
+                ("0b", 2),
+                ("0B", 2),
+            ] {
+                if let Some(digits) = t.strip_prefix(prefix) {
+                    return u64::from_str_radix(digits, radix).ok().map(|n| n as f64);
+                }
+            }
+            // Rust also reads `inf`, `nan` and `infinity` in any case; JavaScript only
+            // `Infinity`, and no other letter than an exponent's.
+            let unsigned = t.strip_prefix(['+', '-']).unwrap_or(t);
+            let letters = unsigned
+                .chars()
+                .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E');
+            if letters && unsigned != "Infinity" {
+                return None;
+            }
+            t.parse::<f64>().ok()
         }
         Value::Array(items) if items.is_empty() => Some(0.0),
         _ => None,
@@ -216,4 +231,23 @@ pub(super) fn is_base64(text: &str) -> bool {
         })
         .as_ref()
         .is_none_or(|p| p.is_match(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_from_strings_as_javascript_reads_them() {
+        let n = |s: &str| js_to_number(&json!(s));
+        assert_eq!(n(" 12 "), Some(12.0));
+        assert_eq!(n(""), Some(0.0));
+        assert_eq!(n("1e3"), Some(1000.0));
+        assert_eq!(n("0x1F"), Some(31.0));
+        assert_eq!(n("-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(n("infinity"), None);
+        assert_eq!(n("nan"), None);
+        assert_eq!(n("12abc"), None);
+    }
 }
