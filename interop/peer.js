@@ -10,6 +10,8 @@
 //     disableBalancer: true               balance through the transporter (NATS queue groups)
 //     heartbeatInterval, heartbeatTimeout (seconds), requestTimeout (ms, default 0)
 //     services: ["jsmath"],               built-in test services to load (see below: jsmath, shared, jsweb)
+//     paramsServices: {svc: {act: params}} services whose actions have these fastest-validator
+//                                         `params` and answer their (validated) params
 //     events: [{event, group?, service?}] event handlers that record what they receive
 //     logLevel: "warn"                    logs go to stderr
 //     metrics: false | {...}              Moleculer's `metrics` broker option (default false)
@@ -286,6 +288,13 @@ for (const name of config.services || []) {
 	broker.createService(services[name]);
 }
 for (const schema of eventServices(config.events)) broker.createService(schema);
+for (const [name, actions] of Object.entries(config.paramsServices || {})) {
+	const defs = {};
+	for (const [action, params] of Object.entries(actions)) {
+		defs[action] = { params, handler: ctx => copy(ctx.params) };
+	}
+	broker.createService({ name, actions: defs });
+}
 
 let gateway = null;
 if (config.gateway) {

@@ -94,6 +94,7 @@ pub use strategy::{
 };
 pub use trace::{Sampling, SpanGuard, TraceSpec, TracingOptions};
 pub use transporter::{MemoryBus, MemoryTransporter, Transporter};
+pub use validation::ParamsChecker;
 
 /// What the macros' generated code reaches for. Not a public API: it may change at any time.
 #[doc(hidden)]
@@ -112,6 +113,33 @@ pub mod __private {
     pub use serde_json::{self, Value};
     pub use std::sync::Arc;
     pub use std::time::Duration;
+
+    /// Publishes an action's params schema in fastest-validator form as its `params` (unless
+    /// one was set by hand), so Moleculer tools show it and the validator checks calls.
+    pub fn publish_params(action: &mut ActionDef) {
+        let key = crate::schema::fastest::PARAMS;
+        if action.extra.contains_key(key) {
+            return;
+        }
+        let Some(schema) = &action.params_schema else {
+            return;
+        };
+        if let Some(converted) = crate::schema::fastest::from_json_schema(schema) {
+            action.extra.insert(key.to_owned(), converted.params);
+            action.params_checked_by_handler = !converted.has_constraints;
+        }
+    }
+
+    /// [`publish_params`] for an event handler's payload.
+    pub fn publish_event_params(event: &mut EventDef) {
+        if event.params.is_some() {
+            return;
+        }
+        if let Some(schema) = &event.payload_schema {
+            event.params =
+                crate::schema::fastest::from_json_schema(schema).map(|converted| converted.params);
+        }
+    }
 
     /// Deserializes the context's params into a handler's parameter type.
     pub fn params<T: serde::de::DeserializeOwned>(ctx: &Context) -> Result<T, Error> {

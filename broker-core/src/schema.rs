@@ -11,9 +11,11 @@
 //! | [`PAYLOAD_SCHEMA`] (`payloadSchema`) | events | the payload, as the handler deserializes it |
 //! | [`DESCRIPTION`] (`description`) | both | the method's doc comment |
 //!
-//! Not `params`: that key is Moleculer's fastest-validator schema, which Moleculer.js validates
-//! calls with; a JSON Schema there would be misread. Moleculer.js keeps the keys it does not
-//! know on an action or event as they came, so JS nodes carry them along and ignore them.
+//! An action's params schema is also published as Moleculer's own `params` key, converted to
+//! fastest-validator's form by [`fastest`] (a JSON Schema there would be misread): Moleculer.js
+//! tools show it, and the [`crate::middleware::Validator`] checks calls against it. Moleculer.js
+//! keeps the keys it does not know on an action or event as they came, so JS nodes carry the
+//! JSON Schemas along and ignore them.
 //!
 //! Each schema is JSON Schema 2020-12 (the dialect of OpenAPI 3.1) and stands alone: the types
 //! it refers to are under its own `$defs`, referenced as `#/$defs/Name`. No `$schema` key is
@@ -34,6 +36,8 @@
 //! assert_eq!(schema["properties"]["name"]["type"], "string");
 //! assert_eq!(schema["required"], serde_json::json!(["name"]));
 //! ```
+
+pub mod fastest;
 
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;

@@ -159,6 +159,10 @@ pub struct ActionDef {
     pub params_schema: Option<Value>,
     /// JSON Schema of its result, published in INFO as `responseSchema`.
     pub response_schema: Option<Value>,
+    /// Whether the handler's typed params reject every call its `params` schema rejects (the
+    /// macros set it for a params type without constraints beyond its types): the
+    /// [`crate::middleware::Validator`] then checks only the calls the handler rejects.
+    pub params_checked_by_handler: bool,
     /// What it does, published in INFO as `description` (the macros take the doc comment).
     pub description: Option<String>,
     /// Its tracing (on, params tags, by default when the broker traces).
@@ -220,6 +224,7 @@ impl ActionDef {
             bulkhead: None,
             params_schema: None,
             response_schema: None,
+            params_checked_by_handler: false,
             description: None,
             tracing: None,
             cache: None,
@@ -374,6 +379,9 @@ pub struct EventDef {
     /// JSON Schema of its payload, published in INFO as `payloadSchema` (see
     /// [`crate::schema`]).
     pub payload_schema: Option<Value>,
+    /// Moleculer's fastest-validator schema of its payload, published in INFO as `params` and
+    /// checked before the handler runs (the macros derive it from the payload schema).
+    pub params: Option<Value>,
     /// What it handles, published in INFO as `description` (the macros take the doc comment).
     pub description: Option<String>,
     /// Its tracing (on, params tags, by default when the broker traces events).
@@ -405,6 +413,7 @@ impl EventDef {
             strategy: None,
             bulkhead: None,
             payload_schema: None,
+            params: None,
             description: None,
             tracing: None,
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
@@ -421,6 +430,12 @@ impl EventDef {
     /// Sets its payload schema to a JSON Schema written by hand.
     pub fn payload_schema(mut self, schema: Value) -> EventDef {
         self.payload_schema = Some(schema);
+        self
+    }
+
+    /// Sets its fastest-validator `params` schema, checked before the handler runs.
+    pub fn params(mut self, schema: Value) -> EventDef {
+        self.params = Some(schema);
         self
     }
 

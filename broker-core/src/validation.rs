@@ -1,11 +1,46 @@
-//! Typed params: deserializing `ctx.params` into a handler's type, with failures reported as a
-//! Moleculer `ValidationError` whose `data` lists `{type, field, message, actual}` per problem,
-//! as fastest-validator does.
+//! Params validation, answering Moleculer's `ValidationError` with fastest-validator's `data`:
+//! checking params against an action's `params` schema ([`ParamsChecker`], before the handler
+//! runs, see [`crate::middleware::Validator`]), and deserializing `ctx.params` into a handler's
+//! type (a mismatch the schema did not catch is described from serde's message).
+
+mod check;
+mod remote;
+
+pub use check::ParamsChecker;
+pub(crate) use remote::RemoteParams;
 
 use crate::error::Error;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use serde_path_to_error::Segment;
+
+/// The message of every params `ValidationError`, as Moleculer's.
+pub(crate) const MESSAGE: &str = "Parameters validation error!";
+
+/// The `ValidationError` for a checker's problems, each tagged with the caller's node and the
+/// action as Moleculer's validator middleware tags them.
+pub(crate) fn rejected(problems: Vec<Value>, action: &str, node_id: &str) -> Error {
+    rejected_as(problems, "action", action, node_id)
+}
+
+/// [`rejected`] for an event's payload, tagged with the event instead of an action.
+pub(crate) fn rejected_event(problems: Vec<Value>, event: &str, node_id: &str) -> Error {
+    rejected_as(problems, "event", event, node_id)
+}
+
+fn rejected_as(problems: Vec<Value>, key: &str, name: &str, node_id: &str) -> Error {
+    let items = problems
+        .into_iter()
+        .map(|mut item| {
+            if let Value::Object(map) = &mut item {
+                map.insert("nodeID".into(), json!(node_id));
+                map.insert(key.into(), json!(name));
+            }
+            item
+        })
+        .collect();
+    Error::validation(MESSAGE, items)
+}
 
 /// Deserializes params into `T`, or explains which field was wrong.
 pub(crate) fn deserialize_params<T: DeserializeOwned>(
@@ -40,10 +75,7 @@ pub(crate) fn deserialize_params<T: DeserializeOwned>(
                     map.insert("action".into(), json!(action));
                 }
             }
-            Err(Error::validation(
-                "Parameters validation error!",
-                vec![item],
-            ))
+            Err(Error::validation(MESSAGE, vec![item]))
         }
     }
 }

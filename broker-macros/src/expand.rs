@@ -243,6 +243,7 @@ impl Generator<'_> {
                 let __broker_this = ::core::clone::Clone::clone(&self);
                 let mut __broker_action = #new #visibility #timeout #bulkhead #tracing #strategy #rest #subject #cache;
                 __broker_action.params_schema = #params_schema;
+                ::broker_core::__private::publish_params(&mut __broker_action);
                 __broker_action.response_schema = #response_schema;
                 __broker_action.description = #description;
                 __broker_schema.action(__broker_action)
@@ -269,6 +270,7 @@ impl Generator<'_> {
                 let __broker_this = ::core::clone::Clone::clone(&self);
                 let mut __broker_event = #new #group #bulkhead #tracing;
                 __broker_event.payload_schema = #payload_schema;
+                ::broker_core::__private::publish_event_params(&mut __broker_event);
                 __broker_event.description = #description;
                 __broker_schema.event(__broker_event)
             };

@@ -206,9 +206,18 @@ use proc_macro::TokenStream;
 /// compiles as before and has no schema; `serde_json::Value` has `{}` (anything); no params
 /// argument, or `()`, has no params schema. The doc comment of an `#[action]` or `#[event]`
 /// method is its description (unless its `description` key says otherwise). They are published in INFO as `paramsSchema`,
-/// `responseSchema`, `payloadSchema` and `description` (not Moleculer's `params`, which is a
-/// fastest-validator schema), and read back by `Broker::service_docs`; see the `schema`
-/// module of `broker_core`.
+/// `responseSchema`, `payloadSchema` and `description`, and read back by
+/// `Broker::service_docs`; see the `schema` module of `broker_core`.
+///
+/// An action's params schema is also published as Moleculer's own `params`, in
+/// fastest-validator form (`{"name": "string", "email": {"type": "email", "optional": true}}`,
+/// see `broker_core::schema::fastest`), which Moleculer.js tools show, and calls are checked
+/// against it before the handler runs: wrong params answer Moleculer's `ValidationError` with
+/// fastest-validator's `data`, every problem listed. Constraints beyond the types are schemars'
+/// field attributes: `#[schemars(range(min = 1, max = 10))]`, `length(min = 2, max = 20)` (for
+/// strings and lists), `regex(pattern = r"^[a-z]+$")`, `email`, `url`; a unit-variant enum is
+/// an `enum` of its (serde-renamed) names. A `params` set by hand with `.info("params", ..)`
+/// is kept as it is.
 ///
 /// ```
 /// use broker_core::{schemars, service, Error, JsonSchema, Service};
@@ -216,7 +225,9 @@ use proc_macro::TokenStream;
 ///
 /// #[derive(Deserialize, JsonSchema)]
 /// struct NewUser {
+///     #[schemars(length(min = 2))]
 ///     name: String,
+///     #[schemars(email)]
 ///     email: Option<String>,
 /// }
 ///
@@ -244,6 +255,13 @@ use proc_macro::TokenStream;
 /// assert_eq!(params["required"], serde_json::json!(["name"]));
 /// let result = create.response_schema.as_ref().expect("User derives JsonSchema");
 /// assert_eq!(result["title"], "User");
+/// assert_eq!(
+///     create.extra["params"],
+///     serde_json::json!({
+///         "name": {"type": "string", "min": 2},
+///         "email": {"type": "email", "nullable": true, "optional": true}
+///     })
+/// );
 /// ```
 ///
 /// # Compile-time checks

@@ -283,8 +283,17 @@ async fn remote_nodes_see_the_schemas_in_info() {
         "Creates a user.\n\nReturns the stored user."
     );
     assert_eq!(create["rest"], "POST /users");
-    // Moleculer's own `params` (fastest-validator) is left alone.
-    assert_eq!(create.get("params"), None);
+    // Moleculer's own `params`: the same schema in fastest-validator form.
+    assert_eq!(
+        create["params"],
+        json!({
+            "name": "string",
+            "address": {"type": "object", "props": {"street": "string", "city": "string"}},
+            "tags": {"type": "array", "items": "string"},
+            "role": {"type": "enum", "values": ["admin", "member"]},
+            "nickname": {"type": "string", "nullable": true, "optional": true}
+        })
+    );
 
     // Absent, not null, without a schema or a doc comment.
     let opaque = users["actions"]["v2.users.opaque"]

@@ -51,6 +51,9 @@ pub struct BrokerConfig {
     /// choosing an endpoint here. Only takes effect on a transporter with a built-in balancer;
     /// default false.
     pub disable_balancer: bool,
+    /// Check calls to other nodes' actions against the `params` schema they published, on
+    /// this side, before sending (default off; see [`BrokerBuilder::check_remote_params`]).
+    pub check_remote_params: bool,
     /// Pause between announcing the stop and refusing new work (default 100 ms).
     pub stop_delay: Duration,
     /// How long `stop` waits for in-flight handlers (default 5 s).
@@ -141,6 +144,7 @@ impl fmt::Debug for BrokerConfig {
             .field("max_call_level", &self.max_call_level)
             .field("prefer_local", &self.prefer_local)
             .field("disable_balancer", &self.disable_balancer)
+            .field("check_remote_params", &self.check_remote_params)
             .field("retry_policy", &self.retry_policy)
             .field("circuit_breaker", &self.circuit_breaker)
             .field("bulkhead", &self.bulkhead)
@@ -258,6 +262,7 @@ impl BrokerBuilder {
                 latency_ping_interval: None,
                 prefer_local: true,
                 disable_balancer: false,
+                check_remote_params: false,
                 stop_delay: Duration::from_millis(100),
                 shutdown_timeout: Duration::from_secs(5),
                 dependency_timeout: Duration::from_secs(30),
@@ -379,6 +384,14 @@ impl BrokerBuilder {
     /// (Redis, memory) the broker warns and keeps balancing itself, as Moleculer does.
     pub fn disable_balancer(mut self, disable: bool) -> Self {
         self.config.disable_balancer = disable;
+        self
+    }
+    /// Checks calls to other nodes' actions (Moleculer.js ones too) against the `params`
+    /// schema each node published, before sending them: wrong params fail at once with the
+    /// `ValidationError` the serving node would answer, without a round trip. Off by default:
+    /// the serving node checks anyway, and checking costs the caller a parse of the params.
+    pub fn check_remote_params(mut self, check: bool) -> Self {
+        self.config.check_remote_params = check;
         self
     }
     /// Sets the stop delay.

@@ -285,6 +285,11 @@ impl Broker {
                     .then_some(&admits as &dyn Fn(&str) -> bool),
             )
             .map_err(|err| self.explain_not_found(err))?;
+        if let (Some(checks), Target::Remote { node_id, .. }) = (&self.inner.remote_params, &target)
+        {
+            let state = self.inner.registry.read();
+            checks.check(&state, node_id, action, &params, self.node_id())?;
+        }
         let endpoint_timeout = match &target {
             Target::Local(a) => a.timeout,
             Target::Remote { timeout, .. } => *timeout,

@@ -280,6 +280,7 @@ impl Broker {
                 schema::PAYLOAD_SCHEMA,
                 def.payload_schema.as_ref(),
             );
+            insert_some(&mut entry, schema::fastest::PARAMS, def.params.as_ref());
             event_infos.insert(def.name.clone(), Value::Object(entry));
             let group = def.group.clone().unwrap_or_else(|| schema.name.clone());
             let spec = EventSpec {
@@ -332,6 +333,8 @@ impl Broker {
         let unhooked = handler.clone();
         let handler = hooks.wrap(&spec.def.name, handler);
         let hooked = !Arc::ptr_eq(&unhooked, &handler);
+        let handler =
+            middleware::Validator::wrapping_hooks(!hooks.is_empty()).wrap_action(spec, handler);
         let bulkhead = Bulkhead {
             default: self.inner.config.bulkhead,
         };
@@ -350,6 +353,7 @@ impl Broker {
         let bulkhead = Bulkhead {
             default: self.inner.config.bulkhead,
         };
+        let handler = middleware::Validator::default().wrap_event(spec, handler);
         let handler = bulkhead.wrap_event(spec, handler);
         let handler = middleware::wrap_event(&self.inner.config.middlewares, spec, handler);
         match self.inner.metrics.builtin() {

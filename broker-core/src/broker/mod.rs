@@ -122,6 +122,8 @@ pub(crate) struct BrokerInner {
     pub(crate) metrics: crate::metrics::Metrics,
     /// The tracer, when tracing is on.
     pub(crate) tracer: Option<Arc<crate::trace::Tracer>>,
+    /// The `params` checks of calls to other nodes, when on.
+    pub(crate) remote_params: Option<crate::validation::RemoteParams>,
 }
 
 /// A service broker. Cloning gives another handle to the same broker.
@@ -209,6 +211,9 @@ impl Broker {
                     call_chain: call::chain(weak.clone(), &config),
                     plain_calls: call::calls_are_plain(&config),
                     tracer: crate::trace::Tracer::new(config.tracing.as_ref(), &config.node_id),
+                    remote_params: config
+                        .check_remote_params
+                        .then(crate::validation::RemoteParams::default),
                     breakers,
                     config,
                     instance_id,

@@ -10,17 +10,19 @@
 //! The first middleware added is the outermost. The built-in timeout, bulkhead, retry and
 //! fallback are middleware themselves and sit inside the user's:
 //! calls: user → [`ApplyFallback`] → [`Retry`] → balancing and the endpoint call;
-//! actions: user → [`Bulkhead`] → service hooks → [`Timeout`] → handler.
+//! actions: user → [`Bulkhead`] → [`Validator`] → service hooks → [`Timeout`] → handler.
 
 mod bulkhead;
 mod hooks;
 mod retry;
 mod timeout;
+mod validator;
 
 pub use bulkhead::{Bulkhead, BulkheadOptions};
 pub use hooks::{AfterHook, BeforeHook, ErrorHook, Hooks};
 pub use retry::{ApplyFallback, Retry};
 pub use timeout::Timeout;
+pub use validator::Validator;
 
 use crate::context::{CallOptions, Context};
 use crate::error::Error;

@@ -303,6 +303,7 @@ pub fn ensure_js_deps() {
                 "moleculer-web",
                 "ioredis",
                 "nats",
+                "fastest-validator",
             ]
             .iter()
             .all(|p| {
