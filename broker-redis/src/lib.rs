@@ -49,6 +49,9 @@
 
 mod backoff;
 mod cluster;
+mod conn;
+mod resp;
+mod subscriber;
 mod supervisor;
 mod transporter;
 mod writer;
