@@ -4,7 +4,9 @@
 //! counts `<P>.tick`, and answers `<P>.countreq` (`<id>:`) with `<id>:<count>` on
 //! `<P>.countres`. A request is `<id>:<body>`; the requester matches replies by the id.
 
-use crate::stats::{call_loop, env_f64, env_str, make_payload, r3, result_line, server_pid, CpuWindow};
+use crate::stats::{
+    call_loop, env_f64, env_str, make_payload, r3, result_line, server_pid, CpuWindow,
+};
 use broker_core::Broker;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;

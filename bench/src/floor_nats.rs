@@ -4,7 +4,9 @@
 //! request/reply: the reply goes to the requester's inbox), counts `<P>.tick`, and answers
 //! `<P>.countreq` with the count. The requester uses async-nats `request`.
 
-use crate::stats::{call_loop, env_f64, env_str, make_payload, r3, result_line, server_pid, CpuWindow};
+use crate::stats::{
+    call_loop, env_f64, env_str, make_payload, r3, result_line, server_pid, CpuWindow,
+};
 use async_nats::Client;
 use broker_core::Broker;
 use bytes::Bytes;

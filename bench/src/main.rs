@@ -13,6 +13,11 @@
 //! Environment: see `BENCHMARKS.md` at the workspace root (`RUNTIME=current` runs any role on
 //! a current-thread Tokio runtime instead of the multi-threaded one).
 
+/// `--features mimalloc`: mimalloc instead of the system allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod client;
 mod floor;
 mod floor_nats;
