@@ -229,6 +229,11 @@ async fn run(
             first = rx.recv() => {
                 let Some(first) = first else { return WriterEnd::Closed };
                 batch.push(first);
+                // The task that queued this one woke the writer, which Tokio then runs next on
+                // that thread, before the other tasks ready there (the rest of the requests
+                // read in the same wake-up) have published: one pass of the scheduler first
+                // lets them, so their answers share this write.
+                tokio::task::yield_now().await;
                 fill(&mut rx, &mut batch);
                 if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
                     return WriterEnd::Lost { err, unsent: batch };
