@@ -9,6 +9,7 @@ use crate::supervisor::bounded;
 use crate::transporter::Options;
 use bytes::BytesMut;
 use redis::{Client, ConnectionAddr, ErrorKind, RedisError};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The read buffer grows by at least this much when it runs low.
@@ -25,6 +26,9 @@ pub(crate) struct Conn {
     pub(crate) buf: BytesMut,
     /// Commands being written (reused).
     out: Vec<u8>,
+    /// The longest wait for an answer (the transporter's command timeout), for the users of
+    /// the connection to bound their exchanges with.
+    pub(crate) timeout: Duration,
 }
 
 impl Conn {
@@ -57,6 +61,7 @@ impl Conn {
             socket,
             buf: BytesMut::with_capacity(READ_CHUNK),
             out: Vec::new(),
+            timeout: options.command_timeout,
         };
         let settings = info.redis_settings();
         if let Some(password) = settings.password() {

@@ -305,20 +305,25 @@ async fn send(
             for item in batch.iter() {
                 conn.queue_publish(&item.channel, &item.payload);
             }
-            conn.flush().await?;
-            let mut replies: Vec<RedisResult<i64>> = Vec::with_capacity(batch.len());
-            for _ in 0..batch.len() {
-                replies.push(match conn.next_frame().await? {
-                    Frame::Integer(n) => Ok(n),
-                    Frame::Error(text) => Err(conn::refused("Redis refused PUBLISH", text)),
-                    other => {
-                        return Err(conn::protocol_error(crate::resp::ProtocolError(
-                            unexpected(&other),
-                        )))
-                    }
-                });
-            }
-            replies
+            // Bounded as redis-rs bounds a pipeline: a connection that went silent is lost.
+            let limit = conn.timeout;
+            bounded(limit, async {
+                conn.flush().await?;
+                let mut replies: Vec<RedisResult<i64>> = Vec::with_capacity(batch.len());
+                for _ in 0..batch.len() {
+                    replies.push(match conn.next_frame().await? {
+                        Frame::Integer(n) => Ok(n),
+                        Frame::Error(text) => Err(conn::refused("Redis refused PUBLISH", text)),
+                        other => {
+                            return Err(conn::protocol_error(crate::resp::ProtocolError(
+                                unexpected(&other),
+                            )))
+                        }
+                    });
+                }
+                Ok(replies)
+            })
+            .await?
         }
         Publisher::RedisRs(conn) => {
             let mut pipe = redis::pipe();
@@ -369,8 +374,12 @@ async fn ping(conn: &mut Publisher) -> Result<(), RedisError> {
     match conn {
         Publisher::Lean(conn) => {
             conn.queue(&[b"PING"]);
-            conn.flush().await?;
-            conn.next_frame().await.map(drop)
+            let limit = conn.timeout;
+            bounded(limit, async {
+                conn.flush().await?;
+                conn.next_frame().await.map(drop)
+            })
+            .await
         }
         Publisher::RedisRs(conn) => redis::cmd("PING").exec_async(conn).await,
     }
@@ -396,10 +405,11 @@ async fn answer(conn: &mut Publisher, command: Control) -> Result<(), RedisError
                 return Ok(());
             };
             lean.queue(&[b"CLUSTER", b"NODES"]);
-            let frame = async {
+            let limit = lean.timeout;
+            let frame = bounded(limit, async {
                 lean.flush().await?;
                 lean.next_frame().await
-            }
+            })
             .await;
             match frame {
                 Ok(Frame::Text(text)) => {
