@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark over one Redis (or NATS, TRANSPORT=nats) on 127.0.0.1, in one run on
-# one machine: Moleculer.js → Moleculer.js, Rust → Rust, JS client → Rust server, Rust client →
-# JS server, and the raw request/reply floor of the bus (Rust: Redis pub/sub, or NATS
+# one machine: Moleculer.js → Moleculer.js, Rust → Rust, JS client → Rust server (raw-payload
+# echo, and typed echo: ECHO=typed), Rust client → JS server, and the raw request/reply floor of the bus (Rust: Redis pub/sub, or NATS
 # request/reply), each RUNS times; then RSS of an idle node and of a node under the c64 load for
 # both implementations, sampled over RSS_DURATION seconds; then the HTTP gateway benchmark of
 # scripts/bench-gateway.sh (scripts/lib/gateway.sh) when wrk is installed (GATEWAY=1 requires
@@ -14,7 +14,8 @@
 #      BROKER_BENCH_BIN (use this binary instead of building target/release/broker-bench).
 # Writes bench/results/<stamp>/results.jsonl (one JSON line per scenario and RSS sample),
 # rss-*.tsv (RSS series), gateway/ (the gateway benchmark's results) and summary.md (medians
-# (min–max) and ratios), and prints summary.md.
+# (min–max) and ratios; the server's and the client's CPU µs per request or event, from
+# /proc/<pid>/stat utime+stime over each measured window), and prints summary.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${RUNS:-3}"
@@ -59,11 +60,14 @@ fi
 JS="$ROOT/bench/js"
 REMOTE="remote_c1,remote_c64,remote_1kb_c16,remote_64kb_c16,events"
 
-client() { # LABEL SERVER_NODE SCENARIOS CMD...
-	local label="$1" server="$2" scenarios="$3"; shift 3
+# The clients record the CPU time of the server process (SERVER_PID, read from /proc) and
+# their own over each measured window, per call / per event: server_cpu_us_per_op and
+# client_cpu_us_per_op. SERVER_VARIANT=typed marks lines of the typed-echo Rust server.
+client() { # LABEL SERVER_NODE SERVER_PID SCENARIOS CMD...
+	local label="$1" server="$2" pid="$3" scenarios="$4"; shift 4
 	echo "== $label" >&2
-	LABEL="$label" SERVER_NODE="$server" SCENARIOS="$scenarios" timeout "$CLIENT_TIMEOUT" "$@" \
-		| tee -a "$RESULTS" || echo "$label: client failed (rc $?)" >&2
+	LABEL="$label" SERVER_NODE="$server" SERVER_PID="$pid" SCENARIOS="$scenarios" \
+		timeout "$CLIENT_TIMEOUT" "$@" | tee -a "$RESULTS" || echo "$label: client failed (rc $?)" >&2
 }
 
 for i in $(seq "$RUNS"); do
@@ -75,21 +79,28 @@ for i in $(seq "$RUNS"); do
 	js_ns="bench-js-$$-$i"
 	NAMESPACE="$rs_ns" NODE_ID="$rs_node" start_bg "rs-server-$i" "$BIN" server
 	rs_pid=$BG_PID
+	# The same server with the echo a user writes (typed params in, typed result out).
+	rst_node="rust-typed-bench-server-$$-$i"
+	rst_ns="bench-rst-$$-$i"
+	ECHO=typed NAMESPACE="$rst_ns" NODE_ID="$rst_node" start_bg "rst-server-$i" "$BIN" server
+	rst_pid=$BG_PID
 	NAMESPACE="$js_ns" NODE_ID="$js_node" start_bg "js-server-$i" node "$JS/server.js"
 	js_pid=$BG_PID
 	sleep 2
 	rss_line rust idle "$(rss_kb "$rs_pid")" "run $i"
 	rss_line nodejs idle "$(rss_kb "$js_pid")" "run $i"
-	NAMESPACE="$js_ns" client "js->js run $i" "$js_node" "$REMOTE,local_c1,local_c64" node "$JS/client.js"
-	NAMESPACE="$rs_ns" client "rust->rust run $i" "$rs_node" "$REMOTE,local_c1,local_c64" "$BIN" client
-	NAMESPACE="$rs_ns" client "js->rust run $i" "$rs_node" "$REMOTE" node "$JS/client.js"
-	NAMESPACE="$js_ns" client "rust->js run $i" "$js_node" "$REMOTE" "$BIN" client
+	NAMESPACE="$js_ns" client "js->js run $i" "$js_node" "$js_pid" "$REMOTE,local_c1,local_c64" node "$JS/client.js"
+	NAMESPACE="$rs_ns" client "rust->rust run $i" "$rs_node" "$rs_pid" "$REMOTE,local_c1,local_c64" "$BIN" client
+	NAMESPACE="$rs_ns" client "js->rust run $i" "$rs_node" "$rs_pid" "$REMOTE" node "$JS/client.js"
+	SERVER_VARIANT=typed NAMESPACE="$rst_ns" client "js->rust typed run $i" "$rst_node" "$rst_pid" "$REMOTE" node "$JS/client.js"
+	NAMESPACE="$js_ns" client "rust->js run $i" "$js_node" "$js_pid" "$REMOTE" "$BIN" client
 	stop_bg "$rs_pid"
+	stop_bg "$rst_pid"
 	stop_bg "$js_pid"
 	PREFIX="benchfloor-$$" start_bg "floor-$i" "$BIN" floor responder
 	floor_pid=$BG_PID
 	echo "== raw $TRANSPORT floor run $i" >&2
-	LABEL="floor run $i" PREFIX="benchfloor-$$" timeout "$CLIENT_TIMEOUT" "$BIN" floor requester \
+	LABEL="floor run $i" PREFIX="benchfloor-$$" SERVER_PID="$floor_pid" timeout "$CLIENT_TIMEOUT" "$BIN" floor requester \
 		| tee -a "$RESULTS" || echo "floor requester failed" >&2
 	stop_bg "$floor_pid"
 done

@@ -1,7 +1,9 @@
 "use strict";
 // Moleculer.js bench client: the same scenarios and JSON fields as `broker-bench client`.
 // Env: TRANSPORTER, NAMESPACE, SCENARIOS, DURATION (10), WARMUP (2), SERVER_NODE, LABEL,
-//      WAIT_TIMEOUT (30), DRAIN_TIMEOUT (15), EVENT_BATCH (100).
+//      WAIT_TIMEOUT (30), DRAIN_TIMEOUT (15), EVENT_BATCH (100), SERVER_PID (the server's pid:
+//      its CPU µs per call / per event received is recorded as server_cpu_us_per_op),
+//      SERVER_VARIANT (recorded as server_variant, e.g. typed).
 const { ServiceBroker } = require("moleculer");
 const { env, numEnv, options, benchService, payload } = require("./common");
 
@@ -25,6 +27,29 @@ setTimeout(() => {
 }, budget * 1000).unref();
 process.on("unhandledRejection", err => console.error(`client: ignored rejection: ${err && err.message}`));
 
+// CPU time (user + system, µs) of a process from /proc/<pid>/stat (fields 14, 15, in 1/100 s
+// ticks), or null; of the server when SERVER_PID is set (scripts/bench.sh sets it).
+const fs = require("fs");
+const SERVER_PID = env("SERVER_PID", "") || null;
+function cpuUs(pid) {
+	try {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+		const f = stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/);
+		return (Number(f[11]) + Number(f[12])) * 10000;
+	} catch {
+		return null;
+	}
+}
+// Reads both clocks now; the returned function gives {server_cpu_us_per_op, client_cpu_us_per_op}.
+function cpuWindow(server) {
+	const s0 = server ? cpuUs(server) : null;
+	const c0 = cpuUs(process.pid);
+	const per = (a, b, ops) => (a == null || b == null || !ops ? null : round3((b - a) / ops));
+	return (serverOps, clientOps = serverOps) => ({
+		server_cpu_us_per_op: per(s0, server ? cpuUs(server) : null, serverOps),
+		client_cpu_us_per_op: per(c0, cpuUs(process.pid), clientOps)
+	});
+}
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const round3 = x => (x == null ? null : Math.round(x * 1000) / 1000);
 const rank = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1] : null);
@@ -51,10 +76,12 @@ async function timed(fn, concurrency, seconds, lat) {
 	return r;
 }
 
-async function measure(scenario, extra, fn, concurrency, bytes) {
+async function measure(scenario, extra, fn, concurrency, bytes, server) {
 	if (WARMUP > 0) await timed(fn, concurrency, WARMUP, null);
 	const lat = [];
+	const cpu = cpuWindow(server);
 	const r = await timed(fn, concurrency, DURATION, lat);
+	const cpuPerOp = cpu(r.calls);
 	lat.sort((a, b) => a - b);
 	return {
 		scenario,
@@ -70,7 +97,8 @@ async function measure(scenario, extra, fn, concurrency, bytes) {
 		p90_ms: round3(rank(lat, 0.9)),
 		p99_ms: round3(rank(lat, 0.99)),
 		max_ms: round3(lat.length ? lat[lat.length - 1] : null),
-		mean_ms: round3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : null)
+		mean_ms: round3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : null),
+		...cpuPerOp
 	};
 }
 
@@ -89,6 +117,7 @@ async function findServer(broker) {
 async function events(broker, server, extra) {
 	const count = async () => (await broker.call("bench.count", {}, { nodeID: server })).count;
 	const before = await count();
+	const cpu = cpuWindow(SERVER_PID);
 	let emitted = 0;
 	let emitErrors = 0;
 	let firstError = null;
@@ -115,6 +144,8 @@ async function events(broker, server, extra) {
 			lastChange = performance.now();
 		} else if (performance.now() - lastChange > 1000) break;
 	}
+	// Per event received (server) and per event emitted (client), the polling included.
+	const cpuPerOp = cpu(delivered, emitted);
 	const at = Math.max(lastChange, emitEnd);
 	const lost = emitted - delivered;
 	return {
@@ -129,7 +160,8 @@ async function events(broker, server, extra) {
 		loss_pct: round3((lost * 100) / Math.max(1, emitted)),
 		emit_per_s: Math.round((emitted * 1000) / (emitEnd - t0)),
 		delivered_per_s: Math.round((delivered * 1000) / (at - t0)),
-		drain_s: round3((at - emitEnd) / 1000)
+		drain_s: round3((at - emitEnd) / 1000),
+		...cpuPerOp
 	};
 }
 
@@ -137,7 +169,7 @@ const SIZES = { remote_c1: [1, 0], remote_c64: [64, 0], remote_1kb_c16: [16, 102
 
 async function main() {
 	const print = line => console.log(JSON.stringify(line));
-	const common = { label: env("LABEL", null), client_impl: "nodejs", moleculer: ServiceBroker.MOLECULER_VERSION, node: process.version };
+	const common = { label: env("LABEL", null), server_variant: env("SERVER_VARIANT", null), client_impl: "nodejs", moleculer: ServiceBroker.MOLECULER_VERSION, node: process.version };
 	const remote = scenarios.filter(s => !s.startsWith("local_"));
 	const local = scenarios.filter(s => s.startsWith("local_"));
 	if (remote.length) {
@@ -165,7 +197,7 @@ async function main() {
 				}
 				const [conc, size] = SIZES[s];
 				const p = payload(size);
-				print(await measure(s, extra, () => broker.call("bench.echo", p, { nodeID: server }), conc, JSON.stringify(p).length));
+				print(await measure(s, extra, () => broker.call("bench.echo", p, { nodeID: server }), conc, JSON.stringify(p).length, SERVER_PID));
 			}
 		} finally {
 			await broker.stop();
@@ -178,7 +210,7 @@ async function main() {
 		try {
 			const p = payload(0);
 			const extra = { ...common, transporter: "none", server_node: broker.nodeID, server_client: "in-process" };
-			for (const s of local) print(await measure(s, extra, () => broker.call("bench.echo", p), s === "local_c1" ? 1 : 64, JSON.stringify(p).length));
+			for (const s of local) print(await measure(s, extra, () => broker.call("bench.echo", p), s === "local_c1" ? 1 : 64, JSON.stringify(p).length, null));
 		} finally {
 			await broker.stop();
 		}

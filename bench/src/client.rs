@@ -2,7 +2,7 @@
 
 use crate::payload::{make_typed_payload, TypedPayload};
 use crate::server::{remote_broker, Bench};
-use crate::stats::{env_f64, env_str, make_payload, measure, r3};
+use crate::stats::{env_f64, env_str, make_payload, measure, r3, server_pid, CpuWindow};
 use broker_core::payload::Payload;
 use broker_core::{Broker, CallOptions};
 use futures_util::future::join_all;
@@ -58,6 +58,10 @@ pub(crate) async fn run() -> Result<(), String> {
         + 30.0;
     let mut common = Map::new();
     common.insert("label".into(), json!(std::env::var("LABEL").ok()));
+    common.insert(
+        "server_variant".into(),
+        json!(std::env::var("SERVER_VARIANT").ok()),
+    );
     common.insert(
         "metrics".into(),
         json!(crate::server::metrics_options().enabled),
@@ -211,6 +215,12 @@ async fn echo(
 ) {
     let payload = Arc::new(make_typed_payload(size));
     let bytes = make_payload(size).to_string().len();
+    // A local call's server is this process: its CPU is the client's figure.
+    let server = if extra["transporter"] == "none" {
+        None
+    } else {
+        server_pid()
+    };
     let broker = broker.clone();
     let call = move || {
         let (b, p, opts) = (broker.clone(), payload.clone(), options());
@@ -229,6 +239,7 @@ async fn echo(
         bytes,
         settings.duration,
         settings.warmup,
+        server,
     )
     .await);
 }
@@ -301,6 +312,7 @@ async fn events(
     extra: &Map<String, Value>,
 ) -> Result<Value, String> {
     let before = count(broker, server).await?;
+    let cpu = CpuWindow::start(server_pid());
     let (mut emitted, mut emit_errors, mut first_error) = (0u64, 0u64, None::<String>);
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(settings.duration);
@@ -343,6 +355,9 @@ async fn events(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Per event received (server) and per event emitted (client), the polling included.
+    let server_cpu = cpu.per_op(delivered)["server_cpu_us_per_op"].clone();
+    let client_cpu = cpu.per_op(emitted)["client_cpu_us_per_op"].clone();
     let delivered_at = last_change.max(emit_end);
     let emit_s = (emit_end - t0).as_secs_f64();
     let deliver_s = (delivered_at - t0).as_secs_f64();
@@ -363,6 +378,8 @@ async fn events(
         "drain_s": r3((delivered_at - emit_end).as_secs_f64()),
         "count_errors": count_errors,
         "first_count_error": first_count_error,
+        "server_cpu_us_per_op": server_cpu,
+        "client_cpu_us_per_op": client_cpu,
     }) {
         line.extend(fields);
     }

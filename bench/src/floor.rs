@@ -4,7 +4,9 @@
 //! counts `<P>.tick`, and answers `<P>.countreq` (`<id>:`) with `<id>:<count>` on
 //! `<P>.countres`. A request is `<id>:<body>`; the requester matches replies by the id.
 
-use crate::stats::{call_loop, env_f64, env_str, make_payload, r3, result_line};
+use crate::stats::{
+    call_loop, env_f64, env_str, make_payload, r3, result_line, server_pid, CpuWindow,
+};
 use broker_core::Broker;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
@@ -205,13 +207,20 @@ pub(crate) async fn requester() -> Result<(), String> {
         if warmup > 0.0 {
             call_loop(call.clone(), conc, warmup).await;
         }
+        let cpu = CpuWindow::start(server_pid());
         let mut res = call_loop(call, conc, duration).await;
+        let cpu = cpu.per_op(res.calls);
         res.latencies_ms.sort_by(f64::total_cmp);
-        println!("{}", result_line(name, &extra, &res, conc, body.len()));
+        let mut line = result_line(name, &extra, &res, conc, body.len());
+        if let Value::Object(fields) = &mut line {
+            fields.extend(cpu);
+        }
+        println!("{line}");
     }
 
     // One way: publish flat out (pipelined batches), the responder counts.
     let before = r.count(&ch).await?;
+    let cpu = CpuWindow::start(server_pid());
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(duration);
     let mut emitted: u64 = 0;
@@ -240,6 +249,8 @@ pub(crate) async fn requester() -> Result<(), String> {
             break;
         }
     }
+    let server_cpu = cpu.per_op(delivered)["server_cpu_us_per_op"].clone();
+    let client_cpu = cpu.per_op(emitted)["client_cpu_us_per_op"].clone();
     let delivered_at = last_change.max(emit_end);
     let emit_s = (emit_end - t0).as_secs_f64();
     let lost = emitted.saturating_sub(delivered);
@@ -252,6 +263,7 @@ pub(crate) async fn requester() -> Result<(), String> {
         "emit_per_s": (emitted as f64 / emit_s).round() as u64,
         "delivered_per_s": (delivered as f64 / (delivered_at - t0).as_secs_f64()).round() as u64,
         "drain_s": r3((delivered_at - emit_end).as_secs_f64()),
+        "server_cpu_us_per_op": server_cpu, "client_cpu_us_per_op": client_cpu,
     }) {
         line.extend(f);
     }

@@ -4,7 +4,9 @@
 //! request/reply: the reply goes to the requester's inbox), counts `<P>.tick`, and answers
 //! `<P>.countreq` with the count. The requester uses async-nats `request`.
 
-use crate::stats::{call_loop, env_f64, env_str, make_payload, r3, result_line};
+use crate::stats::{
+    call_loop, env_f64, env_str, make_payload, r3, result_line, server_pid, CpuWindow,
+};
 use async_nats::Client;
 use broker_core::Broker;
 use bytes::Bytes;
@@ -128,9 +130,15 @@ pub(crate) async fn requester() -> Result<(), String> {
         if warmup > 0.0 {
             call_loop(call.clone(), conc, warmup).await;
         }
+        let cpu = CpuWindow::start(server_pid());
         let mut res = call_loop(call, conc, duration).await;
+        let cpu = cpu.per_op(res.calls);
         res.latencies_ms.sort_by(f64::total_cmp);
-        println!("{}", result_line(name, &extra, &res, conc, body.len()));
+        let mut line = result_line(name, &extra, &res, conc, body.len());
+        if let Value::Object(fields) = &mut line {
+            fields.extend(cpu);
+        }
+        println!("{line}");
     }
 
     // One way: publish flat out, the responder counts.

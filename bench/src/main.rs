@@ -10,7 +10,13 @@
 //! broker-bench web local|gateway|service|axum   # HTTP servers for scripts/bench-gateway.sh
 //! ```
 //!
-//! Environment: see `BENCHMARKS.md` at the workspace root.
+//! Environment: see `BENCHMARKS.md` at the workspace root (`RUNTIME=current` runs any role on
+//! a current-thread Tokio runtime instead of the multi-threaded one).
+
+/// `--features mimalloc`: mimalloc instead of the system allocator.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod floor;
@@ -45,11 +51,22 @@ fn on_nats() -> bool {
     std::env::var("TRANSPORTER").is_ok_and(|t| t.starts_with("nats://"))
 }
 
-fn run_async(role: &str, sub: Option<String>) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The Tokio runtime: multi-threaded (one worker per core) by default, one thread with
+/// `RUNTIME=current` (what a runtime choice does to CPU per request: see BENCHMARKS.md).
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = match std::env::var("RUNTIME").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread(),
+        Ok("multi") | Err(_) => tokio::runtime::Builder::new_multi_thread(),
+        Ok(other) => return Err(format!("RUNTIME={other}: use current or multi")),
+    };
+    builder
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn run_async(role: &str, sub: Option<String>) -> Result<(), String> {
+    let runtime = runtime()?;
     runtime.block_on(async move {
         match (role, sub.as_deref()) {
             ("server", _) => server::run().await,

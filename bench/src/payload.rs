@@ -60,6 +60,18 @@ pub(crate) struct Item {
     ok: bool,
 }
 
+/// The params of `bench.echo` as a user's typed handler takes them: one struct that reads and
+/// writes every bench payload (`{"id":1,"msg":"hello"}` or `{"items":[...]}`) byte for byte.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct EchoParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    items: Option<Vec<Item>>,
+}
+
 /// [`make_payload`] as [`TypedPayload`].
 pub(crate) fn make_typed_payload(target: usize) -> TypedPayload {
     // The records are built once, at start-up; converting the tree keeps one definition of them.
@@ -75,6 +87,9 @@ mod tests {
         for size in [0, 1024, 64 * 1024] {
             let typed = serde_json::to_string(&make_typed_payload(size)).expect("serializes");
             assert_eq!(typed, make_payload(size).to_string(), "size {size}");
+            let echo: EchoParams = serde_json::from_str(&typed).expect("EchoParams reads it");
+            let echoed = serde_json::to_string(&echo).expect("serializes");
+            assert_eq!(echoed, typed, "size {size}");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The server role: a broker serving the `bench` service until Ctrl-C / SIGTERM.
 
-use crate::payload::TypedPayload;
+use crate::payload::{EchoParams, TypedPayload};
 use crate::stats::env_str;
 use broker_core::payload::Payload;
 use broker_core::trace::{EventExporter, Sampling, TracingOptions};
@@ -30,6 +30,32 @@ impl Bench {
     /// `Broker::call_owned`: the params value moves to it and back, no JSON in between.
     #[action]
     async fn echo_typed(&self, params: TypedPayload) -> Result<TypedPayload, Error> {
+        Ok(params)
+    }
+
+    #[action]
+    async fn count(&self) -> Result<Value, Error> {
+        Ok(json!({"count": self.ticks.load(Ordering::Relaxed)}))
+    }
+
+    #[event(name = "bench.tick")]
+    async fn tick(&self) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The bench service with the echo a user writes: typed params in, the same typed value out
+/// (`ECHO=typed broker-bench server`). Its `count` and `tick` are those of [`Bench`].
+#[derive(Default)]
+pub(crate) struct TypedBench {
+    ticks: AtomicU64,
+}
+
+#[service(name = "bench")]
+impl TypedBench {
+    /// Deserializes the params into a struct and serializes it back as the result.
+    #[action]
+    async fn echo(&self, params: EchoParams) -> Result<EchoParams, Error> {
         Ok(params)
     }
 
@@ -94,14 +120,17 @@ pub(crate) fn with_tracing(builder: BrokerBuilder) -> BrokerBuilder {
 pub(crate) async fn run() -> Result<(), String> {
     let node_id = env_str("NODE_ID", "rust-bench-server");
     let broker = remote_broker(node_id)?;
-    broker
-        .add_service(Bench::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let typed = env_str("ECHO", "raw") == "typed";
+    let added = if typed {
+        broker.add_service(TypedBench::default()).await
+    } else {
+        broker.add_service(Bench::default()).await
+    };
+    added.map_err(|e| e.to_string())?;
     broker.start().await.map_err(|e| e.to_string())?;
     println!(
         "{}",
-        json!({"ready": true, "nodeID": broker.node_id(), "pid": std::process::id(), "protocol": protocol().as_str()})
+        json!({"ready": true, "nodeID": broker.node_id(), "pid": std::process::id(), "protocol": protocol().as_str(), "echo": if typed { "typed" } else { "raw" }})
     );
     Broker::wait_for_signal().await.map_err(|e| e.to_string())?;
     // Bounded: a stuck shutdown must not keep the harness waiting.

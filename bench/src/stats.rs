@@ -28,6 +28,60 @@ pub(crate) fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
+/// CPU time (user + system) a process has used so far, in µs, from `/proc/<pid>/stat`
+/// (utime and stime, fields 14 and 15, in clock ticks of 1/100 s, Linux's USER_HZ). `None`
+/// when the process is gone or this is not Linux.
+pub(crate) fn process_cpu_us(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its `)` are plain numbers.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10_000)
+}
+
+/// The server's pid from `SERVER_PID` (set by scripts/bench.sh), to read its CPU time.
+pub(crate) fn server_pid() -> Option<u32> {
+    std::env::var("SERVER_PID").ok()?.parse().ok()
+}
+
+/// CPU time of the server (`SERVER_PID`) and of this process, read at the start of a measured
+/// window; [`CpuWindow::per_op`] turns them into µs per operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuWindow {
+    server: Option<(u32, u64)>,
+    client: Option<u64>,
+}
+
+impl CpuWindow {
+    /// Reads both clocks now (the server's only when there is one: not for local calls).
+    pub(crate) fn start(server: Option<u32>) -> CpuWindow {
+        CpuWindow {
+            server: server.and_then(|pid| Some((pid, process_cpu_us(pid)?))),
+            client: process_cpu_us(std::process::id()),
+        }
+    }
+
+    /// `server_cpu_us_per_op` and `client_cpu_us_per_op`: the CPU each process used since
+    /// [`CpuWindow::start`], divided by `ops` (null when unknown or no op finished).
+    pub(crate) fn per_op(&self, ops: u64) -> Map<String, Value> {
+        let per = |before: Option<u64>, now: Option<u64>| match (before, now) {
+            (Some(b), Some(n)) if ops > 0 => json!(r3(n.saturating_sub(b) as f64 / ops as f64)),
+            _ => Value::Null,
+        };
+        let server = self
+            .server
+            .map(|(pid, before)| per(Some(before), process_cpu_us(pid)))
+            .unwrap_or(Value::Null);
+        let client = per(self.client, process_cpu_us(std::process::id()));
+        let mut out = Map::new();
+        out.insert("server_cpu_us_per_op".into(), server);
+        out.insert("client_cpu_us_per_op".into(), client);
+        out
+    }
+}
+
 /// Rounds to three decimals.
 pub(crate) fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
@@ -97,7 +151,9 @@ where
 }
 
 /// Warms up for `warmup` seconds, measures for `duration`, and returns the JSON result line
-/// (field names as the Moleculer.js client's), with `extra` fields merged in after `scenario`.
+/// (field names as the Moleculer.js client's), with `extra` fields merged in after `scenario`,
+/// and the CPU per call of `server` (a pid) and of this process over the measured window.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn measure<F, Fut>(
     scenario: &str,
     extra: &Map<String, Value>,
@@ -106,6 +162,7 @@ pub(crate) async fn measure<F, Fut>(
     payload_bytes: usize,
     duration: f64,
     warmup: f64,
+    server: Option<u32>,
 ) -> Value
 where
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
@@ -114,9 +171,15 @@ where
     if warmup > 0.0 {
         call_loop(call.clone(), concurrency, warmup).await;
     }
+    let cpu = CpuWindow::start(server);
     let mut r = call_loop(call, concurrency, duration).await;
+    let cpu = cpu.per_op(r.calls);
     r.latencies_ms.sort_by(f64::total_cmp);
-    result_line(scenario, extra, &r, concurrency, payload_bytes)
+    let mut line = result_line(scenario, extra, &r, concurrency, payload_bytes);
+    if let Value::Object(fields) = &mut line {
+        fields.extend(cpu);
+    }
+    line
 }
 
 /// Formats one call scenario's result.
@@ -168,6 +231,19 @@ mod tests {
         assert_eq!(make_payload(64 * 1024).to_string().len(), 65545);
         assert!(make_payload(1024).to_string().contains(r#""value":1.5,"#));
         assert!(make_payload(1024).to_string().contains(r#""value":3,"#));
+    }
+
+    #[test]
+    fn this_process_has_a_cpu_clock() {
+        let before = process_cpu_us(std::process::id()).expect("/proc/self/stat");
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(std::hint::black_box(i));
+        }
+        std::hint::black_box(x);
+        let after = process_cpu_us(std::process::id()).expect("/proc/self/stat");
+        assert!(after >= before, "{before} -> {after}");
+        assert_eq!(process_cpu_us(u32::MAX), None);
     }
 
     #[test]

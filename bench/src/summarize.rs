@@ -42,7 +42,11 @@ fn server_of(r: &Value) -> &str {
         return "floor";
     }
     let s = r["server_client"].as_str().unwrap_or_default();
-    s.split(' ').next().unwrap_or(s)
+    let s = s.split(' ').next().unwrap_or(s);
+    if s == "rust" && r["server_variant"] == "typed" {
+        return "rust-typed";
+    }
+    s
 }
 
 /// Median of the values (mean of the middle two for an even count).
@@ -148,6 +152,7 @@ pub(crate) fn render(rows: &[Value]) -> String {
             cell(&fl)
         ));
     }
+    o.push_str(&cpu_table(rows));
     // Memory
     let mem: Vec<&Value> = rows.iter().filter(|r| r["rss_kb"].is_number()).collect();
     if !mem.is_empty() {
@@ -175,6 +180,73 @@ pub(crate) fn render(rows: &[Value]) -> String {
     o
 }
 
+/// CPU µs per request (per event received for `events`) of the server and of the client,
+/// from the `server_cpu_us_per_op` / `client_cpu_us_per_op` fields; empty without them.
+fn cpu_table(rows: &[Value]) -> String {
+    let scenarios = [
+        ("remote_c1", "rs_floor_c1"),
+        ("remote_c64", "rs_floor_c64"),
+        ("remote_1kb_c16", "rs_floor_1kb_c16"),
+        ("remote_64kb_c16", "rs_floor_64kb_c16"),
+        ("events", "rs_floor_oneway"),
+        ("local_c1", ""),
+        ("local_c64", ""),
+    ];
+    // (client, server) pairs, in column order.
+    let pairs = [
+        ("nodejs", "nodejs"),
+        ("nodejs", "rust"),
+        ("nodejs", "rust-typed"),
+        ("rust", "rust"),
+        ("rust", "nodejs"),
+    ];
+    let mut o = String::from(
+        "\n**CPU µs per request** (per event received for `events`; utime+stime from /proc over the measured window)\n\n\
+         | scenario | side | JS→JS | JS→Rust | JS→Rust typed | Rust→Rust | Rust→JS | raw bus floor (Rust) | JS→Rust ÷ JS→JS | JS→Rust typed ÷ JS→JS |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut any = false;
+    for (s, floor) in scenarios {
+        let local = s.starts_with("local_");
+        for (side, field) in [
+            ("server", "server_cpu_us_per_op"),
+            ("client", "client_cpu_us_per_op"),
+        ] {
+            // A local call has one process: its figure is the client's.
+            if local && side == "server" {
+                continue;
+            }
+            let cols: Vec<Vec<f64>> = pairs
+                .iter()
+                .map(|&(c, srv)| {
+                    let srv = if local && c == srv { "local" } else { srv };
+                    if local && srv != "local" {
+                        return Vec::new();
+                    }
+                    values(rows, s, c, srv, field)
+                })
+                .collect();
+            let fl = values(rows, floor, "rust", "floor", field);
+            if cols.iter().all(Vec::is_empty) && fl.is_empty() {
+                continue;
+            }
+            any = true;
+            let cells: Vec<String> = cols.iter().map(|v| cell(v)).collect();
+            o.push_str(&format!(
+                "| {s} | {side} | {} | {} | {} |\n",
+                cells.join(" | "),
+                cell(&fl),
+                [ratio(&cols[1], &cols[0]), ratio(&cols[2], &cols[0])].join(" | ")
+            ));
+        }
+    }
+    if any {
+        o
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +271,30 @@ mod tests {
         let t = render(&rows);
         assert!(
             t.contains("| remote_c64 | req/s | 8000 | 40000 | – | – | 50000 | 5.00× | 0.80× |"),
+            "{t}"
+        );
+        assert!(!t.contains("CPU µs"), "no CPU fields, no CPU table: {t}");
+    }
+
+    #[test]
+    fn cpu_per_request_by_client_and_server() {
+        let rows = vec![
+            json!({"scenario": "remote_c64", "moleculer": "0.15.2", "transporter": "redis", "server_client": "nodejs 0.15.2", "server_cpu_us_per_op": 20.0, "client_cpu_us_per_op": 30.0}),
+            json!({"scenario": "remote_c64", "moleculer": "0.15.2", "transporter": "redis", "server_client": "rust 0.1.0", "server_cpu_us_per_op": 10.0, "client_cpu_us_per_op": 31.0}),
+            json!({"scenario": "remote_c64", "moleculer": "0.15.2", "transporter": "redis", "server_client": "rust 0.1.0", "server_variant": "typed", "server_cpu_us_per_op": 12.0}),
+            json!({"scenario": "local_c64", "client_impl": "rust", "transporter": "none", "server_client": "in-process", "client_cpu_us_per_op": 2.0}),
+        ];
+        let t = render(&rows);
+        assert!(
+            t.contains("| remote_c64 | server | 20 | 10 | 12 | – | – | – | 0.50× | 0.60× |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| remote_c64 | client | 30 | 31 | – | – | – | – | 1.03× | – |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| local_c64 | client | – | – | – | 2 | – | – | – | – |"),
             "{t}"
         );
     }

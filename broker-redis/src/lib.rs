@@ -50,6 +50,9 @@
 mod backoff;
 mod cache;
 mod cluster;
+mod conn;
+mod resp;
+mod subscriber;
 mod supervisor;
 mod transporter;
 mod writer;

@@ -5,15 +5,16 @@
 
 use crate::backoff::Backoff;
 use crate::cluster;
+use crate::conn::Conn;
+use crate::resp::Frame;
+use crate::subscriber::{Message, Subscriber};
 use crate::transporter::Options;
-use crate::writer::{describe, Outgoing, Queue, Reporter, Writer, WriterEnd};
+use crate::writer::{describe, Outgoing, Publisher, Queue, Reporter, Writer, WriterEnd};
 use broker_core::packet::PacketType;
 use broker_core::transporter::{packet_type_of_channel, TransportEvent};
 use broker_core::Error;
-use bytes::Bytes;
-use futures_util::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, Client, Msg, RedisError, Value};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,9 +28,6 @@ pub(crate) struct SubscribeRequest {
     pub(crate) channels: Vec<String>,
     pub(crate) reply: oneshot::Sender<Result<(), Error>>,
 }
-
-/// The subscriber connection, split so messages and commands flow independently.
-type Subscriber = (PubSubSink, PubSubStream);
 
 /// Resolves once shutdown is signalled (`true` sent, or the sender dropped). Cancel-safe.
 pub(crate) async fn shutdown_signal(rx: &mut watch::Receiver<bool>) {
@@ -62,12 +60,34 @@ pub(crate) async fn open_subscriber(
     client: &Client,
     options: &Options,
 ) -> Result<Subscriber, RedisError> {
-    let pubsub = bounded(options.command_timeout, client.get_async_pubsub()).await?;
-    Ok(pubsub.split())
+    Subscriber::open(client, options).await
 }
 
 /// Opens the publisher connection and names it (`CLIENT SETNAME`), best effort.
 pub(crate) async fn open_publisher(
+    client: &Client,
+    options: &Options,
+    name: &str,
+) -> Result<Publisher, RedisError> {
+    if let Some(mut conn) = Conn::open(client, options).await? {
+        conn.queue(&[b"CLIENT", b"SETNAME", name.as_bytes()]);
+        let reply = bounded(options.command_timeout, async {
+            conn.flush().await?;
+            conn.next_frame().await
+        })
+        .await?;
+        if let Frame::Error(err) = reply {
+            tracing::debug!(%err, "could not name the Redis publisher connection");
+        }
+        return Ok(Publisher::Lean(Box::new(conn)));
+    }
+    open_multiplexed(client, options, name)
+        .await
+        .map(Publisher::RedisRs)
+}
+
+/// redis-rs's multiplexed connection, named (for TLS).
+async fn open_multiplexed(
     client: &Client,
     options: &Options,
     name: &str,
@@ -177,7 +197,7 @@ impl Supervisor {
     }
 
     /// Runs until `disconnect` (or the transporter is dropped). `connected` is already true.
-    pub(crate) async fn run(mut self, subscriber: Subscriber, publisher: MultiplexedConnection) {
+    pub(crate) async fn run(mut self, subscriber: Subscriber, publisher: Publisher) {
         let mut sub = Some(subscriber);
         let mut writer = Some(self.spawn_writer(publisher));
         self.learn_nodes(&mut writer).await;
@@ -203,7 +223,7 @@ impl Supervisor {
         self.finish(sub, writer).await;
     }
 
-    fn spawn_writer(&mut self, conn: MultiplexedConnection) -> Writer {
+    fn spawn_writer(&mut self, conn: Publisher) -> Writer {
         Writer::spawn(
             conn,
             self.queue.clone(),
@@ -261,28 +281,30 @@ impl Supervisor {
         sub: &mut Option<Subscriber>,
         writer: &mut Option<Writer>,
     ) -> Outcome {
-        let (Some((mut sink, mut stream)), Some(mut w)) = (sub.take(), writer.take()) else {
+        let (Some(mut subscriber), Some(mut w)) = (sub.take(), writer.take()) else {
             return Outcome::Lost;
         };
+        // Every message read in one wake-up, handed on in order; the vector is reused.
+        let mut messages: Vec<Message> = Vec::new();
         let every = self.options.health_check_interval;
         let mut health = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let outcome = loop {
             tokio::select! {
-                msg = stream.next() => match msg {
-                    Some(msg) => {
-                        if !self.forward(&msg) {
+                received = subscriber.recv(&mut messages) => match received {
+                    Ok(()) => {
+                        if !self.forward(&mut messages) {
                             break Outcome::Shutdown;
                         }
                     }
-                    None => {
-                        tracing::warn!("Redis subscriber connection closed");
+                    Err(err) => {
+                        tracing::warn!(%err, "Redis subscriber connection closed");
                         *writer = Some(w);
                         return Outcome::Lost;
                     }
                 },
                 end = w.handle() => {
-                    *sub = Some((sink, stream));
+                    *sub = Some(subscriber);
                     let end = end.map_err(|err| err.to_string());
                     if let Ok(WriterEnd::Closed) = end {
                         return Outcome::Shutdown;
@@ -292,14 +314,14 @@ impl Supervisor {
                 }
                 request = self.requests.recv() => {
                     let Some(request) = request else { break Outcome::Shutdown };
-                    if let Err(err) = self.handle_subscribe(&mut sink, request).await {
+                    if let Err(err) = self.handle_subscribe(&mut subscriber, request).await {
                         tracing::warn!(%err, "Redis subscriber connection failed during SUBSCRIBE");
                         *writer = Some(w);
                         return Outcome::Lost;
                     }
                 }
                 _ = health.tick() => {
-                    let ping = bounded(self.options.command_timeout, sink.ping::<Value>()).await;
+                    let ping = bounded(self.options.command_timeout, subscriber.ping()).await;
                     if let Err(err) = ping {
                         tracing::warn!(%err, "Redis subscriber connection failed its health check");
                         *writer = Some(w);
@@ -309,33 +331,36 @@ impl Supervisor {
                 () = shutdown_signal(&mut self.shutdown) => break Outcome::Shutdown,
             }
         };
-        *sub = Some((sink, stream));
+        *sub = Some(subscriber);
         *writer = Some(w);
         outcome
     }
 
-    /// Hands one message to the broker. Returns false once the broker is gone.
-    fn forward(&self, msg: &Msg) -> bool {
-        let channel = msg.get_channel_name();
-        let Some(packet_type) = packet_type_of_channel(&self.prefix, channel) else {
-            tracing::debug!(%channel, "message on an unknown channel ignored");
-            return true;
-        };
-        // `Msg` only lends its payload, so this is the one copy on the receive path.
-        let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-        self.events
-            .send(TransportEvent::Message {
+    /// Hands the messages to the broker, in order, emptying `messages`. Returns false once
+    /// the broker is gone.
+    fn forward(&self, messages: &mut Vec<Message>) -> bool {
+        for (channel, payload) in messages.drain(..) {
+            let channel = String::from_utf8_lossy(&channel);
+            let Some(packet_type) = packet_type_of_channel(&self.prefix, &channel) else {
+                tracing::debug!(%channel, "message on an unknown channel ignored");
+                continue;
+            };
+            let message = TransportEvent::Message {
                 packet_type,
                 payload,
-            })
-            .is_ok()
+            };
+            if self.events.send(message).is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Subscribes the channels not subscribed yet and answers the request. Fails only when the
     /// connection itself failed (the request is answered with `BrokerDisconnectedError`).
     async fn handle_subscribe(
         &mut self,
-        sink: &mut PubSubSink,
+        subscriber: &mut Subscriber,
         request: SubscribeRequest,
     ) -> Result<(), RedisError> {
         let mut fresh: Vec<String> = Vec::new();
@@ -348,7 +373,7 @@ impl Supervisor {
             let _ = request.reply.send(Ok(()));
             return Ok(());
         }
-        match bounded(self.options.command_timeout, sink.subscribe(&fresh)).await {
+        match bounded(self.options.command_timeout, subscriber.subscribe(&fresh)).await {
             Ok(()) => {
                 tracing::debug!(count = fresh.len(), "subscribed");
                 self.channels.extend(fresh);
@@ -402,8 +427,8 @@ impl Supervisor {
                     }
                 }
             }
-            if let Some((sink, _)) = sub.as_mut() {
-                let ping = bounded(limit, sink.ping::<Value>()).await;
+            if let Some(subscriber) = sub.as_mut() {
+                let ping = bounded(limit, subscriber.ping()).await;
                 if let Err(err) = ping {
                     tracing::warn!(%err, "Redis subscriber connection failed");
                     *sub = None;
@@ -445,12 +470,16 @@ impl Supervisor {
 
     /// A new subscriber connection with every remembered channel subscribed, in one command.
     async fn open_and_resubscribe(&self) -> Result<Subscriber, RedisError> {
-        let (mut sink, stream) = open_subscriber(self.client(), &self.options).await?;
+        let mut subscriber = open_subscriber(self.client(), &self.options).await?;
         if !self.channels.is_empty() {
             let channels: Vec<&str> = self.channels.iter().map(String::as_str).collect();
-            bounded(self.options.command_timeout, sink.subscribe(&channels)).await?;
+            bounded(
+                self.options.command_timeout,
+                subscriber.subscribe(&channels),
+            )
+            .await?;
         }
-        Ok((sink, stream))
+        Ok(subscriber)
     }
 
     /// Waits `delay`, answering subscribe requests with `BrokerDisconnectedError` meanwhile.

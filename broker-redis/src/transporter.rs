@@ -52,9 +52,12 @@ struct Link {
 ///
 /// It keeps two connections, as Moleculer.js does: a dedicated subscriber connection
 /// (`SUBSCRIBE` to exact channels, never `PSUBSCRIBE`) and a publisher connection, named
-/// `mol-<nodeID>-pub` in `CLIENT LIST` (redis-rs offers no way to name the subscriber
-/// connection; it shows there with `sub=12`). Publishing never waits: payloads go into a queue that
-/// one writer task drains, sending everything it finds as one pipeline of `PUBLISH` commands.
+/// `mol-<nodeID>-pub` in `CLIENT LIST` (the subscriber connection shows there with `sub=12`).
+/// Publishing never waits: payloads go into a queue that one writer task drains, sending
+/// everything it finds as one pipeline of `PUBLISH` commands. On `redis://` and
+/// `redis+unix://` both connections speak RESP themselves (the subscriber parses every message
+/// of a read in place and hands the payloads on without copying them); `rediss://` uses
+/// redis-rs's connections, which bring the TLS set-up.
 ///
 /// When either connection is lost the broker hears [`TransportEvent::Disconnected`] once and
 /// publishes fail fast with `BrokerDisconnectedError`. The transporter then retries at short,

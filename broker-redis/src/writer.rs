@@ -1,6 +1,11 @@
 //! The publisher: one task per publisher connection, draining the outgoing queue and sending
-//! everything it finds as one pipeline of `PUBLISH` commands.
+//! everything it finds as one pipeline of `PUBLISH` commands. On a plain TCP or Unix socket
+//! the task owns the connection ([`Conn`]): a pipeline is one write and its answers are read
+//! in place, with no task in between. Over TLS it goes through redis-rs's multiplexed
+//! connection.
 
+use crate::conn::{self, Conn};
+use crate::resp::Frame;
 use crate::supervisor::{bounded, is_connection_error, shutdown_signal};
 use broker_core::packet::PacketType;
 use broker_core::transporter::TransportEvent;
@@ -68,18 +73,34 @@ pub(crate) enum WriterEnd {
     },
 }
 
-/// A running writer: its task, a handle on its connection (for checking it from outside), and
-/// the way to stop it without losing the pipeline it may be writing.
+/// The publisher connection.
+pub(crate) enum Publisher {
+    /// Ours, on a TCP or Unix socket, owned by the writer task.
+    Lean(Box<Conn>),
+    /// redis-rs's multiplexed connection (for TLS).
+    RedisRs(MultiplexedConnection),
+}
+
+/// A command the supervisor has the writer task run on a connection it owns.
+enum Control {
+    Ping(oneshot::Sender<Result<(), RedisError>>),
+    ClusterNodes(oneshot::Sender<Result<String, RedisError>>),
+}
+
+/// A running writer: its task, a way to reach its connection (for checking it from outside),
+/// and the way to stop it without losing the pipeline it may be writing.
 pub(crate) struct Writer {
     handle: JoinHandle<WriterEnd>,
-    conn: MultiplexedConnection,
+    /// The multiplexed connection, usable from any task; `None` when the task owns a lean one.
+    shared: Option<MultiplexedConnection>,
+    control: mpsc::UnboundedSender<Control>,
     stop: Option<oneshot::Sender<()>>,
 }
 
 impl Writer {
     /// Starts a writer on `conn`. `carry` (packets kept from a failed pipeline) goes out first.
     pub(crate) fn spawn(
-        conn: MultiplexedConnection,
+        conn: Publisher,
         queue: Queue,
         shutdown: watch::Receiver<bool>,
         health_check: Duration,
@@ -87,18 +108,25 @@ impl Writer {
         carry: Vec<Outgoing>,
     ) -> Writer {
         let (stop, stop_rx) = oneshot::channel();
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let shared = match &conn {
+            Publisher::RedisRs(c) => Some(c.clone()),
+            Publisher::Lean(_) => None,
+        };
         let handle = tokio::spawn(run(
-            conn.clone(),
+            conn,
             queue,
             shutdown,
             stop_rx,
+            control_rx,
             health_check,
             reporter,
             carry,
         ));
         Writer {
             handle,
-            conn,
+            shared,
+            control,
             stop: Some(stop),
         }
     }
@@ -114,22 +142,42 @@ impl Writer {
 
     /// Whether the connection still answers a `PING` within `limit`.
     pub(crate) async fn ping(&mut self, limit: Duration) -> Result<(), RedisError> {
-        bounded(
-            limit,
-            redis::cmd("PING").query_async::<Value>(&mut self.conn),
-        )
-        .await
-        .map(drop)
+        if let Some(conn) = self.shared.as_mut() {
+            return bounded(limit, redis::cmd("PING").query_async::<Value>(conn))
+                .await
+                .map(drop);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::Ping(reply), answer, limit).await
     }
 
     /// The server's `CLUSTER NODES` answer, within `limit`.
     pub(crate) async fn cluster_nodes(&mut self, limit: Duration) -> Result<String, RedisError> {
-        bounded(
-            limit,
-            redis::cmd("CLUSTER")
-                .arg("NODES")
-                .query_async::<String>(&mut self.conn),
-        )
+        if let Some(conn) = self.shared.as_mut() {
+            return bounded(
+                limit,
+                redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async::<String>(conn),
+            )
+            .await;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.ask(Control::ClusterNodes(reply), answer, limit).await
+    }
+
+    /// Has the task run a command between two pipelines and waits for its answer.
+    async fn ask<T>(
+        &self,
+        control: Control,
+        answer: oneshot::Receiver<Result<T, RedisError>>,
+        limit: Duration,
+    ) -> Result<T, RedisError> {
+        let gone = || conn::closed();
+        self.control.send(control).map_err(|_| gone())?;
+        bounded(limit, async {
+            answer.await.unwrap_or_else(|_| Err(gone()))
+        })
         .await
     }
 
@@ -156,11 +204,13 @@ impl Writer {
 /// Sends queued messages until the connection fails, shutdown is signalled or `stop` fires.
 /// While idle it pings the server every `health_check`, so a connection closed under it is
 /// noticed without waiting for the next publish.
+#[allow(clippy::too_many_arguments)]
 async fn run(
-    mut conn: MultiplexedConnection,
+    mut conn: Publisher,
     queue: Queue,
     mut shutdown: watch::Receiver<bool>,
     mut stop: oneshot::Receiver<()>,
+    mut control: mpsc::UnboundedReceiver<Control>,
     health_check: Duration,
     reporter: Reporter,
     carry: Vec<Outgoing>,
@@ -179,6 +229,11 @@ async fn run(
             first = rx.recv() => {
                 let Some(first) = first else { return WriterEnd::Closed };
                 batch.push(first);
+                // The task that queued this one woke the writer, which Tokio then runs next on
+                // that thread, before the other tasks ready there (the rest of the requests
+                // read in the same wake-up) have published: one pass of the scheduler first
+                // lets them, so their answers share this write.
+                tokio::task::yield_now().await;
                 fill(&mut rx, &mut batch);
                 if let Err(err) = send(&mut conn, &mut batch, &reporter).await {
                     return WriterEnd::Lost { err, unsent: batch };
@@ -203,8 +258,13 @@ async fn run(
                 }
                 return WriterEnd::Closed;
             }
+            Some(command) = control.recv() => {
+                if let Err(err) = answer(&mut conn, command).await {
+                    return WriterEnd::Lost { err, unsent: Vec::new() };
+                }
+            }
             () = tokio::time::sleep(health_check) => {
-                if let Err(err) = redis::cmd("PING").exec_async(&mut conn).await {
+                if let Err(err) = ping(&mut conn).await {
                     return WriterEnd::Lost { err, unsent: Vec::new() };
                 }
             }
@@ -236,23 +296,51 @@ fn fill(rx: &mut mpsc::UnboundedReceiver<Outgoing>, batch: &mut Vec<Outgoing>) {
 /// as undelivered, so that a call fails now rather than at its timeout (not in a Redis Cluster,
 /// where the count covers only one node's subscribers).
 async fn send(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Publisher,
     batch: &mut Vec<Outgoing>,
     reporter: &Reporter,
 ) -> Result<(), RedisError> {
-    let mut pipe = redis::pipe();
-    for item in batch.iter() {
-        pipe.cmd("PUBLISH")
-            .arg(item.channel.as_str())
-            .arg(&item.payload[..]);
-    }
-    let replies: Vec<RedisResult<i64>> = match pipe.ignore_errors().query_async(conn).await {
-        Ok(replies) => replies,
-        Err(err) if is_connection_error(&err) => return Err(err),
-        Err(err) => {
-            tracing::warn!(%err, "Redis refused a pipeline of PUBLISH");
-            batch.clear();
-            return Ok(());
+    let replies = match conn {
+        Publisher::Lean(conn) => {
+            for item in batch.iter() {
+                conn.queue_publish(&item.channel, &item.payload);
+            }
+            // Bounded as redis-rs bounds a pipeline: a connection that went silent is lost.
+            let limit = conn.timeout;
+            bounded(limit, async {
+                conn.flush().await?;
+                let mut replies: Vec<RedisResult<i64>> = Vec::with_capacity(batch.len());
+                for _ in 0..batch.len() {
+                    replies.push(match conn.next_frame().await? {
+                        Frame::Integer(n) => Ok(n),
+                        Frame::Error(text) => Err(conn::refused("Redis refused PUBLISH", text)),
+                        other => {
+                            return Err(conn::protocol_error(crate::resp::ProtocolError(
+                                unexpected(&other),
+                            )))
+                        }
+                    });
+                }
+                Ok(replies)
+            })
+            .await?
+        }
+        Publisher::RedisRs(conn) => {
+            let mut pipe = redis::pipe();
+            for item in batch.iter() {
+                pipe.cmd("PUBLISH")
+                    .arg(item.channel.as_str())
+                    .arg(&item.payload[..]);
+            }
+            match pipe.ignore_errors().query_async(conn).await {
+                Ok(replies) => replies,
+                Err(err) if is_connection_error(&err) => return Err(err),
+                Err(err) => {
+                    tracing::warn!(%err, "Redis refused a pipeline of PUBLISH");
+                    batch.clear();
+                    return Ok(());
+                }
+            }
         }
     };
     let mut refused = None;
@@ -271,6 +359,81 @@ async fn send(
         tracing::warn!(%err, count, "Redis refused a PUBLISH");
     }
     Ok(())
+}
+
+/// What an answer that should have been an integer was instead, for the error.
+fn unexpected(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Message { .. } => "a pub/sub message on the publisher connection",
+        _ => "an answer to PUBLISH that is not an integer",
+    }
+}
+
+/// `PING` on the writer's connection. An error reply is an answer too: the connection lives.
+async fn ping(conn: &mut Publisher) -> Result<(), RedisError> {
+    match conn {
+        Publisher::Lean(conn) => {
+            conn.queue(&[b"PING"]);
+            let limit = conn.timeout;
+            bounded(limit, async {
+                conn.flush().await?;
+                conn.next_frame().await.map(drop)
+            })
+            .await
+        }
+        Publisher::RedisRs(conn) => redis::cmd("PING").exec_async(conn).await,
+    }
+}
+
+/// Runs a supervisor's command on the connection and answers it. Fails when the connection
+/// failed (the asker hears of it as a lost connection too).
+async fn answer(conn: &mut Publisher, command: Control) -> Result<(), RedisError> {
+    match command {
+        Control::Ping(reply) => match ping(conn).await {
+            Ok(()) => {
+                let _ = reply.send(Ok(()));
+                Ok(())
+            }
+            Err(err) => {
+                let _ = reply.send(Err(conn::closed()));
+                Err(err)
+            }
+        },
+        Control::ClusterNodes(reply) => {
+            let Publisher::Lean(lean) = conn else {
+                let _ = reply.send(Err(conn::refused("not a lean connection", String::new())));
+                return Ok(());
+            };
+            lean.queue(&[b"CLUSTER", b"NODES"]);
+            let limit = lean.timeout;
+            let frame = bounded(limit, async {
+                lean.flush().await?;
+                lean.next_frame().await
+            })
+            .await;
+            match frame {
+                Ok(Frame::Text(text)) => {
+                    let _ = reply.send(Ok(text));
+                    Ok(())
+                }
+                Ok(Frame::Error(text)) => {
+                    let _ = reply.send(Err(conn::refused("Redis refused CLUSTER NODES", text)));
+                    Ok(())
+                }
+                Ok(_) => {
+                    let _ = reply.send(Err(conn::refused(
+                        "unexpected answer to CLUSTER NODES",
+                        String::new(),
+                    )));
+                    Ok(())
+                }
+                Err(err) => {
+                    let _ = reply.send(Err(conn::closed()));
+                    Err(err)
+                }
+            }
+        }
+    }
 }
 
 /// A packet whose loss the broker must hear of: a `REQ`, `EVENT` or `RES` aimed at one node.

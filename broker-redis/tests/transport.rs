@@ -410,3 +410,60 @@ async fn a_request_event_or_response_that_nobody_receives_is_reported_undelivere
     assert_eq!((kind, &payload[..]), (PacketType::Request, &b"heard"[..]));
     t.disconnect().await.expect("disconnect");
 }
+
+/// A `redis+unix://` URL: both connections over a Unix socket, to a private `redis-server`
+/// listening on nothing else, carry a targeted packet and a 1 MiB one (read in many pieces)
+/// intact.
+#[tokio::test]
+async fn a_unix_socket_carries_small_and_large_packets() {
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = std::env::temp_dir().join(unique("redis-unix"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let socket = dir.join("redis.sock");
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", "0", "--unixsocket"])
+        .arg(&socket)
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed");
+    let _server = Server(child);
+    tokio::time::timeout(WAIT, async {
+        while !socket.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("redis-server opens its socket in time");
+
+    let url = format!("redis+unix://{}", socket.display());
+    let ns = unique("unix");
+    let t = RedisTransporter::new(&url).expect("url");
+    let mut events = t.connect(&setup(&ns, "u1")).await.expect("connect");
+    t.subscribe(&Topic::node_subscriptions("u1"))
+        .await
+        .expect("subscribe");
+    let topic = Topic::targeted(PacketType::Request, "u1");
+    t.publish(&topic, Bytes::from_static(b"{\"over\":\"unix\"}"))
+        .expect("publish");
+    let (kind, payload) = message(next_event(&mut events).await);
+    assert_eq!(kind, PacketType::Request);
+    assert_eq!(&payload[..], b"{\"over\":\"unix\"}");
+
+    let large: Vec<u8> = (0..1024 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    t.publish(&topic, Bytes::from(large.clone()))
+        .expect("publish");
+    let (_, payload) = message(next_event(&mut events).await);
+    assert_eq!(payload.len(), large.len());
+    assert!(payload[..] == large[..], "the large payload arrives intact");
+
+    t.disconnect().await.expect("disconnect");
+    let _ = std::fs::remove_dir_all(&dir);
+}
