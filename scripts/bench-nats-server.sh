@@ -7,7 +7,10 @@
 # Usage: scripts/bench-nats-server.sh                       (this tree's broker-bench, JS client)
 #        VARIANTS="before:/tmp/old-broker-bench after:target/release/broker-bench" scripts/bench-nats-server.sh
 #        CLIENT=rust scripts/bench-nats-server.sh           (the Rust client instead)
-# Env: VARIANTS ("name:binary ..."), CLIENT (js|rust), SCENARIOS (remote_c64), RUNS (5),
+#        VARIANTS="rust:target/release/broker-bench moleculer:js" scripts/bench-nats-server.sh
+#                                                           (`js`: the Moleculer.js bench server)
+# Env: VARIANTS ("name:binary ..."), CLIENT (js|rust), RUST_CLIENT_BIN (the Rust client's
+#      binary when a variant is `js`; default the variant's), SCENARIOS (remote_c64), RUNS (5),
 #      DURATION (5), WARMUP (1), NATS_PORT (4222), PERF=1 (perf record -g the server of the
 #      last round of each variant into OUT/perf-<name>.data).
 set -euo pipefail
@@ -39,7 +42,11 @@ for i in $(seq "$RUNS"); do
 		IFS=: read -r name bin <<<"${LIST[$(((k + i) % n))]}"
 		node="nats-server-bench-$name-$$-$i"
 		export NAMESPACE="bench-ns-$name-$$-$i"
-		NODE_ID="$node" start_bg "server-$name-$i" "$bin" server
+		if [ "$bin" = js ]; then
+			NODE_ID="$node" start_bg "server-$name-$i" node "$ROOT/bench/js/server.js"
+		else
+			NODE_ID="$node" start_bg "server-$name-$i" "$bin" server
+		fi
 		pid=$BG_PID
 		sleep 1
 		perf_pid=""
@@ -48,7 +55,11 @@ for i in $(seq "$RUNS"); do
 			perf_pid=$!
 		fi
 		echo "== $name run $i ($CLIENT client)" >&2
-		if [ "$CLIENT" = js ]; then cmd=(node "$ROOT/bench/js/client.js"); else cmd=("$bin" client); fi
+		if [ "$CLIENT" = js ]; then
+			cmd=(node "$ROOT/bench/js/client.js")
+		else
+			cmd=("${RUST_CLIENT_BIN:-$bin}" client)
+		fi
 		before="$(cpu_ticks "$pid")"
 		LABEL="$name" SERVER_NODE="$node" SCENARIOS="$SCENARIOS" timeout "$CLIENT_TIMEOUT" "${cmd[@]}" \
 			>"$TMP/run.jsonl" || echo "$name: client failed" >&2
