@@ -211,7 +211,7 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo {
         name: "micro",
         aliases: &[],
-        usage: "micro list|ping|stats [service] | micro request <subject> [json body] [--key value ...] [--$timeout ms]  [--nats url]",
+        usage: "micro list|ping|stats [service] | micro request <subject> [json body] [--key value ...] [--$timeout ms] [--nats url]",
         about: "NATS service API (ADR-32): list, ping or show stats of the services on the bus, or request an endpoint.",
         completes: Completes::Nothing,
         spec: Spec {
