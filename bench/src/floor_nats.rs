@@ -188,3 +188,67 @@ pub(crate) async fn requester() -> Result<(), String> {
     println!("{}", Value::Object(line));
     Ok(())
 }
+
+/// The ADR-32 path: plain NATS requests (async-nats `request`, no broker on this side) to the
+/// server's `bench.echo` endpoint (subject `SUBJECT`, default `bench.echo`), which the Rust
+/// server exposes through the NATS service API; the same action and payloads as the Moleculer
+/// path's `remote_c1`, `remote_c64` and `remote_1kb_c16` (`SCENARIOS` picks among them). An
+/// answer with the ADR-32 error headers counts as an error.
+pub(crate) async fn micro_requester() -> Result<(), String> {
+    let subject = env_str("SUBJECT", "bench.echo");
+    let duration = env_f64("DURATION", 10.0);
+    let warmup = env_f64("WARMUP", 2.0);
+    let wanted = env_str("SCENARIOS", "micro_c1,micro_c64,micro_1kb_c16");
+    let client = connect().await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let probe = client.request(subject.clone(), Bytes::from_static(b"{}"));
+        match tokio::time::timeout(Duration::from_secs(2), probe).await {
+            Ok(Ok(_)) => break,
+            _ if Instant::now() > deadline => {
+                return Err(format!("no ADR-32 endpoint on {subject} within 30 s"))
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let mut extra = Map::new();
+    extra.insert("label".into(), json!(std::env::var("LABEL").ok()));
+    extra.insert("transporter".into(), json!("nats-adr32"));
+    extra.insert("client_impl".into(), json!("rust-async-nats"));
+    for (name, conc, size) in [
+        ("micro_c1", 1usize, 0usize),
+        ("micro_c64", 64, 0),
+        ("micro_1kb_c16", 16, 1024),
+    ] {
+        if !wanted.split(',').any(|w| w.trim() == name) {
+            continue;
+        }
+        let body = Bytes::from(make_payload(size).to_string());
+        let (c2, b2, s2) = (client.clone(), body.clone(), subject.clone());
+        let call = move || {
+            let (client, body, subject) = (c2.clone(), b2.clone(), s2.clone());
+            async move {
+                let expected = body.len();
+                let reply = client
+                    .request(subject, body)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if reply.headers.is_some() {
+                    return Err("the endpoint answered an error".to_owned());
+                }
+                if reply.payload.len() == expected {
+                    Ok(())
+                } else {
+                    Err("reply of the wrong length".to_owned())
+                }
+            }
+        };
+        if warmup > 0.0 {
+            call_loop(call.clone(), conc, warmup).await;
+        }
+        let mut res = call_loop(call, conc, duration).await;
+        res.latencies_ms.sort_by(f64::total_cmp);
+        println!("{}", result_line(name, &extra, &res, conc, body.len()));
+    }
+    Ok(())
+}

@@ -6,6 +6,8 @@
 //! broker-bench floor responder     # raw Redis pub/sub echo, or raw NATS request/reply when
 //!                                  # TRANSPORTER is nats://… (the floor under any broker)
 //! broker-bench floor requester     # the floor scenarios, one JSON line each
+//! broker-bench floor micro         # plain NATS requests to the server's ADR-32 endpoint
+//!                                  # bench.echo (the ADR-32 path; scripts/bench-nats-adr32.sh)
 //! broker-bench summarize FILE...   # markdown tables of medians (min–max) and ratios
 //! broker-bench web local|gateway|service|axum   # HTTP servers for scripts/bench-gateway.sh
 //! ```
@@ -28,7 +30,7 @@ mod summarize;
 mod web;
 
 const USAGE: &str =
-    "usage: broker-bench server | client | floor responder|requester | summarize FILE... | web local|gateway|service|axum";
+    "usage: broker-bench server | client | floor responder|requester|micro | summarize FILE... | web local|gateway|service|axum";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -73,6 +75,7 @@ fn run_async(role: &str, sub: Option<String>) -> Result<(), String> {
             ("client", _) => client::run().await,
             ("floor", Some("responder")) if on_nats() => floor_nats::responder().await,
             ("floor", Some("requester")) if on_nats() => floor_nats::requester().await,
+            ("floor", Some("micro")) => floor_nats::micro_requester().await,
             ("floor", Some("responder")) => floor::responder().await,
             ("floor", Some("requester")) => floor::requester().await,
             ("web", variant) => web::run(variant).await,

@@ -92,7 +92,14 @@ pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
     let url = env_str("TRANSPORTER", "redis://127.0.0.1:6379");
     let builder = with_tracing(Broker::builder());
     let builder = if url.starts_with("nats://") {
-        builder.transporter(NatsTransporter::new(&url).map_err(|e| e.to_string())?)
+        let mut nats = NatsTransporter::new(&url).map_err(|e| e.to_string())?;
+        // `MICRO_GROUP`: the ADR-32 endpoints under this subject prefix, so that a benchmark's
+        // plain requests reach this server only.
+        let group = env_str("MICRO_GROUP", "");
+        if !group.is_empty() {
+            nats = nats.service_api(broker_nats::micro::MicroOptions::default().group(group));
+        }
+        builder.transporter(nats)
     } else {
         builder.transporter(RedisTransporter::new(&url).map_err(|e| e.to_string())?)
     };

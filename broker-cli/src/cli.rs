@@ -70,8 +70,9 @@ fn misplaced_global(args: &[String]) -> Option<&str> {
         .find(|a| GLOBAL_OPTIONS.contains(&a.split('=').next().unwrap_or(a)))
 }
 
-/// Console commands that make no sense as one-shot commands.
-const CONSOLE_ONLY: &[&str] = &["help", "clear", "exit"];
+/// Console commands that make no sense as one-shot commands, and `micro`, which the CLI has
+/// in its own form (`crate::micro`) that needs no broker.
+const CONSOLE_ONLY: &[&str] = &["help", "clear", "exit", "micro"];
 
 fn millis_arg(name: &'static str, default: &'static str, help: &'static str) -> Arg {
     Arg::new(name)

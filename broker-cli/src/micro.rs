@@ -106,11 +106,7 @@ pub(crate) async fn run(command: MicroCommand, compact: bool) -> Result<String, 
                 max_wait: wait,
                 ..DiscoveryOptions::default()
             };
-            let (info, stats) = tokio::try_join!(
-                client.info(name.as_deref(), options),
-                client.stats(name.as_deref(), options)
-            )?;
-            let list = merge(&info, &stats);
+            let list = client.list(name.as_deref(), options).await?;
             Ok(if table {
                 render_table(&list)
             } else {
@@ -151,52 +147,6 @@ fn to_json(value: &Value, compact: bool) -> String {
     } else {
         serde_json::to_string_pretty(value).unwrap_or_default()
     }
-}
-
-/// One entry per instance: its INFO with each endpoint's STATS counters merged in.
-fn merge(
-    info: &[broker_nats::micro::InfoResponse],
-    stats: &[broker_nats::micro::StatsResponse],
-) -> Vec<Value> {
-    info.iter()
-        .map(|i| {
-            let s = stats.iter().find(|s| s.name == i.name && s.id == i.id);
-            let endpoints: Vec<Value> = i
-                .endpoints
-                .iter()
-                .map(|e| {
-                    let mut entry = json!({
-                        "name": e.name,
-                        "subject": e.subject,
-                        "queue_group": e.queue_group,
-                        "metadata": e.metadata,
-                    });
-                    let counters = s.and_then(|s| {
-                        s.endpoints
-                            .iter()
-                            .find(|x| x.name == e.name && x.subject == e.subject)
-                    });
-                    if let Some(c) = counters {
-                        entry["num_requests"] = json!(c.num_requests);
-                        entry["num_errors"] = json!(c.num_errors);
-                        entry["last_error"] = json!(c.last_error);
-                        entry["processing_time"] = json!(c.processing_time);
-                        entry["average_processing_time"] = json!(c.average_processing_time);
-                    }
-                    entry
-                })
-                .collect();
-            json!({
-                "name": i.name,
-                "id": i.id,
-                "version": i.version,
-                "description": i.description,
-                "metadata": i.metadata,
-                "started": s.map(|s| s.started.clone()),
-                "endpoints": endpoints,
-            })
-        })
-        .collect()
 }
 
 /// A table: one line per endpoint under a line per instance.

@@ -672,7 +672,16 @@ impl Transporter for NatsTransporter {
     }
 }
 
-/// Hands the queued publishes to the client, in order, until the queue closes. A message the
+/// Hands the queued publishes to the client, in order, until the queue closes.
+///
+/// Before each batch it yields once, so that the handlers woken by the same read (a read
+/// under load carries dozens of requests) queue their replies first: the client's connection
+/// task then finds them together and writes them with one `writev`. Without that pause it
+/// wrote every 2–3 replies, and those syscalls were the largest cost per request in a profile
+/// under 64 requests in flight (see BENCHMARKS.md); with nothing else to run, the pause is one
+/// extra poll.
+///
+/// A message the
 /// client refuses (larger than the server's `max_payload`, or a subject NATS cannot carry, such
 /// as a node ID with a space) is reported to the broker as undelivered, so the call of such a
 /// request fails at once; the others go on.
@@ -682,30 +691,39 @@ async fn write_loop(
     events: mpsc::UnboundedSender<TransportEvent>,
 ) {
     use async_nats::client::PublishErrorKind;
-    while let Some(out) = queue.recv().await {
-        let Outgoing {
-            subject,
-            payload,
-            packet_type,
-            target,
-        } = out;
-        let size = payload.len();
-        // Both are reference-counted bytes: keeping them for a report costs no copy.
-        let subject = async_nats::Subject::from(subject);
-        match client.publish(subject.clone(), payload.clone()).await {
-            Ok(()) => {}
-            Err(err) if err.kind() == PublishErrorKind::Send => {
-                // Only a closed client fails so: nothing more can go out.
-                tracing::warn!(%err, "NATS publish failed; the client is closed");
-                return;
-            }
-            Err(err) => {
-                tracing::warn!(%err, %subject, size, "NATS refused to publish a {packet_type} packet");
-                let _ = events.send(TransportEvent::Undelivered {
-                    packet_type,
-                    target,
-                    payload,
-                });
+    let mut batch = Vec::new();
+    while queue.recv_many(&mut batch, 1024).await > 0 {
+        // Let the tasks already woken (the handlers of the other requests that arrived with
+        // this one) queue their replies too: the client then writes them in one go.
+        tokio::task::yield_now().await;
+        while let Ok(out) = queue.try_recv() {
+            batch.push(out);
+        }
+        for out in batch.drain(..) {
+            let Outgoing {
+                subject,
+                payload,
+                packet_type,
+                target,
+            } = out;
+            let size = payload.len();
+            // Both are reference-counted bytes: keeping them for a report costs no copy.
+            let subject = async_nats::Subject::from(subject);
+            match client.publish(subject.clone(), payload.clone()).await {
+                Ok(()) => {}
+                Err(err) if err.kind() == PublishErrorKind::Send => {
+                    // Only a closed client fails so: nothing more can go out.
+                    tracing::warn!(%err, "NATS publish failed; the client is closed");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, %subject, size, "NATS refused to publish a {packet_type} packet");
+                    let _ = events.send(TransportEvent::Undelivered {
+                        packet_type,
+                        target,
+                        payload,
+                    });
+                }
             }
         }
     }

@@ -65,7 +65,9 @@
 //! # Commands
 //!
 //! `call`, `dcall`, `emit`, `broadcast`, `broadcastLocal`, `nodes`, `services`, `actions`,
-//! `events`, `info`, `bench`, `help`, `clear`, `exit` / `quit`; `help <command>` gives the
+//! `events`, `metrics`, `info`, `bench`, `micro` (the NATS service API, ADR-32: `micro list`,
+//! `micro ping`, `micro stats`, `micro request <subject> [json]`), `help`, `clear`, `exit` /
+//! `quit`; `help <command>` gives the
 //! options of each. Params are JSON (typed bare: `call math.add {"a": 1, "b": 2}`) and/or
 //! `--key value` options coerced as moleculer-repl does (see [`coerce`]); `--#key value` sets
 //! meta and `--$timeout ms` the call's timeout.
@@ -81,12 +83,13 @@ mod transport;
 
 pub use console::{print_line, render_error, run, run_script, ReplOptions, ReplSummary};
 pub use error::CommandError;
-pub use exec::{execute, BenchReport, DEFAULT_CALL_TIMEOUT, MAX_SAMPLES};
+pub use exec::{execute, BenchReport, DEFAULT_CALL_TIMEOUT, DEFAULT_NATS_URL, MAX_SAMPLES};
 pub use logging::{init_logging, init_logging_with, ConsoleWriter, LogFormat, LogLine, LogOptions};
 pub use output::{InfoReport, Listing, Output, Response, Sent};
 pub use parse::{
     coerce, find_command, tokenize, BenchLimit, BenchRequest, CallRequest, Command, CommandInfo,
-    Completes, EmitRequest, ListOptions, Token, COMMANDS, MAX_BENCH_TIME,
+    Completes, EmitRequest, ListOptions, MicroAction, MicroRequest, Token, COMMANDS,
+    MAX_BENCH_TIME,
 };
 pub use render::{pretty_json, Cell, Style, Table, Tone};
 pub use transport::transporter_from_url;

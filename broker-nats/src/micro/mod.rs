@@ -58,6 +58,7 @@
 
 mod client;
 mod exposer;
+mod listing;
 mod naming;
 mod rfc3339;
 mod service;
@@ -66,6 +67,7 @@ mod wire;
 
 pub use client::{DiscoveryOptions, MicroClient};
 pub use exposer::{expose, expose_at, ExposedEndpoint, ExposedService, MicroHandle, MicroOptions};
+pub use listing::listing;
 pub use service::nats_error;
 pub use wire::{
     EndpointInfo, EndpointStats, InfoResponse, Metadata, PingResponse, StatsResponse, Verb,

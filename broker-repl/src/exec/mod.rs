@@ -3,9 +3,11 @@
 mod bench;
 mod info;
 mod lists;
+mod micro;
 mod send;
 
 pub use bench::{BenchReport, MAX_SAMPLES};
+pub use micro::DEFAULT_NATS_URL;
 
 use crate::error::CommandError;
 use crate::output::Output;
@@ -55,6 +57,7 @@ pub async fn execute(broker: &Broker, command: Command) -> Result<Output, Comman
         Command::Metrics(options) => Output::List(lists::metrics(broker, &options).await?),
         Command::Info => Output::Info(info::info(broker).await?),
         Command::Bench(request) => Output::Bench(bench::bench(broker, request).await?),
+        Command::Micro(request) => micro::micro(broker, request).await?,
         Command::Help(text) => Output::Help(text),
         Command::Clear => Output::Clear,
         Command::Exit => Output::Exit,

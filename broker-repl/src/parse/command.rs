@@ -71,6 +71,45 @@ pub struct BenchRequest {
     pub limit: BenchLimit,
 }
 
+/// What a `micro` command asks of the NATS service API (ADR-32).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MicroAction {
+    /// `micro list [name]`: each instance's INFO with its endpoints' STATS merged in.
+    List {
+        /// Only this service.
+        name: Option<String>,
+    },
+    /// `micro ping [name]`: the instances that answer `$SRV.PING`.
+    Ping {
+        /// Only this service.
+        name: Option<String>,
+    },
+    /// `micro stats [name]`: one line per endpoint with its counters.
+    Stats {
+        /// Only this service.
+        name: Option<String>,
+    },
+    /// `micro request <subject> [json]`: a plain NATS request with a JSON body.
+    Request {
+        /// The endpoint's subject.
+        subject: String,
+        /// The body.
+        body: Value,
+        /// `--$timeout ms`.
+        timeout: Option<Duration>,
+    },
+}
+
+/// A `micro` command: what to ask, and of which NATS server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MicroRequest {
+    /// What to ask.
+    pub action: MicroAction,
+    /// `--nats URL`; `None`: the broker's own NATS server when it runs on one (and its URL
+    /// holds no secret), else `$NATS_URL`, else `nats://127.0.0.1:4222`.
+    pub nats: Option<String>,
+}
+
 /// One parsed command line.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -93,6 +132,8 @@ pub enum Command {
     Info,
     /// `bench`.
     Bench(BenchRequest),
+    /// `micro`: the NATS service API (ADR-32) of the services on the bus.
+    Micro(MicroRequest),
     /// `help` with its text.
     Help(String),
     /// `clear`.
@@ -164,6 +205,7 @@ impl Command {
                 Ok(Command::Metrics(options))
             }
             "bench" => bench_request(&args),
+            "micro" => micro_request(&args),
             "help" => {
                 no_more(&args, 1, name)?;
                 let topic = args.positional.first().map(|t| t.text.as_str());
@@ -299,6 +341,55 @@ fn list(args: &Parsed, make: fn(ListOptions) -> Command) -> Result<Command, Comm
         skip_internal: args.has("skipinternal"),
         filter: args.value("filter").map(str::to_owned),
     }))
+}
+
+fn micro_request(args: &Parsed) -> Result<Command, CommandError> {
+    let sub = positional(args, 0, "micro", "list, ping, stats or request")?;
+    let nats = args.value("nats").map(str::to_owned);
+    let only_name = |args: &Parsed| -> Result<Option<String>, CommandError> {
+        if !args.params.is_empty() || !args.meta.is_empty() || !args.call.is_empty() {
+            return Err(CommandError::usage(format!(
+                "micro {sub}: --key, --#key and --$timeout options belong to 'micro request'"
+            )));
+        }
+        no_more(args, 2, "micro")?;
+        Ok(args.positional.get(1).map(|t| t.text.clone()))
+    };
+    let action = match sub.to_ascii_lowercase().as_str() {
+        "list" | "ls" => MicroAction::List {
+            name: only_name(args)?,
+        },
+        "ping" => MicroAction::Ping {
+            name: only_name(args)?,
+        },
+        "stats" => MicroAction::Stats {
+            name: only_name(args)?,
+        },
+        "request" | "req" => {
+            let subject = positional(args, 1, "micro", "an endpoint subject")?;
+            no_more(args, 3, "micro")?;
+            if !args.meta.is_empty() {
+                return Err(CommandError::usage(
+                    "micro request: a plain NATS request carries no meta (--#key)",
+                ));
+            }
+            let timeout = match args.call.get("timeout") {
+                None => None,
+                Some(t) => Some(millis(&t.text, "--$timeout")?),
+            };
+            MicroAction::Request {
+                subject,
+                body: params_from(args, args.positional.get(2), "body")?,
+                timeout,
+            }
+        }
+        other => {
+            return Err(CommandError::usage(format!(
+                "micro: unknown subcommand '{other}' (list, ping, stats, request)"
+            )))
+        }
+    };
+    Ok(Command::Micro(MicroRequest { action, nats }))
 }
 
 fn bench_request(args: &Parsed) -> Result<Command, CommandError> {

@@ -198,3 +198,71 @@ fn metrics_takes_a_pattern_either_way() {
     assert_eq!(parse("metrics -f os.**"), with("os.**"));
     assert_eq!(error("metrics a b"), "metrics: unexpected argument 'b'");
 }
+
+fn micro(line: &str) -> MicroRequest {
+    match parse(line) {
+        Command::Micro(m) => m,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+#[test]
+fn micro_lists_pings_and_stats_one_service_or_all() {
+    assert_eq!(
+        micro("micro list"),
+        MicroRequest {
+            action: MicroAction::List { name: None },
+            nats: None
+        }
+    );
+    assert_eq!(
+        micro("micro ls math --nats nats://10.0.0.5:4222")
+            .nats
+            .as_deref(),
+        Some("nats://10.0.0.5:4222")
+    );
+    assert_eq!(
+        micro("micro ping math").action,
+        MicroAction::Ping {
+            name: Some("math".into())
+        }
+    );
+    assert_eq!(
+        micro("micro stats").action,
+        MicroAction::Stats { name: None }
+    );
+    assert_eq!(error("micro list a b"), "micro: unexpected argument 'b'");
+    assert!(error("micro list --a 1").contains("belong to 'micro request'"));
+}
+
+#[test]
+fn micro_request_takes_a_subject_a_json_body_and_a_timeout() {
+    let m = micro(r#"micro request v2.math.add {"a": 1} --b 2 --$timeout 750"#);
+    assert_eq!(
+        m.action,
+        MicroAction::Request {
+            subject: "v2.math.add".into(),
+            body: json!({"a": 1, "b": 2}),
+            timeout: Some(Duration::from_millis(750)),
+        }
+    );
+    assert_eq!(
+        micro("micro req math.ping").action,
+        MicroAction::Request {
+            subject: "math.ping".into(),
+            body: json!({}),
+            timeout: None,
+        }
+    );
+    assert_eq!(
+        error("micro request"),
+        "micro: missing an endpoint subject; type 'help micro'"
+    );
+    assert!(error("micro request a.b --#k v").contains("no meta"));
+    assert!(error("micro request a.b {nope").contains("invalid JSON body"));
+    assert_eq!(
+        error("micro"),
+        "micro: missing list, ping, stats or request; type 'help micro'"
+    );
+    assert!(error("micro nope").contains("unknown subcommand 'nope'"));
+}

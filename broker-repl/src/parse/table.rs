@@ -209,6 +209,22 @@ pub const COMMANDS: &[CommandInfo] = &[
         },
     },
     CommandInfo {
+        name: "micro",
+        aliases: &[],
+        usage: "micro list|ping|stats [service] | micro request <subject> [json body] [--key value ...] [--$timeout ms] [--nats url]",
+        about: "NATS service API (ADR-32): list, ping or show stats of the services on the bus, or request an endpoint.",
+        completes: Completes::Nothing,
+        spec: Spec {
+            flags: &[valued(
+                "nats",
+                None,
+                "the NATS server to ask (default: the broker's, else $NATS_URL, else nats://127.0.0.1:4222)",
+            )],
+            free_params: true,
+            call_options: &["timeout"],
+        },
+    },
+    CommandInfo {
         name: "help",
         aliases: &["?"],
         usage: "help [command]",
