@@ -98,10 +98,17 @@ pub(crate) async fn run() -> Result<(), String> {
             extra.insert("transporter".into(), json!("none"));
             extra.insert("server_node".into(), json!(broker.node_id()));
             extra.insert("server_client".into(), json!("in-process"));
-            extra.insert("rust_call".into(), json!("call_owned"));
+            // `LOCAL_CALL=raw`: the raw echo with borrowed params, as before `call_owned`.
+            let raw = env_str("LOCAL_CALL", "owned") == "raw";
+            let how = if raw { "call_raw_echo" } else { "call_owned" };
+            extra.insert("rust_call".into(), json!(how));
             for s in local {
                 let conc = if s == "local_c1" { 1 } else { 64 };
-                echo_owned(s, &broker, conc, &extra, &settings).await;
+                if raw {
+                    echo(s, &broker, 0, CallOptions::new, conc, &extra, &settings).await;
+                } else {
+                    echo_owned(s, &broker, conc, &extra, &settings).await;
+                }
             }
             let _ = tokio::time::timeout(Duration::from_secs(5), broker.stop()).await;
         }
