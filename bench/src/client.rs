@@ -282,6 +282,8 @@ async fn echo_owned(
         bytes,
         settings.duration,
         settings.warmup,
+        // Local calls only: the server is this process, its CPU is the client's figure.
+        None,
     )
     .await);
 }
