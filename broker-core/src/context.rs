@@ -371,6 +371,34 @@ impl Context {
         self.0
             .params
             .deserialize(self.0.action.as_deref(), self.node_id())
+            .map_err(|err| self.explain_rejected_params(err))
+    }
+
+    /// A handler rejected its params: when its action publishes a `params` schema, the
+    /// answer lists every problem as fastest-validator would, not only serde's first one.
+    /// (Only on this error path, so a call that passes pays nothing for it.)
+    fn explain_rejected_params(&self, err: Error) -> Error {
+        if err.kind() != crate::error::ErrorKind::Validation {
+            return err;
+        }
+        let Some(action) = self.0.action.as_deref() else {
+            return err;
+        };
+        let Some(checker) = self
+            .0
+            .broker
+            .inner
+            .registry
+            .local_action(action)
+            .and_then(|local| local.params_checker.clone())
+        else {
+            return err;
+        };
+        let problems = checker.check(self.params());
+        if problems.is_empty() {
+            return err;
+        }
+        crate::validation::rejected(problems, action, self.node_id())
     }
 
     /// A copy of the meta.

@@ -1,10 +1,12 @@
 //! `call_owned`: a local call moves its params value to a typed handler and the result back,
 //! and everything that needs JSON on the way still gets it (middlewares, hooks, a handler of
-//! another type, a call to another node).
+//! another type, a call to another node). `Counted` has a JSON Schema, so its actions publish
+//! a fastest-validator `params` and are validated: the move must survive that too.
 
 use broker_core::middleware::{ActionSpec, Middleware};
 use broker_core::{
-    service, ActionHandler, Broker, Context, Error, MemoryBus, MemoryTransporter, ServiceSchema,
+    schemars, service, ActionHandler, Broker, Context, Error, JsonSchema, MemoryBus,
+    MemoryTransporter, ServiceSchema,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -14,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Serializes and deserializes, counting both: a moved value touches neither.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
 struct Counted {
     n: i64,
 }

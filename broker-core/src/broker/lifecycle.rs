@@ -258,6 +258,12 @@ impl Broker {
                         .tracer
                         .as_ref()
                         .and_then(|t| crate::trace::action_target(t, &spec, schema)),
+                    params_checker: def
+                        .params_checked_by_handler
+                        .then(|| def.extra.get(crate::schema::fastest::PARAMS))
+                        .flatten()
+                        .and_then(crate::validation::ParamsChecker::compile)
+                        .map(Arc::new),
                 }));
             }
         }

@@ -3,7 +3,6 @@
 //! `ValidationError` with fastest-validator's `data`, as a Moleculer.js action would.
 
 use super::{ActionSpec, EventSpec, Middleware};
-use crate::error::ErrorKind;
 use crate::schema::fastest::PARAMS;
 use crate::service::{ActionHandler, EventHandler};
 use crate::validation::{rejected, rejected_event, ParamsChecker};
@@ -14,8 +13,10 @@ use std::sync::Arc;
 ///
 /// When the handler's own typed params already reject everything the schema does
 /// ([`crate::ActionDef::params_checked_by_handler`], set by the macros for a type without
-/// constraints), calls are not checked twice: only a call the handler rejects is checked,
-/// to answer with fastest-validator's full list of problems instead of serde's first one.
+/// constraints), calls are not checked twice: the validator leaves the handler as it is, and
+/// only a call the handler rejects is checked (by the broker, with the checker it keeps for
+/// the action), to answer with fastest-validator's full list of problems instead of serde's
+/// first one.
 /// Not when service hooks sit between it and the handler: a `before` hook may replace the
 /// params and an `error` hook the handler's error, so every call is checked then.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,28 +43,15 @@ impl Middleware for Validator {
             );
             return next;
         };
+        if action.def.params_checked_by_handler && !self.wraps_hooks {
+            // The handler's own deserialization rejects what the schema would; only a
+            // rejected call is checked, by the broker (`Context::params_as`), to answer with
+            // fastest-validator's full list. No wrapper here: one would hold the context
+            // across the handler and cost a local typed call its move of the params.
+            return next;
+        }
         let checker = Arc::new(checker);
         let name: Arc<str> = Arc::from(action.name);
-        if action.def.params_checked_by_handler && !self.wraps_hooks {
-            return Arc::new(move |ctx| {
-                let run = next(ctx.clone());
-                let checker = checker.clone();
-                let name = name.clone();
-                Box::pin(async move {
-                    match run.await {
-                        Err(err) if err.kind() == ErrorKind::Validation => {
-                            let problems = checker.check(ctx.params());
-                            if problems.is_empty() {
-                                Err(err)
-                            } else {
-                                Err(rejected(problems, &name, ctx.node_id()))
-                            }
-                        }
-                        other => other,
-                    }
-                })
-            });
-        }
         Arc::new(move |ctx| {
             // Most calls pass: the quick pass over the text says so without parsing it.
             if checker.passes(ctx.params_raw().get()) {

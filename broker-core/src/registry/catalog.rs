@@ -29,6 +29,9 @@ pub(crate) struct LocalAction {
     pub(crate) result_unseen: bool,
     /// Its tracing, when tracing (of it) is on.
     pub(crate) trace: Option<Arc<crate::trace::ActionTrace>>,
+    /// Its `params` checker, for an action whose handler's typed params reject what the
+    /// schema would: run only on a call the handler rejected, to list every problem.
+    pub(crate) params_checker: Option<Arc<crate::validation::ParamsChecker>>,
 }
 
 impl fmt::Debug for LocalAction {
