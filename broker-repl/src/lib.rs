@@ -79,8 +79,8 @@ mod logging;
 mod output;
 mod parse;
 mod render;
-mod transport;
 
+pub use broker::transporter_from_url;
 pub use console::{print_line, render_error, run, run_script, ReplOptions, ReplSummary};
 pub use error::CommandError;
 pub use exec::{execute, BenchReport, DEFAULT_CALL_TIMEOUT, DEFAULT_NATS_URL, MAX_SAMPLES};
@@ -92,7 +92,6 @@ pub use parse::{
     MAX_BENCH_TIME,
 };
 pub use render::{pretty_json, Cell, Style, Table, Tone};
-pub use transport::transporter_from_url;
 
 use broker_core::Broker;
 use std::future::Future;

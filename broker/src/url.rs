@@ -1,15 +1,33 @@
 //! The transporter a URL names, for every program that takes one from a person (the CLI's
-//! `--transporter`, the examples' environment): one place that knows the schemes.
+//! `--transporter`, the `TRANSPORTER` variable, `BrokerBuilderExt::transporter_url`): one
+//! place that knows the schemes.
 
-use broker_core::{Error, Transporter};
+use broker_core::{BrokerBuilder, Error, MemoryTransporter, Transporter};
 use std::sync::Arc;
+
+/// Picks a broker's transporter by URL: `Broker::builder().transporter_url("nats://…")?`.
+pub trait BrokerBuilderExt: Sized {
+    /// Sets the transporter the URL names (see [`transporter_from_url`]); `none` or `local`
+    /// is a node on its own (the in-memory transporter). A scheme this build leaves out, or an
+    /// unknown one, is a `BrokerOptionsError`.
+    fn transporter_url(self, url: &str) -> Result<Self, Error>;
+}
+
+impl BrokerBuilderExt for BrokerBuilder {
+    fn transporter_url(self, url: &str) -> Result<Self, Error> {
+        Ok(match transporter_from_url(url)? {
+            Some(transporter) => self.shared_transporter(transporter),
+            None => self.transporter(MemoryTransporter::new()),
+        })
+    }
+}
 
 /// The transporter a URL names: `redis://…`, `rediss://…`, `redis+unix://…` (Redis),
 /// `redis+cluster://host1:port1,host2:port2` (the seed nodes of a Redis Cluster), or
 /// `nats://…`, `tls://…` (NATS; several servers separated by commas); `redis` and `nats` alone
 /// are the default local servers. An empty string, `none` or `local` is a local-only node
 /// (`Ok(None)`). Anything else, or a scheme whose transport crate this build leaves out (cargo
-/// features `redis` and `nats`, both on by default), is a `BrokerOptionsError`.
+/// features `redis`, on by default, and `nats`), is a `BrokerOptionsError`.
 pub fn transporter_from_url(spec: &str) -> Result<Option<Arc<dyn Transporter>>, Error> {
     let spec = spec.trim();
     let lower = spec.to_ascii_lowercase();
@@ -56,7 +74,7 @@ fn redis(url: &str) -> Result<Arc<dyn Transporter>, Error> {
 #[cfg(not(feature = "redis"))]
 fn redis(_url: &str) -> Result<Arc<dyn Transporter>, Error> {
     Err(Error::broker_options(
-        "this build has no Redis transporter (cargo feature `redis` of broker-repl)",
+        "this build has no Redis transporter (cargo feature `redis` of the `broker` crate)",
     ))
 }
 
@@ -68,7 +86,7 @@ fn nats(url: &str) -> Result<Arc<dyn Transporter>, Error> {
 #[cfg(not(feature = "nats"))]
 fn nats(_url: &str) -> Result<Arc<dyn Transporter>, Error> {
     Err(Error::broker_options(
-        "this build has no NATS transporter (cargo feature `nats` of broker-repl)",
+        "this build has no NATS transporter (cargo feature `nats` of the `broker` crate)",
     ))
 }
 
@@ -102,12 +120,17 @@ mod tests {
             describe("redis+cluster://:pw@a:7000,b:7001").as_deref(),
             Some("redis+cluster://:***@a:7000,b:7001")
         );
-        assert_eq!(describe("nats").as_deref(), Some("nats://127.0.0.1:4222"));
-        assert_eq!(
-            describe("nats://u:pw@a:4222,nats://b:4223").as_deref(),
-            Some("nats://u:***@a:4222,nats://b:4223")
-        );
-        assert_eq!(describe("tls://n1:4443").as_deref(), Some("tls://n1:4443"));
+        if cfg!(feature = "nats") {
+            assert_eq!(describe("nats").as_deref(), Some("nats://127.0.0.1:4222"));
+            assert_eq!(
+                describe("nats://u:pw@a:4222,nats://b:4223").as_deref(),
+                Some("nats://u:***@a:4222,nats://b:4223")
+            );
+            assert_eq!(describe("tls://n1:4443").as_deref(), Some("tls://n1:4443"));
+        } else {
+            let err = transporter_from_url("nats://a:4222").expect_err("no nats feature");
+            assert!(err.message().contains("feature `nats`"), "{err}");
+        }
     }
 
     #[test]
