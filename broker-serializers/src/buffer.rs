@@ -77,13 +77,20 @@ mod tests {
     fn buffers_are_recognised_only_in_their_exact_shape() {
         let v = buffer_value(&[1, 255]);
         assert_eq!(v, json!({"type": "Buffer", "data": [1, 255]}));
-        assert_eq!(as_buffer(v.as_object().expect("object")), Some(vec![1, 255]));
+        assert_eq!(
+            as_buffer(v.as_object().expect("object")),
+            Some(vec![1, 255])
+        );
         for other in [
             json!({"type": "Buffer", "data": [256]}),
             json!({"type": "Buffer", "data": [1], "x": 1}),
             json!({"type": "Buf", "data": []}),
         ] {
-            assert_eq!(as_buffer(other.as_object().expect("object")), None, "{other}");
+            assert_eq!(
+                as_buffer(other.as_object().expect("object")),
+                None,
+                "{other}"
+            );
         }
         assert_eq!(float_value(5.0), json!(5));
         assert_eq!(float_value(f64::NAN), Value::Null);

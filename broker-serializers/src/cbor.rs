@@ -12,6 +12,30 @@ pub(crate) fn encode(value: &Value) -> Vec<u8> {
     out
 }
 
+/// An object with one more key, `undefined_key`, written as CBOR `undefined` right after
+/// the key `after`: cbor-x writes the keys JS left `undefined` (an EVENT's `groups` when
+/// broadcast), which a JSON tree cannot hold.
+pub(crate) fn encode_with_undefined(
+    map: &Map<String, Value>,
+    after: &str,
+    undefined_key: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(0xb9);
+    out.extend_from_slice(&((map.len() + 1) as u16).to_be_bytes());
+    for (key, item) in map {
+        head(&mut out, 3, key.len() as u64);
+        out.extend_from_slice(key.as_bytes());
+        write(&mut out, item);
+        if key == after {
+            head(&mut out, 3, undefined_key.len() as u64);
+            out.extend_from_slice(undefined_key.as_bytes());
+            out.push(0xf7);
+        }
+    }
+    out
+}
+
 /// A major type and its argument, in the shortest form.
 fn head(out: &mut Vec<u8>, major: u8, arg: u64) {
     let major = major << 5;
@@ -240,7 +264,7 @@ impl<'a> Reader<'a> {
                     float_value(half_to_f64(half))
                 }
                 26 => float_value(f64::from(f32::from_bits(
-                    self.arg(info)?.unwrap_or(0) as u32,
+                    self.arg(info)?.unwrap_or(0) as u32
                 ))),
                 27 => float_value(f64::from_bits(self.arg(info)?.unwrap_or(0))),
                 other => return Err(format!("unsupported simple value {other}")),
@@ -312,10 +336,7 @@ mod tests {
         assert_eq!(decode(&bytes).expect("decodes"), v);
         assert!(decode(&bytes[..bytes.len() - 1]).is_err());
         // Indefinite array, undefined in a map, half float, tag 64.
-        assert_eq!(
-            decode(&[0x9f, 0x01, 0xff]).expect("indefinite"),
-            json!([1])
-        );
+        assert_eq!(decode(&[0x9f, 0x01, 0xff]).expect("indefinite"), json!([1]));
         assert_eq!(
             decode(&[0xa2, 0x61, 0x61, 0xf7, 0x61, 0x62, 0xf9, 0x3c, 0x00]).expect("map"),
             json!({"b": 1})

@@ -125,9 +125,8 @@ impl TransitMiddleware for Compression {
             out.extend_from_slice(&bytes);
             return Ok(out);
         }
-        self.compress(&bytes).map_err(|e| {
-            Error::broker_options(format!("{} compression failed: {e}", self.method))
-        })
+        self.compress(&bytes)
+            .map_err(|e| Error::broker_options(format!("{} compression failed: {e}", self.method)))
     }
 
     fn incoming(&self, mut bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
@@ -164,7 +163,10 @@ mod tests {
             assert_eq!(packed[0], 0x01);
             assert!(packed.len() < big.len() / 10, "{method}: {}", packed.len());
             assert_eq!(c.incoming(packed.clone()).expect("back"), big);
-            assert!(c.clone().max_size(100).incoming(packed).is_err(), "{method}: bomb");
+            assert!(
+                c.clone().max_size(100).incoming(packed).is_err(),
+                "{method}: bomb"
+            );
             assert!(c.incoming(vec![0x01, 0xde, 0xad]).is_err());
             assert!(c.incoming(Vec::new()).is_err());
         }

@@ -33,10 +33,10 @@ mod buffer;
 mod cbor;
 #[cfg(feature = "compression")]
 mod compression;
-#[cfg(feature = "encryption")]
-mod encryption;
 #[cfg(any(feature = "msgpack", feature = "notepack", feature = "cbor"))]
 mod date;
+#[cfg(feature = "encryption")]
+mod encryption;
 #[cfg(any(feature = "msgpack", feature = "notepack"))]
 mod msgpack;
 
@@ -53,7 +53,7 @@ use broker_core::{
 };
 
 /// Encodes a packet through its JSON tree with `encode`.
-#[cfg(any(feature = "msgpack", feature = "notepack", feature = "cbor"))]
+#[cfg(any(feature = "msgpack", feature = "notepack"))]
 fn serialize_with(
     packet: &Packet,
     encode: impl FnOnce(&serde_json::Value) -> Vec<u8>,
@@ -124,7 +124,15 @@ impl Serializer for CborSerializer {
     }
 
     fn serialize(&self, packet: &Packet) -> Result<Vec<u8>, Error> {
-        serialize_with(packet, cbor::encode)
+        match (packet, packet.to_value()?) {
+            // A broadcast's `groups` is `undefined` in JS, which cbor-x writes.
+            (Packet::Event(event), serde_json::Value::Object(map))
+                if event.groups.is_none() && map.len() < 0xffff =>
+            {
+                Ok(cbor::encode_with_undefined(&map, "data", "groups"))
+            }
+            (_, value) => Ok(cbor::encode(&value)),
+        }
     }
 
     fn deserialize(&self, packet_type: PacketType, bytes: &[u8]) -> Result<Packet, DecodeError> {

@@ -134,7 +134,8 @@ fn write_int(out: &mut Vec<u8>, i: i64, flavor: Flavor) {
 
 fn write_float(out: &mut Vec<u8>, f: f64, flavor: Flavor) {
     let narrow = f as f32;
-    if flavor == Flavor::MsgPack5 && f.fract() != 0.0 && f64::from(narrow).to_bits() == f.to_bits() {
+    if flavor == Flavor::MsgPack5 && f.fract() != 0.0 && f64::from(narrow).to_bits() == f.to_bits()
+    {
         out.push(0xca);
         out.extend_from_slice(&narrow.to_be_bytes());
     } else if flavor == Flavor::Notepack && f.fract() == 0.0 && f.is_finite() {
@@ -157,10 +158,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, String> {
     let mut reader = Reader { bytes, at: 0 };
     let value = reader.value(0)?;
     if reader.at != bytes.len() {
-        return Err(format!(
-            "{} bytes after the value",
-            bytes.len() - reader.at
-        ));
+        return Err(format!("{} bytes after the value", bytes.len() - reader.at));
     }
     Ok(value)
 }
@@ -276,7 +274,10 @@ impl<'a> Reader<'a> {
             return Err(format!("unsupported extension type {kind}"));
         }
         let (secs, nanos) = match data.len() {
-            4 => (i64::from(u32::from_be_bytes([data[0], data[1], data[2], data[3]])), 0),
+            4 => (
+                i64::from(u32::from_be_bytes([data[0], data[1], data[2], data[3]])),
+                0,
+            ),
             8 => {
                 let all = u64::from_be_bytes([
                     data[0], data[1], data[2], data[3], data[4], data[5], data[6], data[7],

@@ -146,8 +146,11 @@ fn rust_service(seen: Seen) -> ServiceSchema {
         .event(EventDef::new("ser.happened", move |ctx: Context| {
             let seen = seen.clone();
             async move {
-                let entry = (ctx.event_name().to_owned(), ctx.params().clone());
-                seen.lock().expect("not poisoned").push(entry);
+                let name = ctx.event_name().unwrap_or_default().to_owned();
+                seen.lock()
+                    .expect("not poisoned")
+                    .push((name, ctx.params().clone()));
+                Ok(())
             }
         }))
 }
