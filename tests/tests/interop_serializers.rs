@@ -5,16 +5,20 @@
 //! packet JS's own JSON serializer describes, and encodes it back to the very same bytes.
 //!
 //! Interop: a Rust node and a JS node on the same serializer over Redis call each other
-//! (typed params, binary params), fail both ways and deliver an event, for each serializer
-//! and both Moleculer.js versions.
+//! (typed params), fail both ways and deliver an event, for each serializer and both
+//! Moleculer.js versions; then the same with Moleculer's Transmit middlewares on both sides
+//! (Encryption with aes-256-cbc, Compression with each method).
 
 #[macro_use]
 mod interop;
 
 use broker_core::packet::PacketType;
 use broker_core::serializer::{JsonSerializer, Serializer};
-use broker_core::{ActionDef, Context, EventDef, ServiceSchema};
-use broker_serializers::{CborSerializer, MsgPackSerializer, NotepackSerializer};
+use broker_core::{ActionDef, BrokerBuilder, Context, EventDef, ServiceSchema};
+use broker_serializers::{
+    CborSerializer, Compression, CompressionMethod, Encryption, MsgPackSerializer,
+    NotepackSerializer,
+};
 use interop::peer::JsPeer;
 use interop::{ensure_js_deps, eventually, interop_dir, Cluster, JsVersion, WAIT};
 use serde_json::{json, Value};
@@ -36,13 +40,21 @@ macro_rules! per_serializer {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn interop_v15() {
-                interop::run_bounded(calls_errors_events(JsVersion::V015, Arc::new($serializer)))
-                    .await
+                interop::run_bounded(calls_errors_events(
+                    JsVersion::V015,
+                    Arc::new($serializer),
+                    json!({}),
+                ))
+                .await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn interop_v14() {
-                interop::run_bounded(calls_errors_events(JsVersion::V014, Arc::new($serializer)))
-                    .await
+                interop::run_bounded(calls_errors_events(
+                    JsVersion::V014,
+                    Arc::new($serializer),
+                    json!({}),
+                ))
+                .await
             }
         }
     )*};
@@ -54,6 +66,65 @@ per_serializer!(
     notepack => NotepackSerializer,
     cbor => CborSerializer,
 );
+
+/// Compression (each method) and encryption on both sides, with a threshold that leaves the
+/// small packets uncompressed and compresses the larger ones (INFO, the echoed params).
+macro_rules! per_compression {
+    ($($name:ident => $method:literal),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn transmit_v15() {
+                interop::run_bounded(calls_errors_events(
+                    JsVersion::V015,
+                    Arc::new(MsgPackSerializer),
+                    transmit($method),
+                ))
+                .await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn transmit_v14() {
+                interop::run_bounded(calls_errors_events(
+                    JsVersion::V014,
+                    Arc::new(JsonSerializer),
+                    transmit($method),
+                ))
+                .await
+            }
+        }
+    )*};
+}
+
+per_compression!(deflate => "deflate", deflate_raw => "deflateRaw", gzip => "gzip");
+
+const PASSWORD: [u8; 32] = *b"a 32-byte password for AES 256!!";
+const IV: [u8; 16] = *b"sixteen byte iv.";
+
+fn transmit(method: &str) -> Value {
+    json!({
+        "compression": {"method": method, "threshold": 200},
+        "encryption": {"password": hex(&PASSWORD), "iv": hex(&IV)},
+    })
+}
+
+/// The Rust side of a peer's `transmit` config: encryption nearest the bus, as the peer.
+fn with_transmit(builder: BrokerBuilder, transmit: &Value) -> BrokerBuilder {
+    let mut builder = builder;
+    if transmit.get("encryption").is_some() {
+        builder =
+            builder.transit_middleware(Encryption::aes_256_cbc(&PASSWORD, &IV).expect("valid key"));
+    }
+    if let Some(c) = transmit.get("compression") {
+        let method = match c["method"].as_str() {
+            Some("deflateRaw") => CompressionMethod::DeflateRaw,
+            Some("gzip") => CompressionMethod::Gzip,
+            _ => CompressionMethod::Deflate,
+        };
+        let threshold = c["threshold"].as_u64().unwrap_or(1024) as usize;
+        builder = builder.transit_middleware(Compression::new(method).threshold(threshold));
+    }
+    builder
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -104,20 +175,24 @@ async fn golden(v: JsVersion, serializer: Arc<dyn Serializer>) {
         let packet = serializer
             .deserialize(*packet_type, bytes)
             .unwrap_or_else(|e| panic!("{what}: ours cannot decode {}: {e}", hex(bytes)));
-        let ours: Value = serde_json::from_slice(
-            &JsonSerializer
-                .serialize(&packet)
-                .expect("JSON encodes"),
-        )
-        .expect("our JSON parses");
-        assert_eq!(&ours, json, "{what}: decoded packet differs from what JS sent");
+        let ours: Value =
+            serde_json::from_slice(&JsonSerializer.serialize(&packet).expect("JSON encodes"))
+                .expect("our JSON parses");
+        assert_eq!(
+            &ours, json,
+            "{what}: decoded packet differs from what JS sent"
+        );
         let again = serializer.serialize(&packet).expect("encodes");
         assert_eq!(hex(&again), hex(bytes), "{what}: re-encoded bytes differ");
         if !seen.contains(packet_type) {
             seen.push(*packet_type);
         }
     }
-    assert_eq!(seen.len(), PacketType::ALL.len(), "every packet type: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        PacketType::ALL.len(),
+        "every packet type: {seen:?}"
+    );
 }
 
 /// Events the Rust node received: (name, data).
@@ -155,12 +230,11 @@ fn rust_service(seen: Seen) -> ServiceSchema {
         }))
 }
 
-async fn calls_errors_events(v: JsVersion, serializer: Arc<dyn Serializer>) {
+async fn calls_errors_events(v: JsVersion, serializer: Arc<dyn Serializer>, transmit: Value) {
     let name = serializer.name();
     let cluster = Cluster::new(v, &format!("ser-{}", name.to_lowercase()));
     let seen: Seen = Arc::default();
-    let rust = cluster
-        .rust_node(&cluster.node_id("rust"))
+    let rust = with_transmit(cluster.rust_node(&cluster.node_id("rust")), &transmit)
         .shared_serializer(serializer.clone())
         .build();
     rust.add_service(rust_service(seen.clone()))
@@ -172,6 +246,7 @@ async fn calls_errors_events(v: JsVersion, serializer: Arc<dyn Serializer>) {
         json!([{"event": "ser.happened"}]),
     );
     config["serializer"] = json!(name);
+    config["transmit"] = transmit;
     let (started, js) = tokio::join!(rust.start(), JsPeer::start(config));
     started.expect("Rust node starts");
     rust.wait_for_services(&["jsmath"], WAIT)
@@ -180,14 +255,20 @@ async fn calls_errors_events(v: JsVersion, serializer: Arc<dyn Serializer>) {
     js.wait_for(&["rser"]).await;
 
     // JS → Rust: typed params, a Buffer, numbers of every width, an error.
-    let r = js.call_ok("rser.add", json!({"a": 2, "b": 0.5}), json!({})).await;
+    let r = js
+        .call_ok("rser.add", json!({"a": 2, "b": 0.5}), json!({}))
+        .await;
     assert_eq!(r.result, json!({"sum": 2.5}));
     let mixed = json!({"big": 5_000_000_000u64, "neg": -300_000_000, "f": 0.1, "s": "é ü",
                        "list": [null, true, {"k": []}]});
     let r = js.call_ok("rser.echo", mixed.clone(), json!({})).await;
     assert_eq!(r.result, mixed);
     let e = js.call_err("rser.fail", json!({}), json!({})).await;
-    assert_eq!((&e["message"], &e["code"], &e["type"]), (&json!("rust says no"), &json!(418), &json!("TEAPOT")), "{e}");
+    assert_eq!(
+        (&e["message"], &e["code"], &e["type"]),
+        (&json!("rust says no"), &json!(418), &json!("TEAPOT")),
+        "{e}"
+    );
     assert_eq!(e["data"], json!({"why": [1, "two"]}), "{e}");
 
     // Rust → JS.
@@ -211,8 +292,13 @@ async fn calls_errors_events(v: JsVersion, serializer: Arc<dyn Serializer>) {
         (!events.is_empty()).then_some(events)
     })
     .await;
-    assert_eq!(got[0]["params"], json!({"from": "rust", "n": [1, 2.5]}), "{got:?}");
-    js.emit("ser.happened", json!({"from": "js"}), json!({})).await;
+    assert_eq!(
+        got[0]["params"],
+        json!({"from": "rust", "n": [1, 2.5]}),
+        "{got:?}"
+    );
+    js.emit("ser.happened", json!({"from": "js"}), json!({}))
+        .await;
     // (The Rust node's own emit reached its own group too: one handler per group.)
     let from_js = ("ser.happened".to_owned(), json!({"from": "js"}));
     eventually("the Rust node receives the event", WAIT, || async {
