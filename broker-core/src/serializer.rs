@@ -115,8 +115,8 @@ mod tests {
         assert_eq!(value["params"], json!({"a": 1, "b": [2.5, "x"]}));
         let back = Packet::from_value(PacketType::Request, value).expect("from tree");
         assert_eq!(JsonSerializer.serialize(&back).expect("encodes"), text);
-        let err = Packet::from_value(PacketType::Request, json!({"id": 1}))
-            .expect_err("not a request");
+        let err =
+            Packet::from_value(PacketType::Request, json!({"id": 1})).expect_err("not a request");
         assert!(err.to_string().starts_with("invalid REQ packet"), "{err}");
         assert!(DecodeError::new(PacketType::Ping, "short")
             .to_string()
