@@ -20,6 +20,10 @@
 //     cacher: "redis://..."               Moleculer's `cacher` broker option (for `cachedemo`)
 //     collectSpans: true                  a `spancollector` service keeping every $tracing.spans
 //                                         span it receives (command `spans`)
+//     serializer: "MsgPack"              Moleculer's `serializer` option (default "JSON")
+//     transmit: {compression: {method, threshold}, encryption: {password, iv}}
+//                                         Moleculer's Transmit middlewares (password and iv
+//                                         as hex), in the order Encryption, Compression
 //     gateway: {port, routes, settings}   a moleculer-web ApiGateway service `api` on 127.0.0.1
 //                                         (port 0: any free one), with these routes and extra
 //                                         settings; 0.15 only (moleculer-web 0.11 needs it)
@@ -31,7 +35,7 @@
 
 const config = JSON.parse(process.argv[2] || "{}");
 const pkg = config.version === "0.14" ? "moleculer-014" : "moleculer";
-const { ServiceBroker, Errors } = require(pkg);
+const { ServiceBroker, Errors, Middlewares } = require(pkg);
 
 // stdout carries the protocol only: anything printed with console.log goes to stderr.
 const out = line => process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -43,7 +47,8 @@ const broker = new ServiceBroker({
 	nodeID: config.nodeID,
 	namespace: config.namespace || "",
 	transporter: config.transporter || "redis://127.0.0.1:6379",
-	serializer: "JSON",
+	serializer: config.serializer || "JSON",
+	middlewares: transmitMiddlewares(config.transmit || {}),
 	logger: level === "off" ? false : { type: "Console", options: { level, colors: false } },
 	heartbeatInterval: config.heartbeatInterval ?? 10,
 	heartbeatTimeout: config.heartbeatTimeout ?? 30,
@@ -61,6 +66,24 @@ const broker = new ServiceBroker({
 		: false,
 	skipProcessEventRegistration: true
 });
+
+// Encryption first (nearest the bus), then Compression: a packet is compressed, then
+// encrypted, as Moleculer's docs combine them.
+function transmitMiddlewares(transmit) {
+	const list = [];
+	if (transmit.encryption) {
+		const { password, iv } = transmit.encryption;
+		list.push(
+			Middlewares.Transmit.Encryption(
+				Buffer.from(password, "hex"),
+				"aes-256-cbc",
+				Buffer.from(iv, "hex")
+			)
+		);
+	}
+	if (transmit.compression) list.push(Middlewares.Transmit.Compression(transmit.compression));
+	return list;
+}
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const copy = v => (v === undefined ? null : JSON.parse(JSON.stringify(v)));

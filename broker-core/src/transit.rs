@@ -6,6 +6,7 @@
 
 use crate::error::Error;
 use crate::packet::{Packet, PongPacket, ProtocolVersion, ResponsePacket};
+use crate::transmit::Codec;
 use crate::transporter::{BalancedTopic, Topic, Transporter};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ pub(crate) struct Pending {
 
 pub(crate) struct Transit {
     pub(crate) transporter: Arc<dyn Transporter>,
+    /// The serializer and transit middlewares.
+    pub(crate) codec: Codec,
     pub(crate) protocol: ProtocolVersion,
     /// Whether the bus balances calls and emits (`disable_balancer` on a transporter with a
     /// built-in balancer).
@@ -50,12 +53,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Transit {
     pub(crate) fn new(
         transporter: Arc<dyn Transporter>,
+        codec: Codec,
         protocol: ProtocolVersion,
         bus_balances: bool,
         metrics: Option<Arc<crate::metrics::Builtin>>,
     ) -> Transit {
         Transit {
             transporter,
+            codec,
             protocol,
             bus_balances,
             pending: Mutex::new(HashMap::new()),
@@ -72,7 +77,7 @@ impl Transit {
             packet_type: packet.packet_type(),
             node_id: target.map(str::to_owned),
         };
-        let bytes = packet.encode();
+        let bytes = self.codec.encode(packet)?;
         if let Some(metrics) = &self.metrics {
             metrics.published(topic.packet_type, bytes.len());
         }
@@ -90,7 +95,7 @@ impl Transit {
         packet: &Packet,
         topic: &BalancedTopic,
     ) -> Result<(), Error> {
-        let bytes = packet.encode();
+        let bytes = self.codec.encode(packet)?;
         if let Some(metrics) = &self.metrics {
             metrics.published(packet.packet_type(), bytes.len());
         }

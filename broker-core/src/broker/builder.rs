@@ -5,7 +5,9 @@ use crate::circuit_breaker::CircuitBreakerOptions;
 use crate::metrics::MetricsOptions;
 use crate::middleware::{BulkheadOptions, Middleware};
 use crate::packet::{JsonMap, ProtocolVersion};
+use crate::serializer::{JsonSerializer, Serializer};
 use crate::strategy::StrategySpec;
+use crate::transmit::TransitMiddleware;
 use crate::transporter::Transporter;
 use serde_json::{json, Value};
 use std::fmt;
@@ -31,6 +33,11 @@ pub struct BrokerConfig {
     pub offline_cleanup_timeout: Duration,
     /// Protocol version spoken (default "5", Moleculer 0.15; "4" for 0.14 clusters).
     pub protocol: ProtocolVersion,
+    /// How packets are encoded on the bus (default JSON; see [`crate::serializer`]).
+    pub serializer: Arc<dyn Serializer>,
+    /// Transformations of every packet's bytes (compression, encryption), first nearest the
+    /// bus (see [`crate::transmit`]).
+    pub transit_middlewares: Vec<Arc<dyn TransitMiddleware>>,
     /// How long `start` keeps retrying a transporter that cannot connect (`None`, the
     /// default: until it connects, as Moleculer).
     pub connect_timeout: Option<Duration>,
@@ -141,6 +148,8 @@ impl fmt::Debug for BrokerConfig {
             .field("heartbeat_timeout", &self.heartbeat_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("protocol", &self.protocol)
+            .field("serializer", &self.serializer)
+            .field("transit_middlewares", &self.transit_middlewares)
             .field("max_call_level", &self.max_call_level)
             .field("prefer_local", &self.prefer_local)
             .field("disable_balancer", &self.disable_balancer)
@@ -206,6 +215,7 @@ impl BrokerConfig {
                 .filter(|t| t.enabled)
                 .map_or_else(|| json!({"enabled": false}), |t| t.to_json()),
             "protocolVersion": self.protocol.as_str(),
+            "serializer": self.serializer.name(),
             "cacher": self.cacher.as_ref().map(|c| c.name()),
         })
     }
@@ -254,6 +264,8 @@ impl BrokerBuilder {
                 heartbeat_timeout: Duration::from_secs(30),
                 offline_cleanup_timeout: Duration::from_secs(600),
                 protocol: ProtocolVersion::V5,
+                serializer: Arc::new(JsonSerializer),
+                transit_middlewares: Vec::new(),
                 connect_timeout: None,
                 disable_version_check: false,
                 max_call_level: 0,
@@ -342,6 +354,23 @@ impl BrokerBuilder {
     /// connection error once it has passed. Configuration errors (a bad URL) fail at once.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = Some(timeout);
+        self
+    }
+    /// Sets the serializer (Moleculer's `serializer` option); every node of the cluster must
+    /// use the same. The default is [`JsonSerializer`].
+    pub fn serializer(mut self, serializer: impl Serializer) -> Self {
+        self.config.serializer = Arc::new(serializer);
+        self
+    }
+    /// Sets a serializer the caller keeps a handle to.
+    pub fn shared_serializer(mut self, serializer: Arc<dyn Serializer>) -> Self {
+        self.config.serializer = serializer;
+        self
+    }
+    /// Adds a transit middleware (compression, encryption: see [`crate::transmit`]); as in
+    /// Moleculer's `middlewares` list, the first added is nearest the bus.
+    pub fn transit_middleware(mut self, middleware: impl TransitMiddleware) -> Self {
+        self.config.transit_middlewares.push(Arc::new(middleware));
         self
     }
     /// Accepts packets of other protocol versions.

@@ -62,16 +62,16 @@ impl Broker {
             );
             return;
         }
-        let packet = match Packet::decode(packet_type, payload) {
+        let Some(transit) = &self.inner.transit else {
+            return;
+        };
+        let packet = match transit.codec.decode(packet_type, payload) {
             Ok(packet) => packet,
             Err(err) => {
                 let preview = String::from_utf8_lossy(&payload[..payload.len().min(120)]);
                 tracing::warn!(%err, payload = %preview, "malformed packet dropped");
                 return;
             }
-        };
-        let Some(transit) = &self.inner.transit else {
-            return;
         };
         if !self.inner.config.disable_version_check && packet.ver() != transit.protocol.as_str() {
             let leaving = matches!(packet, Packet::Disconnect(_));

@@ -201,7 +201,16 @@ impl Broker {
                     "the transporter has no built-in balancer; the broker keeps balancing"
                 );
             }
-            Transit::new(t, config.protocol, bus_balances, metrics.builtin().cloned())
+            Transit::new(
+                t,
+                crate::transmit::Codec {
+                    serializer: config.serializer.clone(),
+                    middlewares: config.transit_middlewares.clone(),
+                },
+                config.protocol,
+                bus_balances,
+                metrics.builtin().cloned(),
+            )
         });
         let breakers = Breakers::new(config.circuit_breaker.clone());
         Broker {

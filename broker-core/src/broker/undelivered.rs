@@ -18,7 +18,10 @@ impl Broker {
         payload: &[u8],
     ) {
         let target = target.unwrap_or("all nodes");
-        let packet = match Packet::decode(packet_type, payload) {
+        let Some(transit) = &self.inner.transit else {
+            return;
+        };
+        let packet = match transit.codec.decode(packet_type, payload) {
             Ok(packet) => packet,
             Err(err) => {
                 tracing::warn!(packet = %packet_type, %target, %err, "a packet was not delivered");

@@ -47,3 +47,11 @@ pub(crate) fn map_or_null<'de, D: Deserializer<'de>>(
         _ => serde_json::Map::new(),
     })
 }
+
+/// A payload field that, when present, is kept even as `null` (JS sends `data: null` on an
+/// error response; `Option` alone would read it as absent, and re-encoding would drop it).
+pub(crate) fn present_payload<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::payload::Payload>, D::Error> {
+    crate::payload::Payload::deserialize(d).map(Some)
+}

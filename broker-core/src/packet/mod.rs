@@ -303,7 +303,11 @@ pub struct ResponsePacket {
     #[serde(default)]
     pub success: bool,
     /// The result, as JSON text; absent when a JS handler returned `undefined`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::present_payload"
+    )]
     pub data: Option<Payload>,
     /// The error, when `success` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]

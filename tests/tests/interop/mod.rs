@@ -304,6 +304,9 @@ pub fn ensure_js_deps() {
                 "ioredis",
                 "nats",
                 "fastest-validator",
+                "msgpack5",
+                "notepack.io",
+                "cbor-x",
             ]
             .iter()
             .all(|p| {
