@@ -42,6 +42,9 @@ fn node(namespace: &str, node_id: &str) -> Broker {
 fn slow(hangs: bool) -> ServiceSchema {
     ServiceSchema::new("slow").action(ActionDef::new("work", move |ctx: Context| async move {
         if hangs {
+            // Time enough for anything the transporter would send on receipt to reach
+            // RabbitMQ: an acknowledgement sent too early must show as a lost request.
+            tokio::time::sleep(Duration::from_secs(1)).await;
             println!("{STARTED}");
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
