@@ -445,6 +445,13 @@ async function shutdown() {
 
 // A publish racing stop() or a bus outage can reject inside the transporter; keep serving.
 process.on("unhandledRejection", err => {
+	// Moleculer.js's AMQP transporter publishes (heartbeats) and acknowledges (requests still
+	// running) on a channel it has begun to close while the broker stops; amqplib rejects
+	// those with "Channel closing". That is the JS node's own shutdown, not a bad packet.
+	if (stopping && err && err.message === "Channel closing") {
+		console.error(`peer-debug: while stopping: ${err.message}`);
+		return;
+	}
 	console.error(`peer: unhandled rejection: ${err && err.message}`);
 });
 process.on("SIGTERM", shutdown);

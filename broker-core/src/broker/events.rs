@@ -10,7 +10,7 @@ use crate::payload::{Params, Payload};
 use crate::registry::LocalEvent;
 use crate::strategy::Request;
 use crate::trace::CallTrace;
-use crate::transporter::BalancedTopic;
+use crate::transporter::{Ack, BalancedTopic};
 use crate::util::{generate_uid, CatchPanic};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -30,6 +30,9 @@ pub(crate) struct Delivery {
     pub(crate) caller: Option<String>,
     /// The emitting node; `None` for this one.
     pub(crate) node_id: Option<String>,
+    /// The bus's acknowledgement of the message that carried the event, if it wants one:
+    /// shared by the handlers, sent when the last of them finished.
+    pub(crate) ack: Option<Arc<Ack>>,
 }
 
 impl Broker {
@@ -199,6 +202,7 @@ impl Broker {
                     tracing: trace.sampled,
                     caller,
                     node_id: None,
+                    ack: None,
                 },
                 false,
             );
@@ -248,10 +252,13 @@ impl Broker {
                 reply: Mutex::new(None),
                 caller_keeps_handle: false,
             });
+            let ack = d.ack;
             let run = CatchPanic::call(|| (handler.handler)(ctx.clone()), "event handler");
             let broker = self.clone();
             let work = async move {
                 let _in_flight = broker.inner.in_flight.enter();
+                // Released (and, by the last handler, sent) once this handler finished.
+                let _ack = ack;
                 log_failure(&ctx, &handler, run.await);
             };
             if inline {

@@ -13,7 +13,7 @@ use crate::payload::{Params, Payload};
 use crate::registry::{HeartbeatOutcome, InfoOutcome};
 use crate::strategy::Request;
 use crate::transit::Transit;
-use crate::transporter::{TransportEvent, TransportEvents};
+use crate::transporter::{Ack, TransportEvent, TransportEvents};
 use crate::util::now_ms;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -30,7 +30,12 @@ pub(super) async fn run(weak: Weak<BrokerInner>, mut events: TransportEvents) {
             TransportEvent::Message {
                 packet_type,
                 payload,
-            } => broker.handle_message(packet_type, &payload),
+            } => broker.handle_message(packet_type, &payload, None),
+            TransportEvent::MessageWithAck {
+                packet_type,
+                payload,
+                ack,
+            } => broker.handle_message(packet_type, &payload, Some(ack)),
             TransportEvent::Disconnected => {
                 tracing::warn!(node_id = %broker.node_id(), "transporter disconnected; calls fail fast until it is back");
             }
@@ -48,7 +53,10 @@ pub(super) async fn run(weak: Weak<BrokerInner>, mut events: TransportEvents) {
 }
 
 impl Broker {
-    fn handle_message(&self, packet_type: PacketType, payload: &[u8]) {
+    /// Decodes and dispatches one packet. `ack`, if any, is held until the packet is handled
+    /// (a request until its response is published, an event until its handlers finished);
+    /// every other path drops it at once, which acknowledges the message.
+    fn handle_message(&self, packet_type: PacketType, payload: &[u8], ack: Option<Ack>) {
         if let Some(metrics) = self.inner.metrics.builtin() {
             metrics.received(packet_type, payload.len());
         }
@@ -106,10 +114,10 @@ impl Broker {
             }
             Packet::Request(req) => {
                 let broker = self.clone();
-                run_inline_first(async move { broker.serve_request(req).await });
+                run_inline_first(async move { broker.serve_request(req, ack).await });
             }
             Packet::Response(res) => transit.resolve(res),
-            Packet::Event(event) => self.deliver_event(event),
+            Packet::Event(event) => self.deliver_event(event, ack),
             Packet::Discover(discover) => {
                 if let Some(info) = self.info_packet(None) {
                     transit.publish_quietly(&info, Some(&discover.sender));
@@ -227,7 +235,10 @@ impl Broker {
         }
     }
 
-    async fn serve_request(&self, req: RequestPacket) {
+    async fn serve_request(&self, req: RequestPacket, ack: Option<Ack>) {
+        // Dropped when this returns, after the response is published: a bus that redelivers
+        // unacknowledged requests hands this one to another node if this one dies first.
+        let _ack = ack;
         let Some(transit) = &self.inner.transit else {
             return;
         };
@@ -365,7 +376,7 @@ impl Broker {
         transit.publish_quietly(&Packet::Response(response), Some(to.caller));
     }
 
-    fn deliver_event(&self, event: EventPacket) {
+    fn deliver_event(&self, event: EventPacket, ack: Option<Ack>) {
         if !self.inner.accepting.load(Ordering::Acquire) {
             return;
         }
@@ -407,6 +418,7 @@ impl Broker {
                 tracing: Some(event.tracing.unwrap_or(false)),
                 caller: event.caller,
                 node_id: Some(event.sender),
+                ack: ack.map(Arc::new),
             },
             true,
         );

@@ -16,6 +16,7 @@ pub use bytes::Bytes;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// A boxed, sendable future, as returned by the object-safe traits of this crate.
@@ -170,6 +171,19 @@ pub enum TransportEvent {
         /// The payload bytes.
         payload: Bytes,
     },
+    /// A payload that the bus keeps until it is acknowledged (AMQP's balanced and targeted
+    /// requests): the broker holds `ack` until the packet is handled (a request until its
+    /// response is published, an event until its handlers finished) and then drops it, which
+    /// acknowledges it. A node that dies before that leaves the message to the bus, which hands
+    /// it to another node. Transports without acknowledgements send [`TransportEvent::Message`].
+    MessageWithAck {
+        /// The type named by the topic it arrived on.
+        packet_type: PacketType,
+        /// The payload bytes.
+        payload: Bytes,
+        /// Acknowledges the message when dropped.
+        ack: Ack,
+    },
     /// The connection was lost; publishes fail with `BrokerDisconnectedError` until
     /// [`TransportEvent::Reconnected`].
     Disconnected,
@@ -188,6 +202,47 @@ pub enum TransportEvent {
         /// The encoded packet, as given to [`Transporter::publish`].
         payload: Bytes,
     },
+}
+
+/// Where a transporter acknowledges the messages it handed over with an [`Ack`]: usually one
+/// per connection or channel, so an acknowledgement never reaches a channel that did not
+/// deliver the message.
+pub trait Acknowledge: Send + Sync + 'static {
+    /// Acknowledges the message with this bus-assigned tag. It must not block: implementations
+    /// queue the acknowledgement, and drop it if the connection is gone (the bus then hands the
+    /// message out again).
+    fn acknowledge(&self, tag: u64);
+}
+
+/// A received message's acknowledgement, sent when this is dropped: once the broker has
+/// handled the message (or decided to drop it). Cheap: a reference-counted sink and a tag.
+pub struct Ack {
+    sink: Arc<dyn Acknowledge>,
+    tag: u64,
+}
+
+impl Ack {
+    /// The acknowledgement of the message with bus-assigned `tag`, sent to `sink` on drop.
+    pub fn new(sink: Arc<dyn Acknowledge>, tag: u64) -> Ack {
+        Ack { sink, tag }
+    }
+
+    /// The bus-assigned tag of the message.
+    pub fn tag(&self) -> u64 {
+        self.tag
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        self.sink.acknowledge(self.tag);
+    }
+}
+
+impl fmt::Debug for Ack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ack").field("tag", &self.tag).finish()
+    }
 }
 
 /// The receiving end of a transporter's events.

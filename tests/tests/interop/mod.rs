@@ -12,6 +12,7 @@ pub mod private_server;
 pub mod redis_cluster;
 pub mod services;
 
+use broker_amqp::AmqpTransporter;
 use broker_core::{Broker, BrokerBuilder, ProtocolVersion};
 use broker_nats::NatsTransporter;
 use broker_redis::RedisTransporter;
@@ -47,8 +48,9 @@ macro_rules! both_versions {
     )*};
 }
 
-/// Runs one scenario over every bus (Redis, NATS) for both Moleculer.js versions, each under an
-/// overall time bound: `<scenario>::redis_v15`, `redis_v14`, `nats_v15`, `nats_v14`.
+/// Runs one scenario over every bus (Redis, NATS, AMQP) for both Moleculer.js versions, each
+/// under an overall time bound: `<scenario>::redis_v15`, `redis_v14`, `nats_v15`, `nats_v14`,
+/// `amqp_v15`, `amqp_v14`.
 #[allow(unused_macros)]
 macro_rules! every_bus {
     ($($name:ident),* $(,)?) => {$(
@@ -69,6 +71,14 @@ macro_rules! every_bus {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn nats_v14() {
                 run_bounded(super::$name(Bus::Nats, JsVersion::V014)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn amqp_v15() {
+                run_bounded(super::$name(Bus::Amqp, JsVersion::V015)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn amqp_v14() {
+                run_bounded(super::$name(Bus::Amqp, JsVersion::V014)).await
             }
         }
     )*};
@@ -139,6 +149,8 @@ impl JsVersion {
 pub enum Bus {
     Redis,
     Nats,
+    /// RabbitMQ, through Moleculer's AMQP transporter.
+    Amqp,
 }
 
 impl Bus {
@@ -147,6 +159,7 @@ impl Bus {
         match self {
             Bus::Redis => private_server::ServerKind::Redis,
             Bus::Nats => private_server::ServerKind::Nats,
+            Bus::Amqp => private_server::ServerKind::RabbitMq,
         }
     }
 
@@ -154,6 +167,7 @@ impl Bus {
         match self {
             Bus::Redis => "redis",
             Bus::Nats => "nats",
+            Bus::Amqp => "amqp",
         }
     }
 
@@ -162,13 +176,17 @@ impl Bus {
         match self {
             Bus::Redis => redis_url(),
             Bus::Nats => nats_url(),
+            Bus::Amqp => amqp_url(),
         }
     }
 
-    /// The bus a URL names (`nats://` or `tls://` is NATS, anything else Redis).
+    /// The bus a URL names (`nats://` or `tls://` is NATS, `amqp://` or `amqps://` AMQP,
+    /// anything else Redis).
     pub fn of_url(url: &str) -> Bus {
         if url.starts_with("nats://") || url.starts_with("tls://") {
             Bus::Nats
+        } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
+            Bus::Amqp
         } else {
             Bus::Redis
         }
@@ -183,6 +201,11 @@ pub fn redis_url() -> String {
 /// The shared NATS the tests use (`NATS_URL`, default the local one).
 pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// The shared RabbitMQ the tests use (`AMQP_URL`, default the local one).
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".to_owned())
 }
 
 /// A name no other test, run or process uses: pid, a counter and random bits.
@@ -255,6 +278,9 @@ impl Cluster {
             Bus::Nats => {
                 builder.transporter(NatsTransporter::new(&self.url).expect("valid NATS URL"))
             }
+            Bus::Amqp => {
+                builder.transporter(AmqpTransporter::new(&self.url).expect("valid AMQP URL"))
+            }
         };
         builder
             .node_id(node_id)
@@ -303,6 +329,7 @@ pub fn ensure_js_deps() {
                 "moleculer-web",
                 "ioredis",
                 "nats",
+                "amqplib",
                 "fastest-validator",
                 "msgpack5",
                 "notepack.io",

@@ -50,6 +50,8 @@ pub fn require_bus(url: &str) {
     if let Err(err) = result {
         let start = if url.starts_with("nats://") {
             "start one (`nats-server -a 127.0.0.1 -p 4222`), set NATS_URL"
+        } else if url.starts_with("amqp") {
+            "start RabbitMQ (`service rabbitmq-server start`), set AMQP_URL"
         } else {
             "start one (`redis-server --port 6379 --save \"\"`), set REDIS_URL"
         };
@@ -79,7 +81,12 @@ fn host_port(url: &str) -> Option<String> {
     if host.is_empty() {
         return None;
     }
-    let default_port = if scheme == "nats" { 4222 } else { 6379 };
+    let default_port = match scheme {
+        "nats" => 4222,
+        "amqp" => 5672,
+        "amqps" => 5671,
+        _ => 6379,
+    };
     Some(if host.contains(':') {
         host.to_owned()
     } else {
@@ -96,4 +103,8 @@ fn host_port_of_bus_urls() {
     assert_eq!(host_port("redis://u:p@h/3").as_deref(), Some("h:6379"));
     assert_eq!(host_port("nope"), None);
     assert_eq!(host_port("nats://n1").as_deref(), Some("n1:4222"));
+    assert_eq!(
+        host_port("amqp://guest:guest@127.0.0.1/vh").as_deref(),
+        Some("127.0.0.1:5672")
+    );
 }

@@ -1,5 +1,5 @@
-//! A private `redis-server` or `nats-server` on a free port of its own, for tests that stop and
-//! restart the bus without disturbing the shared server other tests use.
+//! A private `redis-server`, `nats-server` or RabbitMQ on a free port of its own, for tests that
+//! stop and restart the bus without disturbing the shared server other tests use.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,6 +12,10 @@ use tokio::process::{Child, Command};
 pub enum ServerKind {
     Redis,
     Nats,
+    /// A RabbitMQ node of its own: its own node name, AMQP and distribution ports, config,
+    /// database and log directories (in a temporary directory), sharing only the machine's
+    /// `epmd`.
+    RabbitMq,
 }
 
 impl ServerKind {
@@ -19,6 +23,17 @@ impl ServerKind {
         match self {
             ServerKind::Redis => "redis-server",
             ServerKind::Nats => "nats-server",
+            // The script itself: Debian's /usr/sbin wrapper would switch to the rabbitmq user.
+            ServerKind::RabbitMq => "/usr/lib/rabbitmq/bin/rabbitmq-server",
+        }
+    }
+
+    /// How long a (re)start may take: RabbitMQ boots an Erlang VM (about 10 s on a busy
+    /// machine).
+    fn boot_bound(self) -> Duration {
+        match self {
+            ServerKind::RabbitMq => Duration::from_secs(60),
+            _ => Duration::from_secs(10),
         }
     }
 
@@ -26,6 +41,7 @@ impl ServerKind {
         match self {
             ServerKind::Redis => "install Redis (Debian: `apt-get install redis-server`)",
             ServerKind::Nats => "install it (Debian: `apt-get install nats-server`)",
+            ServerKind::RabbitMq => "install RabbitMQ (Debian: `apt-get install rabbitmq-server`)",
         }
     }
 
@@ -44,6 +60,8 @@ impl ServerKind {
                 "no",
             ],
             ServerKind::Nats => &["-a", "127.0.0.1", "-p", &port],
+            // Configured through the environment (`rabbit_env`).
+            ServerKind::RabbitMq => &[],
         };
         args.iter().map(|a| (*a).to_owned()).collect()
     }
@@ -51,8 +69,11 @@ impl ServerKind {
     /// The server must be on PATH; without it the test fails with one line saying so.
     fn require(self) {
         use std::sync::OnceLock;
-        static FOUND: [OnceLock<bool>; 2] = [OnceLock::new(), OnceLock::new()];
+        static FOUND: [OnceLock<bool>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         let found = FOUND[self as usize].get_or_init(|| {
+            if self == ServerKind::RabbitMq {
+                return std::path::Path::new(self.program()).exists();
+            }
             std::process::Command::new(self.program())
                 .arg("--version")
                 .stdout(Stdio::null())
@@ -74,6 +95,7 @@ impl ServerKind {
             match self {
                 ServerKind::Redis => redis_pong(stream).await,
                 ServerKind::Nats => nats_pong(stream).await,
+                ServerKind::RabbitMq => amqp_start(stream).await,
             }
         };
         matches!(
@@ -107,6 +129,15 @@ async fn nats_pong(stream: TcpStream) -> Option<()> {
     answer.starts_with("PONG").then_some(())
 }
 
+/// An AMQP 0-9-1 server answers the protocol header with a method frame (type 1) carrying
+/// `connection.start`.
+async fn amqp_start(mut s: TcpStream) -> Option<()> {
+    s.write_all(b"AMQP\x00\x00\x09\x01").await.ok()?;
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).await.ok()?;
+    (n >= 1 && buf[0] == 1).then_some(())
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
@@ -117,6 +148,18 @@ pub struct PrivateServer {
     pub kind: ServerKind,
     pub port: u16,
     child: Option<Child>,
+    /// RabbitMQ's config, database and logs; removed on drop.
+    dir: Option<TempDir>,
+}
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl PrivateServer {
@@ -133,6 +176,7 @@ impl PrivateServer {
             kind,
             port: free_port(),
             child: None,
+            dir: None,
         }
     }
 
@@ -140,22 +184,69 @@ impl PrivateServer {
         match self.kind {
             ServerKind::Redis => format!("redis://127.0.0.1:{}", self.port),
             ServerKind::Nats => format!("nats://127.0.0.1:{}", self.port),
+            ServerKind::RabbitMq => format!("amqp://guest:guest@127.0.0.1:{}", self.port),
         }
+    }
+
+    /// The environment of a private RabbitMQ node: everything of its own in a temporary
+    /// directory (kept across restarts, so durable queues survive as on a real server).
+    fn rabbit_env(&mut self) -> Vec<(String, String)> {
+        let port = self.port;
+        let dir = self.dir.get_or_insert_with(|| {
+            let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("rabbitmq-{}-{port}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("mnesia")).expect("rabbitmq dir");
+            std::fs::create_dir_all(dir.join("log")).expect("rabbitmq log dir");
+            std::fs::write(
+                dir.join("rabbitmq.conf"),
+                format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+            )
+            .expect("rabbitmq.conf");
+            // No plugins: the management plugin would take the shared server's port 15672.
+            std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("enabled_plugins");
+            TempDir(dir)
+        });
+        let d = |name: &str| dir.0.join(name).display().to_string();
+        let dist_port = free_port();
+        [
+            ("RABBITMQ_NODENAME", format!("interop{port}@localhost")),
+            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".to_owned()),
+            ("RABBITMQ_NODE_PORT", port.to_string()),
+            ("RABBITMQ_DIST_PORT", dist_port.to_string()),
+            ("RABBITMQ_CONFIG_FILE", d("rabbitmq.conf")),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE", d("enabled_plugins")),
+            ("RABBITMQ_CONF_ENV_FILE", d("rabbitmq-env.conf")),
+            ("RABBITMQ_MNESIA_BASE", d("mnesia")),
+            ("RABBITMQ_LOG_BASE", d("log")),
+            ("RABBITMQ_PID_FILE", d("pid")),
+            ("ERL_EPMD_ADDRESS", "127.0.0.1".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
     }
 
     /// (Re)starts the server on its port.
     pub async fn up(&mut self) {
         self.kind.require();
         let program = self.kind.program();
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(self.kind.args(self.port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        if self.kind == ServerKind::RabbitMq {
+            // The script starts the Erlang VM as a child: a process group of its own lets
+            // `down` kill them all.
+            command.envs(self.rabbit_env()).process_group(0);
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + self.kind.boot_bound();
         while !self.kind.answers(self.port).await {
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -169,6 +260,7 @@ impl PrivateServer {
     /// Kills the server: every client connection drops at once (Redis saves nothing).
     pub async fn down(&mut self) {
         if let Some(mut child) = self.child.take() {
+            kill_group(self.kind, &child);
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
         }
@@ -181,6 +273,27 @@ impl PrivateServer {
                 self.port
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Kills a RabbitMQ node's whole process group (the script, the Erlang VM and its helpers).
+fn kill_group(kind: ServerKind, child: &Child) {
+    if kind != ServerKind::RabbitMq {
+        return;
+    }
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            kill_group(self.kind, child);
         }
     }
 }
