@@ -79,6 +79,7 @@
 
 mod attr;
 mod cache;
+mod client;
 mod expand;
 mod hooks;
 mod model;
@@ -294,4 +295,49 @@ pub fn action(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray(attr::MethodAttr::Event, item.into()).into()
+}
+
+/// Generates a typed client for a service that lives elsewhere (a Moleculer.js service, or a
+/// Rust service in another crate) from a trait declaring its actions: `MathClient` for
+/// `trait Math`, with the same methods as the clients `#[service]` generates. The trait itself
+/// is consumed; the client has its visibility.
+///
+/// ```
+/// use broker_core::{client, Error};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct AddParams {
+///     pub a: i64,
+///     pub b: i64,
+/// }
+///
+/// /// The `math` service of the Moleculer.js sample.
+/// #[client(name = "math")]
+/// #[emits(name = "math.computed", payload = i64)]
+/// pub trait Math {
+///     /// `math.add`.
+///     async fn add(&self, p: AddParams) -> Result<i64, Error>;
+///     /// `math.random`: no params.
+///     #[action(name = "random")]
+///     async fn random_number(&self) -> Result<i64, Error>;
+/// }
+///
+/// # async fn demo(broker: &broker_core::Broker) -> Result<(), Error> {
+/// let math = MathClient::new(broker);
+/// let sum = math.add(AddParams { a: 2, b: 3 }).await?;
+/// math.emit_math_computed(sum).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Keys: `name` (required) and `version`, as for `#[service]`. Each method is
+/// `async fn name(&self[, params: P]) -> Result<T, E>`: `P` is sent as the params (`{}`
+/// without one), the result is deserialized into `T`, and `E` is anything
+/// `From<broker_core::Error>`. `#[action(name = "...")]` names the action when the method's
+/// name is not its name. `#[emits(name = "...", payload = T)]` on the trait adds the emitters
+/// `emit_<event>` and `broadcast_<event>` (`method = "..."` names them).
+#[proc_macro_attribute]
+pub fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
+    client::client_trait(attr.into(), item.into()).into()
 }
