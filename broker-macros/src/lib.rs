@@ -140,6 +140,27 @@ use proc_macro::TokenStream;
 /// | `dependencies` | array of full service names, `["users", "v2.posts"]` | none |
 /// | `rest`         | the base path of its actions' `rest` routes, `"/greeter"`, or an array of them (routes served under each): `settings.rest`, as moleculer-web's `autoAliases` read it; wins over a `rest` key of `#[settings]` | the full name, `v2.greeter` → `/v2/greeter` |
 /// | `cache`        | `cache` or `cache(...)` as for actions: the cache of every action, whose own `cache(...)` keys win key by key | none |
+/// | `client`       | `false`: no typed client; `"Name"`: the typed client's name | `<Type>Client` |
+///
+/// # Typed client
+///
+/// Next to the service, `#[service]` generates a public client struct, `GreeterClient` for
+/// `impl Greeter` (not for generic impl blocks): `GreeterClient::new(&broker)`, or from a
+/// handler `ctx.client::<GreeterClient>()` (child calls, as `ctx.call`). It has one
+/// `async fn` per action that is not private, named as the method, taking the method's params
+/// type (nothing when it takes none) and returning `Result<T, broker_core::Error>` with the `T`
+/// of the method's `Result<T, E>`; it calls the action's full (versioned) name through
+/// `broker_core::Caller::call`, which moves the params and result without JSON on the local
+/// node. Options for every call: `with_timeout`, `with_node`, `with_meta`, `with_headers`,
+/// `with_retries`, `with_options(CallOptions)`. Calling it needs the params type to be
+/// `Serialize` and the result type `Deserialize`, checked where a method is called, so a
+/// service whose types lack them still compiles.
+///
+/// `#[emits(name = "user.created", payload = User)]` after `#[service(...)]` declares an
+/// event the service emits: the client gets `emit_user_created(User)` and
+/// `broadcast_user_created(User)` (`method = "..."` names them). An action method whose name
+/// is one of the client's own (`new`, `from_context`, `caller`, `with_*`) is a compile error,
+/// unless `client = false`.
 ///
 /// # Methods
 ///
