@@ -1,7 +1,8 @@
 //! A Rust node that joins a Moleculer.js cluster over Redis.
 //!
 //! It offers `greeter.hello`, calls `math.add` and `math.random` on a JS node (see
-//! `examples/js/sample.js`), and logs the `ev_random_number` events the JS node emits.
+//! `examples/js/sample.js`) through a typed client declared with `#[client]`, and logs the
+//! `ev_random_number` events the JS node emits.
 //!
 //! ```sh
 //! node examples/js/sample.js &                      # Moleculer.js 0.15 (protocol 5)
@@ -16,10 +17,9 @@
 //! crates). Started before Redis, it waits for the server; stop it with Ctrl-C or SIGTERM: it
 //! leaves gracefully, and the JS node logs the disconnect at once.
 
-use broker_core::{service, Broker, Context, Error, ProtocolVersion};
+use broker_core::{client, service, Broker, Context, Error, ProtocolVersion};
 use broker_redis::RedisTransporter;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -40,6 +40,22 @@ struct Receipt {
     delay_ms: u64,
 }
 
+#[derive(Serialize)]
+struct AddParams {
+    a: f64,
+    b: f64,
+}
+
+/// The JS `math` service of `examples/js/sample.js`, as this node calls it: `MathClient`,
+/// whose methods the compiler checks (`math.add(40)` or a `String` sum would not build).
+#[client(name = "math")]
+trait Math {
+    /// `math.add`: the JS side validates `{a: "number", b: "number"}`.
+    async fn add(&self, params: AddParams) -> Result<f64, Error>;
+    /// `math.random`: a receipt now, an `ev_random_number` event later.
+    async fn random(&self) -> Result<Receipt, Error>;
+}
+
 struct Greeter;
 
 #[service(name = "greeter")]
@@ -48,7 +64,10 @@ impl Greeter {
     /// nested call: same request ID, level 2, meta flows down and back).
     #[action]
     async fn hello(&self, ctx: Context, params: HelloParams) -> Result<String, Error> {
-        let sum: f64 = ctx.call("math.add", json!({"a": 2, "b": 3})).await?;
+        let sum = ctx
+            .client::<MathClient>()
+            .add(AddParams { a: 2.0, b: 3.0 })
+            .await?;
         Ok(format!(
             "Hello, {}! (from Rust node {}, and math.add says 2 + 3 = {sum})",
             params.name,
@@ -120,13 +139,12 @@ async fn run() -> Result<(), Error> {
         {
             println!("still waiting for the math service: {}", err.message());
         }
+        let math = MathClient::new(&broker);
         let mut tick = tokio::time::interval(Duration::from_secs(3));
         loop {
             tick.tick().await;
-            let sum = broker
-                .call::<f64>("math.add", json!({"a": 40, "b": 2}))
-                .await;
-            let receipt = broker.call::<Receipt>("math.random", json!({})).await;
+            let sum = math.add(AddParams { a: 40.0, b: 2.0 }).await;
+            let receipt = math.random().await;
             match (sum, receipt) {
                 (Ok(sum), Ok(r)) => println!(
                     "math.add(40, 2) = {sum}; math.random receipt {} (event in {} ms)",

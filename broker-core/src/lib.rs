@@ -46,6 +46,7 @@
 mod broker;
 pub mod cache;
 mod circuit_breaker;
+pub mod client;
 mod context;
 mod describe;
 mod error;
@@ -72,7 +73,8 @@ mod validation;
 pub use broker::{
     Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, StopSignal, VERSION,
 };
-pub use broker_macros::{action, event, service};
+pub use broker_macros::{action, client, event, service};
+pub use client::{Caller, Client};
 pub use circuit_breaker::CircuitBreakerOptions;
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
 pub use describe::{ActionDoc, EventDoc, ServiceDoc};
@@ -101,7 +103,9 @@ pub use validation::ParamsChecker;
 /// What the macros' generated code reaches for. Not a public API: it may change at any time.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::context::Context;
+    pub use crate::broker::Broker;
+    pub use crate::client::{ActionOk, Caller, Client, ClientParams, ClientPayload, ClientReply};
+    pub use crate::context::{CallOptions, Context};
     pub use crate::error::Error;
     pub use crate::schema::{
         description, SchemaProbe, WithResponseSchema, WithSchema, WithoutSchema,

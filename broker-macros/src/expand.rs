@@ -26,12 +26,20 @@ pub(crate) fn service(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #errors);
         }
     };
+    let emits = crate::client::take_emits(&mut item_impl.attrs, &mut errors);
     match model::parse(args, &mut item_impl, &mut errors) {
-        Some(model) => Generator {
-            item: &item_impl,
-            model: &model,
+        Some(model) => {
+            let service = Generator {
+                item: &item_impl,
+                model: &model,
+            }
+            .expand();
+            let client =
+                crate::client::from_service(&item_impl, &model, model.client.as_ref(), emits, &mut errors)
+                    .map(|c| crate::client::expand(&c, TokenStream::new()));
+            let errors = errors.into_compile_errors();
+            quote!(#service #client #errors)
         }
-        .expand(),
         None => {
             let fallback = fallback(&item_impl);
             let errors = errors.into_compile_errors();

@@ -79,6 +79,7 @@
 
 mod attr;
 mod cache;
+mod client;
 mod expand;
 mod hooks;
 mod model;
@@ -139,6 +140,27 @@ use proc_macro::TokenStream;
 /// | `dependencies` | array of full service names, `["users", "v2.posts"]` | none |
 /// | `rest`         | the base path of its actions' `rest` routes, `"/greeter"`, or an array of them (routes served under each): `settings.rest`, as moleculer-web's `autoAliases` read it; wins over a `rest` key of `#[settings]` | the full name, `v2.greeter` → `/v2/greeter` |
 /// | `cache`        | `cache` or `cache(...)` as for actions: the cache of every action, whose own `cache(...)` keys win key by key | none |
+/// | `client`       | `false`: no typed client; `"Name"`: the typed client's name | `<Type>Client` |
+///
+/// # Typed client
+///
+/// Next to the service, `#[service]` generates a public client struct, `GreeterClient` for
+/// `impl Greeter` (not for generic impl blocks): `GreeterClient::new(&broker)`, or from a
+/// handler `ctx.client::<GreeterClient>()` (child calls, as `ctx.call`). It has one
+/// `async fn` per action that is not private, named as the method, taking the method's params
+/// type (nothing when it takes none) and returning `Result<T, broker_core::Error>` with the `T`
+/// of the method's `Result<T, E>`; it calls the action's full (versioned) name through
+/// `broker_core::Caller::call`, which moves the params and result without JSON on the local
+/// node. Options for every call: `with_timeout`, `with_node`, `with_meta`, `with_headers`,
+/// `with_retries`, `with_options(CallOptions)`. Calling it needs the params type to be
+/// `Serialize` and the result type `Deserialize`, checked where a method is called, so a
+/// service whose types lack them still compiles.
+///
+/// `#[emits(name = "user.created", payload = User)]` after `#[service(...)]` declares an
+/// event the service emits: the client gets `emit_user_created(User)` and
+/// `broadcast_user_created(User)` (`method = "..."` names them). An action method whose name
+/// is one of the client's own (`new`, `from_context`, `caller`, `with_*`) is a compile error,
+/// unless `client = false`.
 ///
 /// # Methods
 ///
@@ -294,4 +316,49 @@ pub fn action(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray(attr::MethodAttr::Event, item.into()).into()
+}
+
+/// Generates a typed client for a service that lives elsewhere (a Moleculer.js service, or a
+/// Rust service in another crate) from a trait declaring its actions: `MathClient` for
+/// `trait Math`, with the same methods as the clients `#[service]` generates. The trait itself
+/// is consumed; the client has its visibility.
+///
+/// ```
+/// use broker_core::{client, Error};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct AddParams {
+///     pub a: i64,
+///     pub b: i64,
+/// }
+///
+/// /// The `math` service of the Moleculer.js sample.
+/// #[client(name = "math")]
+/// #[emits(name = "math.computed", payload = i64)]
+/// pub trait Math {
+///     /// `math.add`.
+///     async fn add(&self, p: AddParams) -> Result<i64, Error>;
+///     /// `math.random`: no params.
+///     #[action(name = "random")]
+///     async fn random_number(&self) -> Result<i64, Error>;
+/// }
+///
+/// # async fn demo(broker: &broker_core::Broker) -> Result<(), Error> {
+/// let math = MathClient::new(broker);
+/// let sum = math.add(AddParams { a: 2, b: 3 }).await?;
+/// math.emit_math_computed(sum).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Keys: `name` (required) and `version`, as for `#[service]`. Each method is
+/// `async fn name(&self[, params: P]) -> Result<T, E>`: `P` is sent as the params (`{}`
+/// without one), the result is deserialized into `T`, and `E` is anything
+/// `From<broker_core::Error>`. `#[action(name = "...")]` names the action when the method's
+/// name is not its name. `#[emits(name = "...", payload = T)]` on the trait adds the emitters
+/// `emit_<event>` and `broadcast_<event>` (`method = "..."` names them).
+#[proc_macro_attribute]
+pub fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
+    client::client_trait(attr.into(), item.into()).into()
 }

@@ -37,6 +37,8 @@ pub(crate) struct ServiceModel {
     pub(crate) service_hooks: Vec<ServiceHook>,
     /// Whether an `#[action]` method had errors, so that `actions` may miss its name.
     pub(crate) actions_incomplete: bool,
+    /// `client = false` or `client = "Name"`: the typed client's name, or none.
+    pub(crate) client: Option<crate::client::ClientKey>,
 }
 
 /// One `#[action]` method.
@@ -103,7 +105,14 @@ pub(crate) struct Provider {
     pub(crate) output: ReturnType,
 }
 
-const SERVICE_KEYS: &[&str] = &["name", "version", "dependencies", "rest", "cache(...)"];
+const SERVICE_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "dependencies",
+    "rest",
+    "cache(...)",
+    "client",
+];
 const ACTION_KEYS: &[&str] = &[
     "name",
     "visibility",
@@ -158,6 +167,7 @@ pub(crate) fn parse(
         hooks: Vec::new(),
         service_hooks: Vec::new(),
         actions_incomplete: false,
+        client: None,
     };
     for impl_item in &mut item.items {
         match impl_item {
@@ -172,7 +182,8 @@ pub(crate) fn parse(
     if !model.actions_incomplete {
         hooks::check_names(&model.service_hooks, &model.actions, errors);
     }
-    let (name, version, dependencies, rest, cache) = service?;
+    let (name, version, dependencies, rest, cache, client) = service?;
+    model.client = client;
     model.cache = cache;
     model.name = name;
     model.version = version;
@@ -187,6 +198,7 @@ type ServiceArgs = (
     Vec<LitStr>,
     Vec<LitStr>,
     Option<crate::cache::CacheAttr>,
+    Option<crate::client::ClientKey>,
 );
 
 fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
@@ -195,6 +207,7 @@ fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
     let mut dependencies = Vec::new();
     let mut rest = Vec::new();
     let mut cache = None;
+    let mut client = None;
     let args = attr::parse_args(args, "#[service(...)]", SERVICE_KEYS, errors)?;
     if !args.given("name") {
         errors.at_span(
@@ -208,10 +221,11 @@ fn service_args(args: TokenStream, errors: &mut Errors) -> Option<ServiceArgs> {
             "version" => version = errors.ok(attr::int_or_string(&arg)),
             "rest" => rest = rest::base_paths(&arg, errors).unwrap_or_default(),
             "cache" => cache = crate::cache::parse(&arg, errors),
+            "client" => client = errors.ok(crate::client::service_key(&arg)),
             _ => dependencies = attr::string_array(&arg, errors),
         }
     }
-    Some((name?, version, dependencies, rest, cache))
+    Some((name?, version, dependencies, rest, cache, client))
 }
 
 /// Our attributes on something other than a method: report and strip them.

@@ -1,9 +1,11 @@
 //! Tab completion from the live registry: command names, then action names, node IDs, event
-//! names or a command's options, depending on the command and the word's place.
+//! names or a command's options, depending on the command and the word's place. After an
+//! action name, `--` also completes the action's params (from the `params` it publishes, as
+//! `#[action]` does from its params type).
 
 use crate::parse::{find_command, Completes, COMMANDS};
 use broker_core::Broker;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the registry offers for completion right now.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -11,6 +13,8 @@ pub(crate) struct Names {
     pub(crate) actions: BTreeSet<String>,
     pub(crate) events: BTreeSet<String>,
     pub(crate) nodes: BTreeSet<String>,
+    /// The top-level params of each action, from its published `params`.
+    pub(crate) params: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Names {
@@ -28,6 +32,13 @@ impl Names {
             for svc in node["services"].as_array().into_iter().flatten() {
                 if let Some(actions) = svc["actions"].as_object() {
                     names.actions.extend(actions.keys().cloned());
+                    for (name, def) in actions {
+                        // fastest-validator keys starting with `$$` are its options.
+                        let keys = def["params"].as_object().into_iter().flatten();
+                        let keys = keys.map(|(k, _)| k).filter(|k| !k.starts_with("$$"));
+                        let entry = names.params.entry(name.clone()).or_default();
+                        entry.extend(keys.cloned());
+                    }
                 }
                 if let Some(events) = svc["events"].as_object() {
                     names.events.extend(events.keys().cloned());
@@ -62,8 +73,28 @@ pub(crate) fn candidates(line: &str, names: impl FnOnce() -> Names) -> (usize, V
         return (start, Vec::new());
     };
     if word.starts_with('-') {
-        let flags = info.spec.flags.iter().map(|f| format!("--{}", f.long));
-        return (start, pick(flags.collect()));
+        let mut flags: Vec<String> = info
+            .spec
+            .flags
+            .iter()
+            .map(|f| format!("--{}", f.long))
+            .collect();
+        let words: Vec<&str> = before[1..]
+            .iter()
+            .copied()
+            .filter(|w| !w.starts_with('-'))
+            .collect();
+        let action = match info.completes {
+            Completes::Action => words.first(),
+            Completes::NodeThenAction => words.get(1),
+            _ => None,
+        };
+        if let Some(action) = action {
+            let mut names = names();
+            let params = names.params.remove(*action).unwrap_or_default();
+            flags.extend(params.into_iter().map(|p| format!("--{p}")));
+        }
+        return (start, pick(flags));
     }
     // Place of the word among the arguments that are not options.
     let place = before[1..].iter().filter(|w| !w.starts_with('-')).count();
@@ -92,6 +123,11 @@ mod tests {
                 .map(String::from)
                 .into(),
             nodes: ["node-1", "js-peer"].map(String::from).into(),
+            params: [(
+                "greeter.hello".to_owned(),
+                ["name", "greeting"].map(String::from).into(),
+            )]
+            .into(),
         }
     }
 
@@ -141,6 +177,18 @@ mod tests {
         assert_eq!(complete("help di"), (5, vec![]));
         assert_eq!(complete("help dc"), (5, vec!["dcall".to_owned()]));
         assert!(complete("nope x").1.is_empty());
+    }
+
+    #[test]
+    fn params_of_the_action_after_its_name() {
+        let (at, found) = complete("call greeter.hello --n");
+        assert_eq!((at, found), (19, vec!["--name".to_owned()]));
+        let found = complete("dcall node-1 greeter.hello --").1;
+        assert!(found.contains(&"--greeting".to_owned()), "{found:?}");
+        assert!(found.contains(&"--name".to_owned()), "{found:?}");
+        // An action without published params: only the command's own options.
+        let found = complete("call math.add --").1;
+        assert!(found.iter().all(|f| f != "--name"), "{found:?}");
     }
 
     #[test]

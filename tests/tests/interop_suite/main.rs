@@ -9,6 +9,7 @@ mod interop;
 
 mod bus_balancing;
 mod calls;
+mod clients;
 mod errors;
 mod events;
 mod node_loss;
