@@ -13,6 +13,7 @@ pub mod redis_cluster;
 pub mod services;
 
 use broker_core::{Broker, BrokerBuilder, ProtocolVersion};
+use broker_mqtt::MqttTransporter;
 use broker_nats::NatsTransporter;
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
@@ -47,8 +48,9 @@ macro_rules! both_versions {
     )*};
 }
 
-/// Runs one scenario over every bus (Redis, NATS) for both Moleculer.js versions, each under an
-/// overall time bound: `<scenario>::redis_v15`, `redis_v14`, `nats_v15`, `nats_v14`.
+/// Runs one scenario over every bus (Redis, NATS, MQTT) for both Moleculer.js versions, each
+/// under an overall time bound: `<scenario>::redis_v15`, `redis_v14`, `nats_v15`, `nats_v14`,
+/// `mqtt_v15`, `mqtt_v14`.
 #[allow(unused_macros)]
 macro_rules! every_bus {
     ($($name:ident),* $(,)?) => {$(
@@ -69,6 +71,14 @@ macro_rules! every_bus {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn nats_v14() {
                 run_bounded(super::$name(Bus::Nats, JsVersion::V014)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mqtt_v15() {
+                run_bounded(super::$name(Bus::Mqtt, JsVersion::V015)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mqtt_v14() {
+                run_bounded(super::$name(Bus::Mqtt, JsVersion::V014)).await
             }
         }
     )*};
@@ -139,6 +149,7 @@ impl JsVersion {
 pub enum Bus {
     Redis,
     Nats,
+    Mqtt,
 }
 
 impl Bus {
@@ -147,6 +158,7 @@ impl Bus {
         match self {
             Bus::Redis => private_server::ServerKind::Redis,
             Bus::Nats => private_server::ServerKind::Nats,
+            Bus::Mqtt => private_server::ServerKind::Mosquitto,
         }
     }
 
@@ -154,6 +166,7 @@ impl Bus {
         match self {
             Bus::Redis => "redis",
             Bus::Nats => "nats",
+            Bus::Mqtt => "mqtt",
         }
     }
 
@@ -162,13 +175,17 @@ impl Bus {
         match self {
             Bus::Redis => redis_url(),
             Bus::Nats => nats_url(),
+            Bus::Mqtt => mqtt_url(),
         }
     }
 
-    /// The bus a URL names (`nats://` or `tls://` is NATS, anything else Redis).
+    /// The bus a URL names (`nats://` or `tls://` is NATS, `mqtt://` or `mqtts://` MQTT,
+    /// anything else Redis).
     pub fn of_url(url: &str) -> Bus {
         if url.starts_with("nats://") || url.starts_with("tls://") {
             Bus::Nats
+        } else if url.starts_with("mqtt://") || url.starts_with("mqtts://") {
+            Bus::Mqtt
         } else {
             Bus::Redis
         }
@@ -183,6 +200,11 @@ pub fn redis_url() -> String {
 /// The shared NATS the tests use (`NATS_URL`, default the local one).
 pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// The shared MQTT server (Mosquitto) the tests use (`MQTT_URL`, default the local one).
+pub fn mqtt_url() -> String {
+    std::env::var("MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".to_owned())
 }
 
 /// A name no other test, run or process uses: pid, a counter and random bits.
@@ -255,6 +277,9 @@ impl Cluster {
             Bus::Nats => {
                 builder.transporter(NatsTransporter::new(&self.url).expect("valid NATS URL"))
             }
+            Bus::Mqtt => {
+                builder.transporter(MqttTransporter::new(&self.url).expect("valid MQTT URL"))
+            }
         };
         builder
             .node_id(node_id)
@@ -303,6 +328,7 @@ pub fn ensure_js_deps() {
                 "moleculer-web",
                 "ioredis",
                 "nats",
+                "mqtt",
                 "fastest-validator",
             ]
             .iter()

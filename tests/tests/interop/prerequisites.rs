@@ -1,5 +1,5 @@
-//! What the interop tests need from the machine (Node.js with npm, a Redis, a NATS,
-//! `redis-server`, `nats-server`),
+//! What the interop tests need from the machine (Node.js with npm, a Redis, a NATS, a
+//! Mosquitto, `redis-server`, `nats-server`, `mosquitto`),
 //! checked once, so that a missing piece fails with one line saying what to install instead of
 //! an `Os { code: 2, kind: NotFound, .. }` from deep inside a spawn.
 
@@ -50,6 +50,8 @@ pub fn require_bus(url: &str) {
     if let Err(err) = result {
         let start = if url.starts_with("nats://") {
             "start one (`nats-server -a 127.0.0.1 -p 4222`), set NATS_URL"
+        } else if url.starts_with("mqtt://") {
+            "start one (`mosquitto -p 1883`), set MQTT_URL"
         } else {
             "start one (`redis-server --port 6379 --save \"\"`), set REDIS_URL"
         };
@@ -79,7 +81,11 @@ fn host_port(url: &str) -> Option<String> {
     if host.is_empty() {
         return None;
     }
-    let default_port = if scheme == "nats" { 4222 } else { 6379 };
+    let default_port = match scheme {
+        "nats" => 4222,
+        "mqtt" => 1883,
+        _ => 6379,
+    };
     Some(if host.contains(':') {
         host.to_owned()
     } else {
@@ -96,4 +102,5 @@ fn host_port_of_bus_urls() {
     assert_eq!(host_port("redis://u:p@h/3").as_deref(), Some("h:6379"));
     assert_eq!(host_port("nope"), None);
     assert_eq!(host_port("nats://n1").as_deref(), Some("n1:4222"));
+    assert_eq!(host_port("mqtt://m1").as_deref(), Some("m1:1883"));
 }

@@ -1,5 +1,5 @@
-//! A private `redis-server` or `nats-server` on a free port of its own, for tests that stop and
-//! restart the bus without disturbing the shared server other tests use.
+//! A private `redis-server`, `nats-server` or `mosquitto` on a free port of its own, for tests
+//! that stop and restart the bus without disturbing the shared server other tests use.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tokio::process::{Child, Command};
 pub enum ServerKind {
     Redis,
     Nats,
+    Mosquitto,
 }
 
 impl ServerKind {
@@ -19,6 +20,7 @@ impl ServerKind {
         match self {
             ServerKind::Redis => "redis-server",
             ServerKind::Nats => "nats-server",
+            ServerKind::Mosquitto => "mosquitto",
         }
     }
 
@@ -26,11 +28,15 @@ impl ServerKind {
         match self {
             ServerKind::Redis => "install Redis (Debian: `apt-get install redis-server`)",
             ServerKind::Nats => "install it (Debian: `apt-get install nats-server`)",
+            ServerKind::Mosquitto => "install it (Debian: `apt-get install mosquitto`)",
         }
     }
 
-    /// Loopback only, on `port`; Redis keeps nothing on disk.
+    /// Loopback only, on `port`; Redis and Mosquitto keep nothing on disk.
     fn args(self, port: u16) -> Vec<String> {
+        if self == ServerKind::Mosquitto {
+            return vec!["-c".to_owned(), mosquitto_config(port)];
+        }
         let port = port.to_string();
         let args: &[&str] = match self {
             ServerKind::Redis => &[
@@ -44,6 +50,7 @@ impl ServerKind {
                 "no",
             ],
             ServerKind::Nats => &["-a", "127.0.0.1", "-p", &port],
+            ServerKind::Mosquitto => &[],
         };
         args.iter().map(|a| (*a).to_owned()).collect()
     }
@@ -51,13 +58,18 @@ impl ServerKind {
     /// The server must be on PATH; without it the test fails with one line saying so.
     fn require(self) {
         use std::sync::OnceLock;
-        static FOUND: [OnceLock<bool>; 2] = [OnceLock::new(), OnceLock::new()];
+        static FOUND: [OnceLock<bool>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         let found = FOUND[self as usize].get_or_init(|| {
-            std::process::Command::new(self.program())
+            let status = std::process::Command::new(self.program())
                 .arg("--version")
                 .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+                .stderr(Stdio::null())
+                .status();
+            match self {
+                // mosquitto prints its version and usage, and exits 3: it runs.
+                ServerKind::Mosquitto => status.is_ok(),
+                _ => status.is_ok_and(|s| s.success()),
+            }
         });
         assert!(
             *found,
@@ -74,6 +86,7 @@ impl ServerKind {
             match self {
                 ServerKind::Redis => redis_pong(stream).await,
                 ServerKind::Nats => nats_pong(stream).await,
+                ServerKind::Mosquitto => mqtt_connack(stream).await,
             }
         };
         matches!(
@@ -105,6 +118,31 @@ async fn nats_pong(stream: TcpStream) -> Option<()> {
         .ok()?;
     let answer = lines.next_line().await.ok()??;
     answer.starts_with("PONG").then_some(())
+}
+
+/// An MQTT server answers a CONNECT (3.1.1, clean session, client `probe`) with CONNACK 0.
+async fn mqtt_connack(mut s: TcpStream) -> Option<()> {
+    const CONNECT: &[u8] = &[
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'p', b'r', b'o', b'b', b'e',
+    ];
+    s.write_all(CONNECT).await.ok()?;
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).await.ok()?;
+    // DISCONNECT, so the server does not log a lost client.
+    let _ = s.write_all(&[0xe0, 0]).await;
+    (buf == [0x20, 2, 0, 0]).then_some(())
+}
+
+/// A Mosquitto configuration listening on 127.0.0.1:`port` only, anonymous, nothing persisted,
+/// logging subscriptions to stdout; written to the temporary directory, its path returned.
+fn mosquitto_config(port: u16) -> String {
+    let path = std::env::temp_dir().join(format!("interop-mosquitto-{port}.conf"));
+    let config = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+         log_dest stdout\nlog_type subscribe\nlog_type error\n"
+    );
+    std::fs::write(&path, config).expect("write the private mosquitto's config");
+    path.display().to_string()
 }
 
 pub fn free_port() -> u16 {
@@ -140,6 +178,7 @@ impl PrivateServer {
         match self.kind {
             ServerKind::Redis => format!("redis://127.0.0.1:{}", self.port),
             ServerKind::Nats => format!("nats://127.0.0.1:{}", self.port),
+            ServerKind::Mosquitto => format!("mqtt://127.0.0.1:{}", self.port),
         }
     }
 
