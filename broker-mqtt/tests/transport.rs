@@ -565,3 +565,136 @@ async fn credentials_from_the_url_or_the_builder() {
     assert!(err.is_retryable());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs (Debian: apt-get install openssl)");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A CA, and a server (127.0.0.1) and a client certificate it signed, in a fresh directory,
+/// readable by the mosquitto user the server may drop to.
+fn make_certificates() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique("mqtt-tls"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca_args = [
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+    ];
+    openssl(&dir, &[&["req", "-x509"][..], &ec, &ca_args].concat());
+    for name in ["server", "client"] {
+        let (key, csr, crt, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        let subject = format!("/CN={name}");
+        let req = ["-keyout", key.as_str(), "-out", &csr, "-subj", &subject];
+        openssl(&dir, &[&["req"][..], &ec, &req].concat());
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+    for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+    dir
+}
+
+/// `mqtts://` against a Mosquitto with a private CA that requires client certificates.
+#[tokio::test]
+async fn tls_with_a_private_ca_and_client_certificates() {
+    mqtt_url();
+    let dir = make_certificates();
+    let path = |f: &str| dir.join(f).display().to_string();
+    let mut server = OwnMosquitto::start(&format!(
+        "allow_anonymous true\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true",
+        path("ca.crt"),
+        path("server.crt"),
+        path("server.key")
+    ))
+    .await;
+    let ns = unique("tls");
+    let url = format!("mqtts://127.0.0.1:{}", server.port);
+    let t = MqttTransporter::new(&url)
+        .expect("url")
+        .tls_root_certificate(dir.join("ca.crt"))
+        .tls_client_certificate(dir.join("client.crt"), dir.join("client.key"));
+    assert_eq!(t.describe(), url);
+    let mut events = connect(&t, &ns, "tls1").await;
+    t.publish(
+        &Topic::broadcast(PacketType::Heartbeat),
+        Bytes::from_static(b"over tls"),
+    )
+    .expect("publish");
+    assert_message(
+        next_event(&mut events).await,
+        PacketType::Heartbeat,
+        b"over tls",
+    );
+    t.disconnect().await.expect("disconnect");
+
+    // Without the private CA the server is not trusted: no retry makes it so.
+    let untrusted = MqttTransporter::new(&url).expect("url");
+    let err = untrusted
+        .connect(&setup(&ns, "tls2"))
+        .await
+        .expect_err("untrusted");
+    assert_eq!(err.kind(), ErrorKind::BrokerOptions, "{err}");
+    // A CA file that does not exist is an options error before any connection.
+    let missing = MqttTransporter::new(&url)
+        .expect("url")
+        .tls_root_certificate(dir.join("nope.crt"));
+    let err = missing
+        .connect(&setup(&ns, "tls3"))
+        .await
+        .expect_err("no file");
+    assert_eq!(err.kind(), ErrorKind::BrokerOptions, "{err}");
+    server.down().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
