@@ -9,8 +9,9 @@
 # Usage: scripts/bench.sh            (RUNS=3 DURATION=10 WARMUP=2 RSS_DURATION=60 by default)
 #        RUNS=1 DURATION=3 WARMUP=1 RSS_DURATION=10 scripts/bench.sh     (a quick one)
 #        TRANSPORT=nats scripts/bench.sh                                  (over NATS)
-# Env: TRANSPORT (redis|nats), RUNS, DURATION, WARMUP, DRAIN_TIMEOUT, EVENT_BATCH, RSS_DURATION,
-#      REDIS_PORT, NATS_PORT, GATEWAY,
+#        TRANSPORT=mqtt scripts/bench.sh          (over MQTT, QoS 0 as Moleculer's default; no floor)
+# Env: TRANSPORT (redis|nats|mqtt), RUNS, DURATION, WARMUP, DRAIN_TIMEOUT, EVENT_BATCH, RSS_DURATION,
+#      REDIS_PORT, NATS_PORT, MQTT_PORT, GATEWAY,
 #      BROKER_BENCH_BIN (use this binary instead of building target/release/broker-bench).
 # Writes bench/results/<stamp>/results.jsonl (one JSON line per scenario and RSS sample),
 # rss-*.tsv (RSS series), gateway/ (the gateway benchmark's results) and summary.md (medians
@@ -23,11 +24,13 @@ export DURATION="${DURATION:-10}" WARMUP="${WARMUP:-2}" NAMESPACE="${NAMESPACE:-
 RSS_DURATION="${RSS_DURATION:-60}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 NATS_PORT="${NATS_PORT:-4222}"
+MQTT_PORT="${MQTT_PORT:-1883}"
 TRANSPORT="${TRANSPORT:-redis}"
 case "$TRANSPORT" in
 redis) export TRANSPORTER="redis://127.0.0.1:$REDIS_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;;
 nats) export TRANSPORTER="nats://127.0.0.1:$NATS_PORT" NATS_URL="nats://127.0.0.1:$NATS_PORT" ;;
-*) echo "TRANSPORT=$TRANSPORT: use redis or nats" >&2; exit 2 ;;
+mqtt) export TRANSPORTER="mqtt://127.0.0.1:$MQTT_PORT" ;;
+*) echo "TRANSPORT=$TRANSPORT: use redis, nats or mqtt" >&2; exit 2 ;;
 esac
 export NODE_PATH="$ROOT/interop/node_modules"
 OUT="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -49,7 +52,11 @@ rss_line() { # impl state kb
 	printf '{"metric":"rss","impl":"%s","state":"%s","rss_kb":%s,"label":"%s"}\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
 
-if [ "$TRANSPORT" = nats ]; then ensure_nats; else ensure_redis; fi
+case "$TRANSPORT" in
+nats) ensure_nats ;;
+mqtt) port_open "$MQTT_PORT" || { echo "no MQTT server on 127.0.0.1:$MQTT_PORT (start mosquitto)" >&2; exit 1; } ;;
+*) ensure_redis ;;
+esac
 [ -d "$ROOT/interop/node_modules/moleculer" ] || (cd "$ROOT/interop" && npm ci --no-audit --no-fund >&2)
 if [ -n "${BROKER_BENCH_BIN:-}" ]; then
 	BIN="$BROKER_BENCH_BIN"
@@ -97,6 +104,8 @@ for i in $(seq "$RUNS"); do
 	stop_bg "$rs_pid"
 	stop_bg "$rst_pid"
 	stop_bg "$js_pid"
+	# The raw floor exists for Redis and NATS (broker-bench floor); none is written for MQTT.
+	[ "$TRANSPORT" = mqtt ] && continue
 	PREFIX="benchfloor-$$" start_bg "floor-$i" "$BIN" floor responder
 	floor_pid=$BG_PID
 	echo "== raw $TRANSPORT floor run $i" >&2

@@ -5,6 +5,7 @@ use crate::stats::env_str;
 use broker_core::payload::Payload;
 use broker_core::trace::{EventExporter, Sampling, TracingOptions};
 use broker_core::{service, Broker, BrokerBuilder, Context, Error, ProtocolVersion};
+use broker_mqtt::MqttTransporter;
 use broker_nats::NatsTransporter;
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
@@ -100,6 +101,8 @@ pub(crate) fn remote_broker(node_id: String) -> Result<Broker, String> {
             nats = nats.service_api(broker_nats::micro::MicroOptions::default().group(group));
         }
         builder.transporter(nats)
+    } else if url.starts_with("mqtt://") || url.starts_with("mqtts://") {
+        builder.transporter(MqttTransporter::new(&url).map_err(|e| e.to_string())?)
     } else {
         builder.transporter(RedisTransporter::new(&url).map_err(|e| e.to_string())?)
     };

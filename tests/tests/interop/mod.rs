@@ -14,6 +14,7 @@ pub mod services;
 
 use broker_amqp::AmqpTransporter;
 use broker_core::{Broker, BrokerBuilder, ProtocolVersion};
+use broker_mqtt::MqttTransporter;
 use broker_nats::NatsTransporter;
 use broker_redis::RedisTransporter;
 use serde_json::{json, Value};
@@ -48,9 +49,9 @@ macro_rules! both_versions {
     )*};
 }
 
-/// Runs one scenario over every bus (Redis, NATS, AMQP) for both Moleculer.js versions, each
-/// under an overall time bound: `<scenario>::redis_v15`, `redis_v14`, `nats_v15`, `nats_v14`,
-/// `amqp_v15`, `amqp_v14`.
+/// Runs one scenario over every bus (Redis, NATS, AMQP, MQTT) for both Moleculer.js versions,
+/// each under an overall time bound: `<scenario>::redis_v15`, `redis_v14`, `nats_v15`,
+/// `nats_v14`, `amqp_v15`, `amqp_v14`, `mqtt_v15`, `mqtt_v14`.
 #[allow(unused_macros)]
 macro_rules! every_bus {
     ($($name:ident),* $(,)?) => {$(
@@ -79,6 +80,14 @@ macro_rules! every_bus {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn amqp_v14() {
                 run_bounded(super::$name(Bus::Amqp, JsVersion::V014)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mqtt_v15() {
+                run_bounded(super::$name(Bus::Mqtt, JsVersion::V015)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mqtt_v14() {
+                run_bounded(super::$name(Bus::Mqtt, JsVersion::V014)).await
             }
         }
     )*};
@@ -151,6 +160,8 @@ pub enum Bus {
     Nats,
     /// RabbitMQ, through Moleculer's AMQP transporter.
     Amqp,
+    /// An MQTT server (Mosquitto), through Moleculer's MQTT transporter.
+    Mqtt,
 }
 
 impl Bus {
@@ -160,6 +171,7 @@ impl Bus {
             Bus::Redis => private_server::ServerKind::Redis,
             Bus::Nats => private_server::ServerKind::Nats,
             Bus::Amqp => private_server::ServerKind::RabbitMq,
+            Bus::Mqtt => private_server::ServerKind::Mosquitto,
         }
     }
 
@@ -168,6 +180,7 @@ impl Bus {
             Bus::Redis => "redis",
             Bus::Nats => "nats",
             Bus::Amqp => "amqp",
+            Bus::Mqtt => "mqtt",
         }
     }
 
@@ -177,16 +190,19 @@ impl Bus {
             Bus::Redis => redis_url(),
             Bus::Nats => nats_url(),
             Bus::Amqp => amqp_url(),
+            Bus::Mqtt => mqtt_url(),
         }
     }
 
     /// The bus a URL names (`nats://` or `tls://` is NATS, `amqp://` or `amqps://` AMQP,
-    /// anything else Redis).
+    /// `mqtt://` or `mqtts://` MQTT, anything else Redis).
     pub fn of_url(url: &str) -> Bus {
         if url.starts_with("nats://") || url.starts_with("tls://") {
             Bus::Nats
         } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
             Bus::Amqp
+        } else if url.starts_with("mqtt://") || url.starts_with("mqtts://") {
+            Bus::Mqtt
         } else {
             Bus::Redis
         }
@@ -206,6 +222,11 @@ pub fn nats_url() -> String {
 /// The shared RabbitMQ the tests use (`AMQP_URL`, default the local one).
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".to_owned())
+}
+
+/// The shared MQTT server (Mosquitto) the tests use (`MQTT_URL`, default the local one).
+pub fn mqtt_url() -> String {
+    std::env::var("MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".to_owned())
 }
 
 /// A name no other test, run or process uses: pid, a counter and random bits.
@@ -281,6 +302,9 @@ impl Cluster {
             Bus::Amqp => {
                 builder.transporter(AmqpTransporter::new(&self.url).expect("valid AMQP URL"))
             }
+            Bus::Mqtt => {
+                builder.transporter(MqttTransporter::new(&self.url).expect("valid MQTT URL"))
+            }
         };
         builder
             .node_id(node_id)
@@ -330,6 +354,7 @@ pub fn ensure_js_deps() {
                 "ioredis",
                 "nats",
                 "amqplib",
+                "mqtt",
                 "fastest-validator",
                 "msgpack5",
                 "notepack.io",

@@ -1,5 +1,5 @@
-//! What the interop tests need from the machine (Node.js with npm, a Redis, a NATS,
-//! `redis-server`, `nats-server`),
+//! What the interop tests need from the machine (Node.js with npm, a Redis, a NATS, a
+//! Mosquitto, `redis-server`, `nats-server`, `mosquitto`),
 //! checked once, so that a missing piece fails with one line saying what to install instead of
 //! an `Os { code: 2, kind: NotFound, .. }` from deep inside a spawn.
 
@@ -52,6 +52,8 @@ pub fn require_bus(url: &str) {
             "start one (`nats-server -a 127.0.0.1 -p 4222`), set NATS_URL"
         } else if url.starts_with("amqp") {
             "start RabbitMQ (`service rabbitmq-server start`), set AMQP_URL"
+        } else if url.starts_with("mqtt://") {
+            "start one (`mosquitto -p 1883`), set MQTT_URL"
         } else {
             "start one (`redis-server --port 6379 --save \"\"`), set REDIS_URL"
         };
@@ -85,6 +87,7 @@ fn host_port(url: &str) -> Option<String> {
         "nats" => 4222,
         "amqp" => 5672,
         "amqps" => 5671,
+        "mqtt" => 1883,
         _ => 6379,
     };
     Some(if host.contains(':') {
@@ -107,4 +110,5 @@ fn host_port_of_bus_urls() {
         host_port("amqp://guest:guest@127.0.0.1/vh").as_deref(),
         Some("127.0.0.1:5672")
     );
+    assert_eq!(host_port("mqtt://m1").as_deref(), Some("m1:1883"));
 }

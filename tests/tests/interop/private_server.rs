@@ -1,5 +1,5 @@
-//! A private `redis-server`, `nats-server` or RabbitMQ on a free port of its own, for tests that
-//! stop and restart the bus without disturbing the shared server other tests use.
+//! A private `redis-server`, `nats-server`, RabbitMQ or `mosquitto` on a free port of its own,
+//! for tests that stop and restart the bus without disturbing the shared server other tests use.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,6 +16,8 @@ pub enum ServerKind {
     /// database and log directories (in a temporary directory), sharing only the machine's
     /// `epmd`.
     RabbitMq,
+    /// A `mosquitto` of its own, keeping nothing on disk.
+    Mosquitto,
 }
 
 impl ServerKind {
@@ -25,6 +27,7 @@ impl ServerKind {
             ServerKind::Nats => "nats-server",
             // The script itself: Debian's /usr/sbin wrapper would switch to the rabbitmq user.
             ServerKind::RabbitMq => "/usr/lib/rabbitmq/bin/rabbitmq-server",
+            ServerKind::Mosquitto => "mosquitto",
         }
     }
 
@@ -42,11 +45,15 @@ impl ServerKind {
             ServerKind::Redis => "install Redis (Debian: `apt-get install redis-server`)",
             ServerKind::Nats => "install it (Debian: `apt-get install nats-server`)",
             ServerKind::RabbitMq => "install RabbitMQ (Debian: `apt-get install rabbitmq-server`)",
+            ServerKind::Mosquitto => "install it (Debian: `apt-get install mosquitto`)",
         }
     }
 
-    /// Loopback only, on `port`; Redis keeps nothing on disk.
+    /// Loopback only, on `port`; Redis and Mosquitto keep nothing on disk.
     fn args(self, port: u16) -> Vec<String> {
+        if self == ServerKind::Mosquitto {
+            return vec!["-c".to_owned(), mosquitto_config(port)];
+        }
         let port = port.to_string();
         let args: &[&str] = match self {
             ServerKind::Redis => &[
@@ -62,6 +69,7 @@ impl ServerKind {
             ServerKind::Nats => &["-a", "127.0.0.1", "-p", &port],
             // Configured through the environment (`rabbit_env`).
             ServerKind::RabbitMq => &[],
+            ServerKind::Mosquitto => &[],
         };
         args.iter().map(|a| (*a).to_owned()).collect()
     }
@@ -69,16 +77,26 @@ impl ServerKind {
     /// The server must be on PATH; without it the test fails with one line saying so.
     fn require(self) {
         use std::sync::OnceLock;
-        static FOUND: [OnceLock<bool>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static FOUND: [OnceLock<bool>; 4] = [
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+        ];
         let found = FOUND[self as usize].get_or_init(|| {
             if self == ServerKind::RabbitMq {
                 return std::path::Path::new(self.program()).exists();
             }
-            std::process::Command::new(self.program())
+            let status = std::process::Command::new(self.program())
                 .arg("--version")
                 .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+                .stderr(Stdio::null())
+                .status();
+            match self {
+                // mosquitto prints its version and usage, and exits 3: it runs.
+                ServerKind::Mosquitto => status.is_ok(),
+                _ => status.is_ok_and(|s| s.success()),
+            }
         });
         assert!(
             *found,
@@ -96,6 +114,7 @@ impl ServerKind {
                 ServerKind::Redis => redis_pong(stream).await,
                 ServerKind::Nats => nats_pong(stream).await,
                 ServerKind::RabbitMq => amqp_start(stream).await,
+                ServerKind::Mosquitto => mqtt_connack(stream).await,
             }
         };
         matches!(
@@ -136,6 +155,29 @@ async fn amqp_start(mut s: TcpStream) -> Option<()> {
     let mut buf = [0u8; 16];
     let n = s.read(&mut buf).await.ok()?;
     (n >= 1 && buf[0] == 1).then_some(())
+/// An MQTT server answers a CONNECT (3.1.1, clean session, client `probe`) with CONNACK 0.
+async fn mqtt_connack(mut s: TcpStream) -> Option<()> {
+    const CONNECT: &[u8] = &[
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'p', b'r', b'o', b'b', b'e',
+    ];
+    s.write_all(CONNECT).await.ok()?;
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).await.ok()?;
+    // DISCONNECT, so the server does not log a lost client.
+    let _ = s.write_all(&[0xe0, 0]).await;
+    (buf == [0x20, 2, 0, 0]).then_some(())
+}
+
+/// A Mosquitto configuration listening on 127.0.0.1:`port` only, anonymous, nothing persisted,
+/// logging subscriptions to stdout; written to the temporary directory, its path returned.
+fn mosquitto_config(port: u16) -> String {
+    let path = std::env::temp_dir().join(format!("interop-mosquitto-{port}.conf"));
+    let config = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+         log_dest stdout\nlog_type subscribe\nlog_type error\n"
+    );
+    std::fs::write(&path, config).expect("write the private mosquitto's config");
+    path.display().to_string()
 }
 
 pub fn free_port() -> u16 {
@@ -185,6 +227,7 @@ impl PrivateServer {
             ServerKind::Redis => format!("redis://127.0.0.1:{}", self.port),
             ServerKind::Nats => format!("nats://127.0.0.1:{}", self.port),
             ServerKind::RabbitMq => format!("amqp://guest:guest@127.0.0.1:{}", self.port),
+            ServerKind::Mosquitto => format!("mqtt://127.0.0.1:{}", self.port),
         }
     }
 

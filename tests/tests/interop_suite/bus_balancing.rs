@@ -1,9 +1,9 @@
 //! Moleculer's `disableBalancer`: every node (Rust and JS) leaves balancing to the bus. On NATS
 //! calls go to `REQB.<action>` and emits to `EVENTB.<group>.<event>`, and the NATS queue groups
 //! hand each to one of the nodes serving it: a JS and a Rust node serving the same action and
-//! event group both get a share from a JS caller and from a Rust caller. On Redis, which has no
-//! built-in balancer, both sides warn and keep balancing themselves: the same shares, through
-//! the callers' own balancers.
+//! event group both get a share from a JS caller and from a Rust caller. On Redis and MQTT, which
+//! have no built-in balancer, both sides warn and keep balancing themselves: the same shares,
+//! through the callers' own balancers.
 //!
 //! Cluster: Rust R and JS J serve `shared.where` and handle `bal.tick` in group `shared`; the
 //! callers, Rust RC and JS JC, serve nothing.

@@ -1,5 +1,5 @@
 //! The interop suite: every scenario against real Moleculer.js nodes, written once and run over
-//! each bus (Redis, NATS) for each Moleculer.js version (0.15.2, 0.14.36). One test binary, so
+//! each bus (Redis, NATS, MQTT) for each Moleculer.js version (0.15.2, 0.14.36). One test binary, so
 //! it links once; tests are named `<file>::<scenario>::<bus>_<version>` (`cargo test -p
 //! integration-tests --test interop_suite nats_v14` runs one column).
 
@@ -12,6 +12,7 @@ mod calls;
 mod clients;
 mod errors;
 mod events;
+mod mqtt_options;
 mod node_loss;
 mod redis_cluster;
 mod registry;

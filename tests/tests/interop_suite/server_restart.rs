@@ -1,6 +1,6 @@
-//! The bus server (Redis or NATS) goes away while a Rust and a JS node run on it, then comes
+//! The bus server (Redis, NATS or Mosquitto) goes away while a Rust and a JS node run on it, then comes
 //! back on the same port: calls and events must work again both ways within a bounded time.
-//! Runs on a private `redis-server` or `nats-server`, never the shared one. Two outages: a short
+//! Runs on a private `redis-server`, `nats-server` or `mosquitto`, never the shared one. Two outages: a short
 //! one (nodes keep each other) and one longer than the heartbeat timeout (nodes drop each other
 //! and must rediscover).
 
