@@ -5,6 +5,8 @@
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -124,6 +126,8 @@ pub(crate) struct Node {
     pub(crate) lang: Lang,
     env: NodeEnv,
     child: Option<Child>,
+    /// The running process's pid (0: none), shared with the RSS sampler.
+    pid: Arc<AtomicU32>,
 }
 
 impl Node {
@@ -133,7 +137,13 @@ impl Node {
             lang,
             env,
             child: None,
+            pid: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// The pid cell the RSS sampler reads.
+    pub(crate) fn pid_cell(&self) -> Arc<AtomicU32> {
+        self.pid.clone()
     }
 
     /// The file the node records its executions in.
@@ -171,12 +181,16 @@ impl Node {
             .env("HB_INTERVAL_MS", self.env.hb_interval.as_millis().to_string())
             .env("HB_TIMEOUT_MS", self.env.hb_timeout.as_millis().to_string())
             .env("RUST_LOG", std::env::var("SOAK_NODE_LOG").unwrap_or("warn".into()))
+            // A backtrace per panic (symbolized, from the debug info) would make the panicking
+            // handler cost what a deployment's default does not.
+            .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start node {}: {e}", self.id))?;
+        self.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
         self.child = Some(child);
         Ok(())
     }
@@ -203,6 +217,7 @@ impl Node {
     /// SIGKILL, and reaps the process.
     pub(crate) async fn kill(&mut self) -> Result<(), String> {
         self.signal("KILL").await?;
+        self.pid.store(0, Ordering::Relaxed);
         if let Some(mut child) = self.child.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
         }
@@ -213,6 +228,7 @@ impl Node {
     pub(crate) async fn stop(&mut self) {
         let _ = self.signal("CONT").await;
         let _ = self.signal("TERM").await;
+        self.pid.store(0, Ordering::Relaxed);
         if let Some(mut child) = self.child.take() {
             if tokio::time::timeout(Duration::from_secs(8), child.wait())
                 .await
@@ -230,23 +246,31 @@ impl Node {
     }
 }
 
-/// A process's resident memory and open file descriptors.
+/// A process's resident memory (now and its peak) and open file descriptors.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct Resources {
     pub(crate) pid: u32,
     pub(crate) rss_kib: u64,
+    pub(crate) peak_rss_kib: u64,
     pub(crate) fds: usize,
 }
 
 impl Resources {
-    fn of(pid: u32) -> Option<Resources> {
+    pub(crate) fn of(pid: u32) -> Option<Resources> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())?;
+        let field = |name: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        };
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-        Some(Resources { pid, rss_kib, fds })
+        Some(Resources {
+            pid,
+            rss_kib: field("VmRSS:")?,
+            peak_rss_kib: field("VmHWM:")?,
+            fds,
+        })
     }
 }

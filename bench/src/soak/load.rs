@@ -44,6 +44,8 @@ pub(crate) struct CallRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct EmitRecord {
     pub(crate) id: u64,
+    /// Milliseconds since the run's start.
+    pub(crate) sent_ms: f64,
     pub(crate) error: Option<String>,
 }
 
@@ -53,6 +55,8 @@ pub(crate) struct NodeEvent {
     pub(crate) t_ms: f64,
     pub(crate) event: String,
     pub(crate) node: String,
+    /// `unexpected` of a disconnection (no heartbeat) or `reconnected` of a connection.
+    pub(crate) flag: Option<bool>,
 }
 
 /// The generator and everything it recorded.
@@ -109,11 +113,16 @@ impl Load {
                     .unwrap_or_default()
                     .to_owned();
                 let event = ctx.event_name().unwrap_or_default().to_owned();
+                let params = ctx.params();
+                let flag = params["unexpected"]
+                    .as_bool()
+                    .or(params["reconnected"].as_bool());
                 if let Ok(mut log) = log.lock() {
                     log.push(NodeEvent {
                         t_ms: t0.elapsed().as_secs_f64() * 1e3,
                         event,
                         node,
+                        flag,
                     });
                 }
                 Ok(())
@@ -157,19 +166,19 @@ impl Load {
     pub(crate) async fn run(self: &Arc<Self>, rate: f64, event_rate: f64, until: Instant) {
         const TICK: Duration = Duration::from_millis(10);
         let mut ticker = tokio::time::interval(TICK);
-        // A stalled generator skips ticks rather than bursting: the rate stays the rate.
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let (mut call_credit, mut emit_credit) = (0.0, 0.0);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Owed by the clock, not by ticks: a stalled generator catches up, the rate stays.
+        let start = Instant::now();
+        let (mut calls, mut emits) = (0u64, 0u64);
         while Instant::now() < until {
             ticker.tick().await;
-            call_credit += rate * TICK.as_secs_f64();
-            emit_credit += event_rate * TICK.as_secs_f64();
-            while call_credit >= 1.0 {
-                call_credit -= 1.0;
+            let elapsed = start.elapsed().as_secs_f64();
+            while (calls as f64) < rate * elapsed {
+                calls += 1;
                 self.spawn_call();
             }
-            while emit_credit >= 1.0 {
-                emit_credit -= 1.0;
+            while (emits as f64) < event_rate * elapsed {
+                emits += 1;
                 self.spawn_emit();
             }
         }
@@ -216,6 +225,7 @@ impl Load {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let load = self.clone();
         tokio::spawn(async move {
+            let sent_ms = load.now_ms();
             let emitted = tokio::time::timeout(
                 CALL_TIMEOUT,
                 load.broker.emit("soak.ev", json!({ "id": id })),
@@ -227,7 +237,7 @@ impl Load {
                 Err(_) => Some("EmitHung".to_owned()),
             };
             if let Ok(mut emits) = load.emits.lock() {
-                emits.push(EmitRecord { id, error });
+                emits.push(EmitRecord { id, sent_ms, error });
             }
         });
     }

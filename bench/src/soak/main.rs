@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! soak [--duration 10m | --short] [--rate 400] [--event-rate 100] [--only rust|js]
-//!      [--out soak-report.json]
+//!      [--out target/soak-report.json]
 //! soak node        # a Rust worker node (started by the soak itself)
 //! ```
 //!
@@ -51,7 +51,10 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         rate: 400.0,
         event_rate: 100.0,
         langs: vec![Lang::Rust, Lang::Js],
-        out: "soak-report.json".to_owned(),
+        out: cluster::workspace_root()
+            .join("target/soak-report.json")
+            .display()
+            .to_string(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {

@@ -48,7 +48,7 @@ impl Soak {
     #[action]
     async fn work(&self, ctx: Context, job: Job) -> Result<Value, Error> {
         self.log.record('c', job.id);
-        Ok(json!({"node": ctx.node_id()}))
+        Ok(json!({"node": ctx.broker().node_id()}))
     }
 
     /// The slow handler: sleeps `ms` before answering.
@@ -56,7 +56,7 @@ impl Soak {
     async fn slow(&self, ctx: Context, job: Job) -> Result<Value, Error> {
         self.log.record('c', job.id);
         tokio::time::sleep(Duration::from_millis(job.ms)).await;
-        Ok(json!({"node": ctx.node_id()}))
+        Ok(json!({"node": ctx.broker().node_id()}))
     }
 
     /// The handler that panics: the broker must answer it with an error, and live on.

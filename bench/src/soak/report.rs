@@ -8,6 +8,10 @@ use crate::schedule::FaultRecord;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// How long after a fault's end its after-effects are expected (calls to a node lost in it
+/// time out, a node paused past the heartbeat timeout is rediscovered).
+const FAULT_TAIL_MS: f64 = 10_000.0;
+
 /// Everything a run collected.
 pub(crate) struct Inputs<'a> {
     pub(crate) lang: Lang,
@@ -24,6 +28,8 @@ pub(crate) struct Inputs<'a> {
     pub(crate) node_events: Vec<NodeEvent>,
     pub(crate) faults: Vec<FaultRecord>,
     pub(crate) executions: Executions,
+    /// Per node: (ms since the run's start, RSS KiB) every 5 s of the loaded phase.
+    pub(crate) rss_samples: Vec<Vec<(f64, u64)>>,
 }
 
 /// The figures of one run (the JSON the soak writes, one per implementation).
@@ -62,6 +68,9 @@ pub(crate) struct Calls {
     pub(crate) executed_but_failed: u64,
     /// Answered with success but executed nowhere: a broken harness if ever not 0.
     pub(crate) answered_unexecuted: u64,
+    /// Failed (not by the panicking handler) or hung while no fault was near: sent outside
+    /// every window from a fault's start to 10 s after its end.
+    pub(crate) failed_outside_faults: u64,
 }
 
 /// Events of the load (at-most-once: lost and duplicated counted apart).
@@ -74,6 +83,8 @@ pub(crate) struct Events {
     pub(crate) lost: u64,
     /// Handled more than once.
     pub(crate) duplicated: u64,
+    /// Lost while no fault was near (as for calls).
+    pub(crate) lost_outside_faults: u64,
 }
 
 /// p50 and max of a set of durations in ms, and how many never happened.
@@ -126,6 +137,8 @@ pub(crate) struct NodeFigures {
     pub(crate) disconnected_events: u64,
     pub(crate) resources_start: Option<Resources>,
     pub(crate) resources_end: Option<Resources>,
+    /// (ms since the run's start, RSS KiB) every 5 s of the loaded phase.
+    pub(crate) rss_samples: Vec<(f64, u64)>,
 }
 
 pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
@@ -142,8 +155,14 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
         node_events,
         faults,
         executions,
+        rss_samples,
     } = inputs;
     calls.sort_by(|a, b| a.sent_ms.total_cmp(&b.sent_ms));
+    let quiet = |t: f64| {
+        !faults
+            .iter()
+            .any(|f| t >= f.start_ms && t <= f.end_ms + FAULT_TAIL_MS)
+    };
     let mut c = Calls::default();
     let mut answered_by: BTreeMap<&str, u64> = BTreeMap::new();
     for call in &calls {
@@ -162,13 +181,21 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
             }
             Outcome::Err(name) => {
                 c.failed += 1;
+                if call.action != "soak.panic" && quiet(call.sent_ms) {
+                    c.failed_outside_faults += 1;
+                }
                 *c.failed_by_error.entry(name.clone()).or_default() += 1;
                 *c.failed_by_action.entry(call.action.to_owned()).or_default() += 1;
                 if runs > 0 {
                     c.executed_but_failed += 1;
                 }
             }
-            Outcome::Hung => c.hung += 1,
+            Outcome::Hung => {
+                c.hung += 1;
+                if quiet(call.sent_ms) {
+                    c.failed_outside_faults += 1;
+                }
+            }
         }
     }
     let mut e = Events::default();
@@ -177,7 +204,12 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
             None => {
                 e.emitted += 1;
                 match executions.events.get(&emit.id).copied().unwrap_or(0) {
-                    0 => e.lost += 1,
+                    0 => {
+                        e.lost += 1;
+                        if quiet(emit.sent_ms) {
+                            e.lost_outside_faults += 1;
+                        }
+                    }
                     1 => e.delivered += 1,
                     _ => {
                         e.delivered += 1;
@@ -204,10 +236,11 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
             }
         })
         .collect();
+    // During the loaded phase only: the first connection of each node is not a fault's.
     let count = |node: &str, event: &str| {
         node_events
             .iter()
-            .filter(|e| e.node == node && e.event == event)
+            .filter(|e| e.t_ms >= main_ms.0 && e.node == node && e.event == event)
             .count() as u64
     };
     let figures = nodes
@@ -222,6 +255,7 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
             disconnected_events: count(&n.id, "$node.disconnected"),
             resources_start: resources_start.get(i).copied().flatten(),
             resources_end: resources_end.get(i).copied().flatten(),
+            rss_samples: rss_samples.get(i).cloned().unwrap_or_default(),
         })
         .collect();
     RunReport {
@@ -279,7 +313,12 @@ fn spread(s: &Spread) -> String {
 
 fn res(r: Option<Resources>) -> String {
     r.map_or("-".to_owned(), |r| {
-        format!("{:.1} MiB {} fds", r.rss_kib as f64 / 1024.0, r.fds)
+        format!(
+            "{:.1} MiB (peak {:.1}) {} fds",
+            r.rss_kib as f64 / 1024.0,
+            r.peak_rss_kib as f64 / 1024.0,
+            r.fds
+        )
     })
 }
 
@@ -307,6 +346,9 @@ pub(crate) fn table(runs: &[RunReport]) -> String {
                 .to_string()
         });
     }
+    row("failed or hung away from faults", &|r| {
+        r.calls.failed_outside_faults.to_string()
+    });
     row("hung past timeout + 1 s", &|r| r.calls.hung.to_string());
     row("executed twice", &|r| r.calls.executed_twice.to_string());
     row("executed, caller saw an error", &|r| {
@@ -314,6 +356,9 @@ pub(crate) fn table(runs: &[RunReport]) -> String {
     });
     row("events emitted", &|r| r.events.emitted.to_string());
     row("events lost", &|r| r.events.lost.to_string());
+    row("events lost away from faults", &|r| {
+        r.events.lost_outside_faults.to_string()
+    });
     row("events duplicated", &|r| r.events.duplicated.to_string());
     row("emit failed", &|r| {
         r.events.emit_failed_by_error.values().sum::<u64>().to_string()

@@ -7,7 +7,8 @@ use crate::report::{self, RunReport};
 use crate::schedule::{self, Fault};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -102,13 +103,21 @@ pub(crate) async fn run(lang: Lang, settings: &Settings) -> Result<RunReport, St
         let (rate, event_rate) = (settings.rate, settings.event_rate);
         tokio::spawn(async move { load.run(rate, event_rate, until).await })
     };
+    let rss_samples = Arc::new(Mutex::new(vec![Vec::new(); nodes.len()]));
+    let sampling = {
+        let cells: Vec<_> = nodes.iter().map(Node::pid_cell).collect();
+        let (load, samples) = (load.clone(), rss_samples.clone());
+        tokio::spawn(async move { sample_rss(cells, &load, &samples).await })
+    };
     let fault_records = schedule::run(&faults, gap, &mut redis, &mut nodes, &load).await;
     let _ = loading.await;
+    sampling.abort();
     let main_end_ms = load.now_ms();
     // Late events still on their way to a handler.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let resources_end: Vec<Option<Resources>> = nodes.iter().map(Node::resources).collect();
 
+    let stopping_ms = load.now_ms();
     for node in &mut nodes {
         node.stop().await;
     }
@@ -119,12 +128,17 @@ pub(crate) async fn run(lang: Lang, settings: &Settings) -> Result<RunReport, St
     let executions = read_logs(&nodes)?;
     let calls = load.calls.lock().map(|c| c.clone()).unwrap_or_default();
     let emits = load.emits.lock().map(|e| e.clone()).unwrap_or_default();
+    // The graceful stop at the end makes every node leave: not a fault's doing.
     let node_events = load
         .node_events
         .lock()
-        .map(|e| e.clone())
+        .map(|e| e.iter().filter(|e| e.t_ms < stopping_ms).cloned().collect())
         .unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
+    let rss_samples = rss_samples.lock().map(|s| s.clone()).unwrap_or_default();
+    eprintln!(
+        "soak: the nodes' execution logs and stderr are in {}",
+        dir.display()
+    );
     Ok(report::analyse(report::Inputs {
         lang,
         settings,
@@ -138,7 +152,28 @@ pub(crate) async fn run(lang: Lang, settings: &Settings) -> Result<RunReport, St
         node_events,
         faults: fault_records,
         executions,
+        rss_samples,
     }))
+}
+
+/// Every 5 s, each node's RSS in KiB (ms since the run's start, KiB), into `samples`.
+async fn sample_rss(
+    cells: Vec<Arc<AtomicU32>>,
+    load: &Load,
+    samples: &Mutex<Vec<Vec<(f64, u64)>>>,
+) {
+    loop {
+        for (i, cell) in cells.iter().enumerate() {
+            let pid = cell.load(Ordering::Relaxed);
+            let Some(r) = (pid != 0).then(|| Resources::of(pid)).flatten() else {
+                continue;
+            };
+            if let Ok(mut samples) = samples.lock() {
+                samples[i].push((load.now_ms().round(), r.rss_kib));
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 /// Executions per ID, of calls and of events, from every node's log.
