@@ -178,9 +178,15 @@ impl Node {
             .env("NAMESPACE", &self.env.namespace)
             .env("TRANSPORTER", &self.env.transporter)
             .env("SOAK_LOG", self.log_path())
-            .env("HB_INTERVAL_MS", self.env.hb_interval.as_millis().to_string())
+            .env(
+                "HB_INTERVAL_MS",
+                self.env.hb_interval.as_millis().to_string(),
+            )
             .env("HB_TIMEOUT_MS", self.env.hb_timeout.as_millis().to_string())
-            .env("RUST_LOG", std::env::var("SOAK_NODE_LOG").unwrap_or("warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SOAK_NODE_LOG").unwrap_or("warn".into()),
+            )
             // A backtrace per panic (symbolized, from the debug info) would make the panicking
             // handler cost what a deployment's default does not.
             .env_remove("RUST_BACKTRACE")
@@ -201,7 +207,9 @@ impl Node {
 
     /// Sends a signal (`KILL`, `STOP`, `CONT`, `TERM`) with kill(1).
     pub(crate) async fn signal(&self, name: &str) -> Result<(), String> {
-        let pid = self.pid().ok_or_else(|| format!("{} is not running", self.id))?;
+        let pid = self
+            .pid()
+            .ok_or_else(|| format!("{} is not running", self.id))?;
         let status = Command::new("kill")
             .args([format!("-{name}"), pid.to_string()])
             .status()

@@ -185,7 +185,9 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
                     c.failed_outside_faults += 1;
                 }
                 *c.failed_by_error.entry(name.clone()).or_default() += 1;
-                *c.failed_by_action.entry(call.action.to_owned()).or_default() += 1;
+                *c.failed_by_action
+                    .entry(call.action.to_owned())
+                    .or_default() += 1;
                 if runs > 0 {
                     c.executed_but_failed += 1;
                 }
@@ -361,7 +363,11 @@ pub(crate) fn table(runs: &[RunReport]) -> String {
     });
     row("events duplicated", &|r| r.events.duplicated.to_string());
     row("emit failed", &|r| {
-        r.events.emit_failed_by_error.values().sum::<u64>().to_string()
+        r.events
+            .emit_failed_by_error
+            .values()
+            .sum::<u64>()
+            .to_string()
     });
     row("start before Redis: serving after (p50 / max)", &|r| {
         spread(&r.start_without_server)
