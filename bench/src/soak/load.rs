@@ -23,8 +23,8 @@ pub(crate) const SLOW_MS: u64 = 1500;
 pub(crate) enum Outcome {
     /// Answered by this node.
     Ok(String),
-    /// Failed with this error name.
-    Err(String),
+    /// Failed with this error name, naming the node it was sent to when the error says.
+    Err(String, Option<String>),
     /// Not settled by its timeout + 1 s.
     Hung,
 }
@@ -204,7 +204,10 @@ impl Load {
             let bound = CALL_TIMEOUT + Duration::from_secs(1);
             let outcome = match tokio::time::timeout(bound, call).await {
                 Ok(Ok(answer)) => Outcome::Ok(answer["node"].as_str().unwrap_or("?").to_owned()),
-                Ok(Err(err)) => Outcome::Err(err.name().to_owned()),
+                Ok(Err(err)) => {
+                    let node = err.data().and_then(|d| d["nodeID"].as_str());
+                    Outcome::Err(err.name().to_owned(), node.map(str::to_owned))
+                }
                 Err(_) => Outcome::Hung,
             };
             let record = CallRecord {

@@ -71,6 +71,11 @@ pub(crate) struct Calls {
     /// Failed (not by the panicking handler) or hung while no fault was near: sent outside
     /// every window from a fault's start to 10 s after its end.
     pub(crate) failed_outside_faults: u64,
+    /// Those, by error name and the node the error names (`?` when it names none).
+    pub(crate) failed_outside_faults_by: BTreeMap<String, u64>,
+    /// Failures (not of the panicking handler) and hung calls per 10 s of sending time (ms
+    /// since the run's start of the bucket's start).
+    pub(crate) failed_per_10s: BTreeMap<u64, u64>,
 }
 
 /// Events of the load (at-most-once: lost and duplicated counted apart).
@@ -179,10 +184,16 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
                     c.answered_unexecuted += 1;
                 }
             }
-            Outcome::Err(name) => {
+            Outcome::Err(name, node) => {
                 c.failed += 1;
-                if call.action != "soak.panic" && quiet(call.sent_ms) {
-                    c.failed_outside_faults += 1;
+                if call.action != "soak.panic" {
+                    let bucket = (call.sent_ms / 10_000.0) as u64 * 10_000;
+                    *c.failed_per_10s.entry(bucket).or_default() += 1;
+                    if quiet(call.sent_ms) {
+                        c.failed_outside_faults += 1;
+                        let key = format!("{name} {}", node.as_deref().unwrap_or("?"));
+                        *c.failed_outside_faults_by.entry(key).or_default() += 1;
+                    }
                 }
                 *c.failed_by_error.entry(name.clone()).or_default() += 1;
                 *c.failed_by_action
@@ -194,6 +205,8 @@ pub(crate) fn analyse(inputs: Inputs<'_>) -> RunReport {
             }
             Outcome::Hung => {
                 c.hung += 1;
+                let bucket = (call.sent_ms / 10_000.0) as u64 * 10_000;
+                *c.failed_per_10s.entry(bucket).or_default() += 1;
                 if quiet(call.sent_ms) {
                     c.failed_outside_faults += 1;
                 }
