@@ -74,8 +74,8 @@ pub use broker::{
     Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, StopSignal, VERSION,
 };
 pub use broker_macros::{action, client, event, service};
-pub use client::{Caller, Client};
 pub use circuit_breaker::CircuitBreakerOptions;
+pub use client::{Caller, Client};
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
 pub use describe::{ActionDoc, EventDoc, ServiceDoc};
 pub use error::{Error, ErrorKind, WireError};

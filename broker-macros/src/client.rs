@@ -345,7 +345,10 @@ impl ClientModel {
             } else if seen.contains(&name) {
                 errors.at(
                     ident,
-                    format!("the client `{}` would have two methods `{name}`", self.ident),
+                    format!(
+                        "the client `{}` would have two methods `{name}`",
+                        self.ident
+                    ),
                 );
             }
             seen.push(name);

@@ -34,9 +34,14 @@ pub(crate) fn service(args: TokenStream, item: TokenStream) -> TokenStream {
                 model: &model,
             }
             .expand();
-            let client =
-                crate::client::from_service(&item_impl, &model, model.client.as_ref(), emits, &mut errors)
-                    .map(|c| crate::client::expand(&c, TokenStream::new()));
+            let client = crate::client::from_service(
+                &item_impl,
+                &model,
+                model.client.as_ref(),
+                emits,
+                &mut errors,
+            )
+            .map(|c| crate::client::expand(&c, TokenStream::new()));
             let errors = errors.into_compile_errors();
             quote!(#service #client #errors)
         }

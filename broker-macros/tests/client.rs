@@ -187,7 +187,11 @@ async fn a_local_client_call_moves_params_and_result_without_json() {
         .expect("double");
     assert_eq!(doubled.1, 42);
     assert_eq!(params.load(Ordering::SeqCst), 0, "params were serialized");
-    assert_eq!(results.load(Ordering::SeqCst), 0, "the result was serialized");
+    assert_eq!(
+        results.load(Ordering::SeqCst),
+        0,
+        "the result was serialized"
+    );
     bounded(broker.stop()).await.expect("stop");
 }
 
@@ -263,7 +267,9 @@ async fn across_nodes_a_client_targets_a_node_and_emits_typed_events() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     a.add_service(greeter()).await.expect("add a");
     b.add_service(greeter()).await.expect("add b");
-    b.add_service(Listener { created: tx }).await.expect("add listener");
+    b.add_service(Listener { created: tx })
+        .await
+        .expect("add listener");
     for broker in [&a, &b, &caller] {
         bounded(broker.start()).await.expect("start");
     }
