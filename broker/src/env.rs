@@ -65,7 +65,7 @@ pub fn from_env() -> Result<BrokerBuilder, Error> {
 
 /// A broker builder configured from these variables as moleculer-runner reads them:
 /// `NAMESPACE`, `NODEID`, `TRANSPORTER` (a URL or a bare `redis`/`nats`; unset or `none` is a
-/// node on its own), `SERIALIZER` (`JSON`), `CACHER` (`Memory`, `MemoryLRU`, `Redis` or a
+/// node on its own), `SERIALIZER` (`JSON`, `MsgPack`, `Notepack`, `CBOR`), `CACHER` (`Memory`, `MemoryLRU`, `Redis` or a
 /// `redis://` URL), `REQUESTTIMEOUT` (ms), `HEARTBEATINTERVAL` and `HEARTBEATTIMEOUT` (s),
 /// `MAXCALLLEVEL`, `DISABLEBALANCER`, `REGISTRY_STRATEGY`, `REGISTRY_PREFERLOCAL`,
 /// `RETRYPOLICY_*`, `CIRCUITBREAKER_*`, `BULKHEAD_*`, `TRANSIT_MAXQUEUESIZE`, `METRICS`,
@@ -202,12 +202,7 @@ impl Settings {
             );
         }
         if let Some(found) = self.get("serializer") {
-            if !found.value.eq_ignore_ascii_case("json") {
-                return Err(Error::broker_options(format!(
-                    "{}={}: this build serializes JSON only",
-                    found.var, found.value
-                )));
-            }
+            b = serializer(b, found)?;
         }
         b = self.apply_cacher(b)?;
         if let Some(t) = self.duration("requestTimeout", MS)? {
@@ -353,6 +348,27 @@ impl Settings {
     }
 }
 
+/// Moleculer's serializer names; each but JSON is a cargo feature of this crate.
+fn serializer(b: BrokerBuilder, found: &Found) -> Result<BrokerBuilder, Error> {
+    let (name, feature) = match found.value.to_ascii_lowercase().as_str() {
+        "json" => return Ok(b),
+        #[cfg(feature = "msgpack")]
+        "msgpack" => return Ok(b.serializer(broker_serializers::MsgPackSerializer)),
+        #[cfg(feature = "notepack")]
+        "notepack" => return Ok(b.serializer(broker_serializers::NotepackSerializer)),
+        #[cfg(feature = "cbor")]
+        "cbor" => return Ok(b.serializer(broker_serializers::CborSerializer)),
+        "msgpack" => ("MsgPack", "msgpack"),
+        "notepack" => ("Notepack", "notepack"),
+        "cbor" => ("CBOR", "cbor"),
+        _ => return Err(bad(found, "JSON, MsgPack, Notepack or CBOR")),
+    };
+    Err(Error::broker_options(format!(
+        "{}={}: this build has no {name} serializer (cargo feature `{feature}` of the `broker` crate)",
+        found.var, found.value
+    )))
+}
+
 #[cfg(feature = "redis")]
 fn redis_cacher(b: BrokerBuilder, url: &str) -> Result<BrokerBuilder, Error> {
     Ok(b.cacher(broker_redis::RedisCacher::new(url)?))
@@ -456,6 +472,7 @@ mod tests {
             ("MOL_HEARTBEAT_INTERVAL", "-1", "MOL_HEARTBEAT_INTERVAL=-1"),
             ("DISABLEBALANCER", "yes", "DISABLEBALANCER=yes"),
             ("SERIALIZER", "Avro", "SERIALIZER=Avro"),
+            ("SERIALIZER", "Thrift", "JSON, MsgPack"),
             ("REGISTRY_STRATEGY", "Fastest", "REGISTRY_STRATEGY=Fastest"),
             ("CACHER", "Memcached", "CACHER=Memcached"),
             ("TRANSPORTER", "kafka://k:9092", "kafka"),

@@ -13,7 +13,8 @@
 //!
 //! Everything of `broker-core` (the broker, `Context`, errors, the `#[service]`, `#[action]`
 //! and `#[event]` macros) is re-exported here; each transport crate is re-exported under its
-//! feature (`redis`, the default, and `nats`).
+//! feature (`redis`, the default, `nats`, `amqp`, `mqtt`; the serializers and transit
+//! middlewares under `msgpack`, `notepack`, `cbor`, `compression`, `encryption`).
 
 mod env;
 mod url;
@@ -29,6 +30,25 @@ pub use broker_redis as redis;
 /// The NATS transporter and the NATS service API (cargo feature `nats`).
 #[cfg(feature = "nats")]
 pub use broker_nats as nats;
+
+/// The AMQP (RabbitMQ) transporter (cargo feature `amqp`).
+#[cfg(feature = "amqp")]
+pub use broker_amqp as amqp;
+
+/// The MQTT transporter (cargo feature `mqtt`).
+#[cfg(feature = "mqtt")]
+pub use broker_mqtt as mqtt;
+
+/// Moleculer's serializers and transit middlewares (cargo features `msgpack`, `notepack`,
+/// `cbor`, `compression`, `encryption`).
+#[cfg(any(
+    feature = "msgpack",
+    feature = "notepack",
+    feature = "cbor",
+    feature = "compression",
+    feature = "encryption"
+))]
+pub use broker_serializers as serializers;
 
 /// What a service file usually needs: the broker, its builder and the URL extension, the
 /// context, errors and the macros.

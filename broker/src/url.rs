@@ -23,11 +23,13 @@ impl BrokerBuilderExt for BrokerBuilder {
 }
 
 /// The transporter a URL names: `redis://…`, `rediss://…`, `redis+unix://…` (Redis),
-/// `redis+cluster://host1:port1,host2:port2` (the seed nodes of a Redis Cluster), or
-/// `nats://…`, `tls://…` (NATS; several servers separated by commas); `redis` and `nats` alone
-/// are the default local servers. An empty string, `none` or `local` is a local-only node
-/// (`Ok(None)`). Anything else, or a scheme whose transport crate this build leaves out (cargo
-/// features `redis`, on by default, and `nats`), is a `BrokerOptionsError`.
+/// `redis+cluster://host1:port1,host2:port2` (the seed nodes of a Redis Cluster),
+/// `nats://…`, `tls://…` (NATS; several servers separated by commas), `amqp://…`, `amqps://…`
+/// (RabbitMQ) or `mqtt://…`, `mqtts://…` (an MQTT broker); `redis`, `nats`, `amqp` and `mqtt`
+/// alone are the default local servers. An empty string, `none` or `local` is a local-only
+/// node (`Ok(None)`). Anything else, or a scheme whose transport crate this build leaves out
+/// (cargo features `redis`, on by default, `nats`, `amqp` and `mqtt`), is a
+/// `BrokerOptionsError`.
 pub fn transporter_from_url(spec: &str) -> Result<Option<Arc<dyn Transporter>>, Error> {
     let spec = spec.trim();
     let lower = spec.to_ascii_lowercase();
@@ -35,60 +37,70 @@ pub fn transporter_from_url(spec: &str) -> Result<Option<Arc<dyn Transporter>>, 
         "" | "none" | "local" => return Ok(None),
         "redis" => return redis("redis://127.0.0.1:6379").map(Some),
         "nats" => return nats("nats://127.0.0.1:4222").map(Some),
+        "amqp" => return amqp("amqp://guest:guest@127.0.0.1:5672").map(Some),
+        "mqtt" => return mqtt("mqtt://127.0.0.1:1883").map(Some),
         "memory" => {
             return Err(Error::broker_options(
                 "the in-memory transporter only links brokers inside one process; \
-                 use redis://host:port or nats://host:port to reach other processes",
+                 use redis://, nats://, amqp:// or mqtt://host:port to reach other processes",
             ))
         }
         _ => {}
     }
-    if [
+    let has = |schemes: &[&str]| schemes.iter().any(|p| lower.starts_with(p));
+    if has(&[
         "redis://",
         "rediss://",
         "redis+unix://",
         "redis+cluster://",
         "rediss+cluster://",
-    ]
-    .iter()
-    .any(|p| lower.starts_with(p))
-    {
+    ]) {
         return redis(spec).map(Some);
     }
-    if ["nats://", "tls://"].iter().any(|p| lower.starts_with(p)) {
+    if has(&["nats://", "tls://"]) {
         return nats(spec).map(Some);
+    }
+    if has(&["amqp://", "amqps://"]) {
+        return amqp(spec).map(Some);
+    }
+    if has(&["mqtt://", "mqtts://"]) {
+        return mqtt(spec).map(Some);
     }
     Err(Error::broker_options(format!(
         "unsupported transporter '{}': use redis://host:port, rediss://host:port, \
          redis+cluster://host1:port1,host2:port2, \
-         nats://host:port[,nats://host2:port], tls://host:port, or none for a local-only node",
+         nats://host:port[,nats://host2:port], tls://host:port, amqp://user:pass@host:port, \
+         mqtt://host:port, or none for a local-only node",
         redact(spec)
     )))
 }
 
-#[cfg(feature = "redis")]
-fn redis(url: &str) -> Result<Arc<dyn Transporter>, Error> {
-    Ok(Arc::new(broker_redis::RedisTransporter::new(url)?))
+/// One transport per cargo feature: built in, its constructor; left out, an error naming
+/// the feature.
+macro_rules! transport {
+    ($fn_name:ident, $feature:literal, $what:literal, $make:expr) => {
+        #[cfg(feature = $feature)]
+        fn $fn_name(url: &str) -> Result<Arc<dyn Transporter>, Error> {
+            Ok(Arc::new($make(url)?))
+        }
+
+        #[cfg(not(feature = $feature))]
+        fn $fn_name(_url: &str) -> Result<Arc<dyn Transporter>, Error> {
+            Err(Error::broker_options(concat!(
+                "this build has no ",
+                $what,
+                " transporter (cargo feature `",
+                $feature,
+                "` of the `broker` crate)"
+            )))
+        }
+    };
 }
 
-#[cfg(not(feature = "redis"))]
-fn redis(_url: &str) -> Result<Arc<dyn Transporter>, Error> {
-    Err(Error::broker_options(
-        "this build has no Redis transporter (cargo feature `redis` of the `broker` crate)",
-    ))
-}
-
-#[cfg(feature = "nats")]
-fn nats(url: &str) -> Result<Arc<dyn Transporter>, Error> {
-    Ok(Arc::new(broker_nats::NatsTransporter::new(url)?))
-}
-
-#[cfg(not(feature = "nats"))]
-fn nats(_url: &str) -> Result<Arc<dyn Transporter>, Error> {
-    Err(Error::broker_options(
-        "this build has no NATS transporter (cargo feature `nats` of the `broker` crate)",
-    ))
-}
+transport!(redis, "redis", "Redis", broker_redis::RedisTransporter::new);
+transport!(nats, "nats", "NATS", broker_nats::NatsTransporter::new);
+transport!(amqp, "amqp", "AMQP", broker_amqp::AmqpTransporter::new);
+transport!(mqtt, "mqtt", "MQTT", broker_mqtt::MqttTransporter::new);
 
 /// A spec as an error message may show it: anything before `@` hidden.
 fn redact(spec: &str) -> String {
@@ -135,7 +147,7 @@ mod tests {
 
     #[test]
     fn other_specs_are_options_errors_without_secrets() {
-        for spec in ["memory", "amqp://u:secret@h", "kafka", "http://x"] {
+        for spec in ["memory", "kafka://u:secret@h", "kafka", "http://x"] {
             let err = transporter_from_url(spec).expect_err(spec);
             assert_eq!(err.kind(), broker_core::ErrorKind::BrokerOptions, "{spec}");
             assert!(!err.message().contains("secret"), "{err}");
