@@ -78,7 +78,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let node = node();
     let channel = CHANNELS[usize::from(selector) % CHANNELS.len()];
-    node.bus.publish_raw(channel, Bytes::copy_from_slice(payload));
+    node.bus
+        .publish_raw(channel, Bytes::copy_from_slice(payload));
     // Let the broker's tasks take the packet and whatever it set off.
     node.runtime.block_on(async {
         for _ in 0..8 {

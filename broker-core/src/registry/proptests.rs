@@ -12,8 +12,14 @@ use serde_json::json;
 #[derive(Debug, Clone)]
 enum Op {
     /// INFO from an instance (0..2) with a seq and the services in the mask.
-    Info { instance: u8, seq: u8, services: u8 },
-    Heartbeat { cpu: u8 },
+    Info {
+        instance: u8,
+        seq: u8,
+        services: u8,
+    },
+    Heartbeat {
+        cpu: u8,
+    },
     Disconnect,
     /// The heartbeat timeout firing for this node (the broker then takes it offline).
     Timeout,
@@ -37,7 +43,10 @@ const NODES: [&str; 3] = ["a", "b", "c"];
 fn service(i: u8) -> ServiceInfo {
     let name = ["users", "posts", "mail"][usize::from(i)];
     let mut actions = serde_json::Map::new();
-    actions.insert(format!("{name}.get"), json!({"name": format!("{name}.get")}));
+    actions.insert(
+        format!("{name}.get"),
+        json!({"name": format!("{name}.get")}),
+    );
     let mut events = serde_json::Map::new();
     events.insert(format!("{name}.*"), json!({"name": format!("{name}.*")}));
     ServiceInfo {
@@ -59,7 +68,10 @@ fn apply(registry: &Registry, node: &str, op: &Op) {
             services,
         } => {
             registry.process_info(InfoPacket {
-                services: (0..3).filter(|i| services & (1 << i) != 0).map(service).collect(),
+                services: (0..3)
+                    .filter(|i| services & (1 << i) != 0)
+                    .map(service)
+                    .collect(),
                 ip_list: Vec::new(),
                 hostname: String::new(),
                 client: ClientInfo::default(),

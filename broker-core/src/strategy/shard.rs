@@ -134,9 +134,11 @@ impl Strategy for Shard {
             Err(poisoned) => poisoned.into_inner(),
         };
         let same_nodes = ring.nodes.len() == candidates.len()
-            && candidates
-                .iter()
-                .all(|c| ring.nodes.binary_search_by(|n| n.as_str().cmp(c.node_id)).is_ok());
+            && candidates.iter().all(|c| {
+                ring.nodes
+                    .binary_search_by(|n| n.as_str().cmp(c.node_id))
+                    .is_ok()
+            });
         if !same_nodes {
             let nodes = candidates.iter().map(|c| c.node_id.to_owned()).collect();
             *ring = Ring::build(nodes, self.options.vnodes.max(1));
