@@ -151,8 +151,23 @@ impl Params {
         action: Option<&str>,
         node_id: &str,
     ) -> Result<T, Error> {
-        if let Ok(value) = serde_json::from_str::<T>(self.raw().get()) {
-            return Ok(value);
+        let err = match serde_json::from_str::<T>(self.raw().get()) {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        // serde_json stops at 128 levels (deeper would risk the stack); such params have no
+        // tree to explain them from, and must not read as `null`.
+        if err.to_string().starts_with("recursion limit exceeded") {
+            let mut item = serde_json::json!({
+                "type": "object",
+                "field": "",
+                "message": "The params are nested more than 128 levels deep.",
+                "nodeID": node_id,
+            });
+            if let (Some(action), Some(map)) = (action, item.as_object_mut()) {
+                map.insert("action".into(), action.into());
+            }
+            return Err(Error::validation(validation::MESSAGE, vec![item]));
         }
         validation::deserialize_params(self.value(), action, node_id)
     }

@@ -97,6 +97,9 @@ pub(crate) struct Catalog {
     /// short keys (the names come from this node's services and other nodes' INFO).
     actions: HashMap<String, ActionList, foldhash::fast::RandomState>,
     events: Vec<EventList>,
+    /// (pattern, group) → index in `events`: a peer's INFO may list 100k events, and a
+    /// search of the list per event made registering it quadratic.
+    event_index: HashMap<(String, String), usize, foldhash::fast::RandomState>,
 }
 
 fn pick<T>(
@@ -146,6 +149,7 @@ impl Catalog {
             prefer_local,
             actions: HashMap::default(),
             events: Vec::new(),
+            event_index: HashMap::default(),
         }
     }
 
@@ -167,20 +171,19 @@ impl Catalog {
         group: &str,
         wanted: Option<&StrategySpec>,
     ) -> &mut EventList {
-        let index = match self
-            .events
-            .iter()
-            .position(|l| l.pattern == pattern && l.group == group)
-        {
-            Some(i) => i,
+        let key = (pattern.to_owned(), group.to_owned());
+        let index = match self.event_index.get(&key) {
+            Some(&i) => i,
             None => {
                 self.events.push(EventList {
-                    pattern: pattern.to_owned(),
-                    group: group.to_owned(),
+                    pattern: key.0.clone(),
+                    group: key.1.clone(),
                     endpoints: Vec::new(),
                     strategy: wanted.unwrap_or(&self.strategy).build(),
                 });
-                self.events.len() - 1
+                let index = self.events.len() - 1;
+                self.event_index.insert(key, index);
+                index
             }
         };
         &mut self.events[index]
@@ -255,10 +258,19 @@ impl Catalog {
             list.endpoints.retain(|e| &*e.node_id != node_id);
             !list.endpoints.is_empty()
         });
+        let before = self.events.len();
         self.events.retain_mut(|list| {
             list.endpoints.retain(|e| &*e.node_id != node_id);
             !list.endpoints.is_empty()
         });
+        if self.events.len() != before {
+            self.event_index = self
+                .events
+                .iter()
+                .enumerate()
+                .map(|(i, l)| ((l.pattern.clone(), l.group.clone()), i))
+                .collect();
+        }
     }
 
     pub(crate) fn select_action(

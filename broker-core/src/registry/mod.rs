@@ -6,6 +6,8 @@
 
 mod catalog;
 mod node;
+#[cfg(test)]
+mod proptests;
 
 pub(crate) use catalog::{EventTargets, LocalAction, LocalEvent, Target};
 pub(crate) use node::Node;

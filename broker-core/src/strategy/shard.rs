@@ -1,7 +1,14 @@
-//! Shard: the same key always goes to the same node, by consistent hashing over a ring of
-//! virtual nodes, so a node joining or leaving moves only the keys that were (or will be) its.
+//! Shard: the same key always goes to the same node, on the ring Moleculer.js builds, so Rust
+//! and JavaScript callers in one cluster send a key to the same node.
+//!
+//! Moleculer's ring (`strategies/shard.js`): the candidates' node IDs sorted, `vnodes` rounds
+//! of them laid on 2^32 points at even intervals, a key's point the first 32 bits of the MD5
+//! of its string form, and the node the first ring point at or above it. As there, the ring is
+//! rebuilt from scratch when the nodes change, so a node joining or leaving moves more keys
+//! than its own share (measured in the tests below); agreeing with JS callers matters more.
 
 use super::{Candidate, Request, Rng, Strategy};
+use md5::{Digest, Md5};
 use serde_json::Value;
 use std::sync::Mutex;
 
@@ -23,7 +30,7 @@ impl Default for ShardOptions {
     }
 }
 
-/// Routes by key with consistent hashing; calls without the key are spread at random.
+/// Routes by key with Moleculer's hash ring; calls without the key are spread at random.
 #[derive(Debug)]
 pub struct Shard {
     options: ShardOptions,
@@ -33,9 +40,56 @@ pub struct Shard {
 
 #[derive(Debug, Default)]
 struct Ring {
+    /// The node IDs it was built from, sorted.
     nodes: Vec<String>,
-    /// (hash, node name), sorted by hash.
-    points: Vec<(u64, String)>,
+    /// (upper bound of the slice, index into `nodes`), ascending.
+    points: Vec<(u64, usize)>,
+}
+
+/// The size of Moleculer's ring.
+const RING_SIZE: f64 = 4_294_967_296.0;
+
+impl Ring {
+    fn build(mut nodes: Vec<String>, vnodes: usize) -> Ring {
+        nodes.sort();
+        let total = nodes.len() * vnodes;
+        let slice = RING_SIZE / total as f64;
+        let mut points = Vec::with_capacity(total);
+        for _ in 0..vnodes {
+            for i in 0..nodes.len() {
+                points.push(((slice * (points.len() + 1) as f64).floor() as u64, i));
+            }
+        }
+        if let Some(last) = points.last_mut() {
+            last.0 = RING_SIZE as u64;
+        }
+        Ring { nodes, points }
+    }
+
+    fn node_for(&self, key: &str) -> Option<&str> {
+        let hash = Md5::digest(key.as_bytes());
+        let point = u64::from(u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]));
+        let at = self.points.partition_point(|(bound, _)| *bound < point);
+        let (_, node) = self.points.get(at)?;
+        self.nodes.get(*node).map(String::as_str)
+    }
+}
+
+/// A value as JavaScript's `String(value)` writes it (Moleculer hashes `key.toString()`).
+fn js_string(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        Value::Array(items) => items.iter().map(js_string).collect::<Vec<_>>().join(","),
+        Value::Object(_) => "[object Object]".to_owned(),
+    }
 }
 
 impl Shard {
@@ -65,24 +119,9 @@ impl Shard {
         };
         match value {
             Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
+            other => Some(js_string(other)),
         }
     }
-}
-
-/// FNV-1a, then a SplitMix64 finaliser for a good spread of similar strings.
-fn hash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
 }
 
 impl Strategy for Shard {
@@ -95,26 +134,17 @@ impl Strategy for Shard {
             Err(poisoned) => poisoned.into_inner(),
         };
         let same_nodes = ring.nodes.len() == candidates.len()
-            && candidates
-                .iter()
-                .all(|c| ring.nodes.iter().any(|n| n == c.node_id));
+            && candidates.iter().all(|c| {
+                ring.nodes
+                    .binary_search_by(|n| n.as_str().cmp(c.node_id))
+                    .is_ok()
+            });
         if !same_nodes {
-            ring.nodes = candidates.iter().map(|c| c.node_id.to_owned()).collect();
-            ring.points = candidates
-                .iter()
-                .flat_map(|c| {
-                    (0..self.options.vnodes.max(1))
-                        .map(move |i| (hash(&format!("{}:{i}", c.node_id)), c.node_id.to_owned()))
-                })
-                .collect();
-            ring.points.sort();
+            let nodes = candidates.iter().map(|c| c.node_id.to_owned()).collect();
+            *ring = Ring::build(nodes, self.options.vnodes.max(1));
         }
-        let h = hash(&key);
-        let at = ring.points.partition_point(|(p, _)| *p < h);
-        let (_, node) = &ring.points[at % ring.points.len()];
-        candidates
-            .iter()
-            .position(|c| c.node_id == node)
+        ring.node_for(&key)
+            .and_then(|node| candidates.iter().position(|c| c.node_id == node))
             .unwrap_or(0)
     }
 }
@@ -133,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn a_key_stays_on_one_node_and_few_keys_move_when_a_node_leaves() {
+    fn a_key_stays_on_one_node_and_a_leaving_nodes_keys_move() {
         let s = Shard::new(ShardOptions {
             shard_key: "user.id".into(),
             vnodes: 50,
@@ -152,13 +182,15 @@ mod tests {
         let mut moved = 0;
         for (k, node) in before.iter().enumerate() {
             let now = route(&s, &three, k as u32);
-            if node != "n3" {
-                assert_eq!(&now, node, "key {k} moved although its node stayed");
-            } else {
+            if node == "n3" {
+                assert_ne!(now, "n3", "key {k} left with its node");
+            }
+            if &now != node {
                 moved += 1;
             }
         }
-        assert!(moved < 400, "only n3's keys move ({moved})");
+        // Moleculer rebuilds its ring from scratch: n3's quarter moves, and some others too.
+        assert!((200..700).contains(&moved), "{moved} keys moved");
     }
 
     #[test]
