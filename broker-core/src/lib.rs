@@ -55,6 +55,7 @@ pub mod middleware;
 mod node_service;
 pub mod packet;
 pub mod payload;
+pub mod periodic;
 mod registry;
 pub mod schema;
 mod service;
@@ -70,7 +71,7 @@ mod validation;
 pub use broker::{
     Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, StopSignal, VERSION,
 };
-pub use broker_macros::{action, event, service};
+pub use broker_macros::{action, event, periodic, service};
 pub use circuit_breaker::CircuitBreakerOptions;
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
 pub use describe::{ActionDoc, EventDoc, ServiceDoc};
@@ -101,6 +102,9 @@ pub use validation::ParamsChecker;
 pub mod __private {
     pub use crate::context::Context;
     pub use crate::error::Error;
+    pub use crate::periodic::{
+        check_cron, Overlap, RunOn, Schedule, TaskContext, TaskDef, TaskResult,
+    };
     pub use crate::schema::{
         description, SchemaProbe, WithResponseSchema, WithSchema, WithoutSchema,
     };
@@ -139,6 +143,22 @@ pub mod __private {
             event.params =
                 crate::schema::fastest::from_json_schema(schema).map(|converted| converted.params);
         }
+    }
+
+    /// The schedule of `#[periodic(every = ...)]` (checked non-zero at compile time).
+    pub fn every_schedule(ms: u64) -> Schedule {
+        Schedule::every(Duration::from_millis(ms)).unwrap_or_else(|err| {
+            tracing::error!("{err}");
+            Schedule::never()
+        })
+    }
+
+    /// The schedule of `#[periodic(cron = ...)]` (checked at compile time by the same parser).
+    pub fn cron_schedule(expression: &str) -> Schedule {
+        Schedule::cron(expression).unwrap_or_else(|err| {
+            tracing::error!("{err}");
+            Schedule::never()
+        })
     }
 
     /// Deserializes the context's params into a handler's parameter type.

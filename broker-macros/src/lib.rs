@@ -83,6 +83,7 @@ mod expand;
 mod hooks;
 mod model;
 mod options;
+mod periodic;
 mod rest;
 mod signature;
 mod subject;
@@ -294,4 +295,12 @@ pub fn action(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray(attr::MethodAttr::Event, item.into()).into()
+}
+
+/// Marks a scheduled task inside a `#[service]` block, which consumes it: see the
+/// [methods of `#[service]`](attr.service.html#methods) for its keys. Anywhere else it is a
+/// compile error.
+#[proc_macro_attribute]
+pub fn periodic(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray(attr::MethodAttr::Periodic, item.into()).into()
 }

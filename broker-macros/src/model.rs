@@ -37,6 +37,8 @@ pub(crate) struct ServiceModel {
     pub(crate) service_hooks: Vec<ServiceHook>,
     /// Whether an `#[action]` method had errors, so that `actions` may miss its name.
     pub(crate) actions_incomplete: bool,
+    /// The `#[periodic]` methods, in source order.
+    pub(crate) tasks: Vec<crate::periodic::Task>,
 }
 
 /// One `#[action]` method.
@@ -158,6 +160,7 @@ pub(crate) fn parse(
         hooks: Vec::new(),
         service_hooks: Vec::new(),
         actions_incomplete: false,
+        tasks: Vec::new(),
     };
     for impl_item in &mut item.items {
         match impl_item {
@@ -291,6 +294,13 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
                     ident: sig.ident.clone(),
                     output: sig.output.clone(),
                 });
+            }
+        }
+        MethodAttr::Periodic => {
+            if let Some(task) = crate::periodic::parse(&a, sig, errors) {
+                let names = model.tasks.iter().map(|t| t.name());
+                duplicate("task", names, task.name(), errors);
+                model.tasks.push(task);
             }
         }
         MethodAttr::Before | MethodAttr::After | MethodAttr::Error => {
