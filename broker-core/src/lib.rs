@@ -56,6 +56,7 @@ pub mod middleware;
 mod node_service;
 pub mod packet;
 pub mod payload;
+pub mod periodic;
 mod registry;
 pub mod schema;
 pub mod serializer;
@@ -73,7 +74,7 @@ mod validation;
 pub use broker::{
     Broker, BrokerBuilder, BrokerConfig, McallItem, Pong, RetryPolicy, StopSignal, VERSION,
 };
-pub use broker_macros::{action, client, event, service};
+pub use broker_macros::{action, client, event, periodic, service};
 pub use circuit_breaker::CircuitBreakerOptions;
 pub use client::{Caller, Client};
 pub use context::{CallOptions, Context, EmitOptions, EventType, Fallback, FallbackFn};
@@ -107,6 +108,9 @@ pub mod __private {
     pub use crate::client::{ActionOk, Caller, Client, ClientParams, ClientPayload, ClientReply};
     pub use crate::context::{CallOptions, Context};
     pub use crate::error::Error;
+    pub use crate::periodic::{
+        check_cron, Overlap, RunOn, Schedule, TaskContext, TaskDef, TaskResult,
+    };
     pub use crate::schema::{
         description, SchemaProbe, WithResponseSchema, WithSchema, WithoutSchema,
     };
@@ -145,6 +149,22 @@ pub mod __private {
             event.params =
                 crate::schema::fastest::from_json_schema(schema).map(|converted| converted.params);
         }
+    }
+
+    /// The schedule of `#[periodic(every = ...)]` (checked non-zero at compile time).
+    pub fn every_schedule(ms: u64) -> Schedule {
+        Schedule::every(Duration::from_millis(ms)).unwrap_or_else(|err| {
+            tracing::error!("{err}");
+            Schedule::never()
+        })
+    }
+
+    /// The schedule of `#[periodic(cron = ...)]` (checked at compile time by the same parser).
+    pub fn cron_schedule(expression: &str) -> Schedule {
+        Schedule::cron(expression).unwrap_or_else(|err| {
+            tracing::error!("{err}");
+            Schedule::never()
+        })
     }
 
     /// Deserializes the context's params into a handler's parameter type.

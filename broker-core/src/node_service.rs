@@ -103,6 +103,35 @@ pub(crate) fn schema(weak: Weak<BrokerInner>) -> ServiceSchema {
             Ok(b.config().to_json())
         }))
         .action(metrics_action(&weak))
+        // Our own additions: this node's scheduled tasks, and running one of them now.
+        .action(action(&weak, "tasks", &[], |b, _| {
+            Ok(json!(b.scheduled_tasks()))
+        }))
+        .action(run_task_action(&weak))
+}
+
+/// `$node.runTask {name}`: runs a scheduled task of this node now (see `Broker::run_task`);
+/// answers `{task, nodeID}` once it ran, or its error.
+fn run_task_action(weak: &Weak<BrokerInner>) -> ActionDef {
+    let weak = weak.clone();
+    ActionDef::new("runTask", move |ctx: Context| {
+        let weak = weak.clone();
+        async move {
+            let inner = weak
+                .upgrade()
+                .ok_or_else(|| Error::service_not_available("$node", None))?;
+            let broker = Broker { inner };
+            let name = ctx.params()["name"].as_str().unwrap_or_default().to_owned();
+            broker.run_task(&name).await?;
+            Ok(json!({ "task": name, "nodeID": broker.node_id() }))
+        }
+    })
+    .info("cache", json!(false))
+    .info("tracing", json!(false))
+    .info(
+        "params",
+        json!({ "name": { "type": "string", "empty": false } }),
+    )
 }
 
 /// `$node.metrics`: the metrics list, filtered by `types`, `includes`, `excludes` (each a

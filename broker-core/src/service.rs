@@ -497,6 +497,8 @@ pub struct ServiceSchema {
     pub started: Option<LifecycleHook>,
     /// Runs when the broker stops.
     pub stopped: Option<LifecycleHook>,
+    /// Scheduled tasks, started with the service (see [`crate::periodic`]).
+    pub tasks: Vec<crate::periodic::TaskDef>,
 }
 
 impl fmt::Debug for ServiceSchema {
@@ -507,6 +509,7 @@ impl fmt::Debug for ServiceSchema {
             .field("actions", &self.actions)
             .field("events", &self.events)
             .field("dependencies", &self.dependencies)
+            .field("tasks", &self.tasks)
             .finish_non_exhaustive()
     }
 }
@@ -629,6 +632,12 @@ impl ServiceSchema {
     /// Adds an event handler.
     pub fn event(mut self, event: EventDef) -> ServiceSchema {
         self.events.push(event);
+        self
+    }
+
+    /// Adds a scheduled task.
+    pub fn task(mut self, task: crate::periodic::TaskDef) -> ServiceSchema {
+        self.tasks.push(task);
         self
     }
 

@@ -87,6 +87,8 @@ pub(crate) enum MethodAttr {
     After,
     /// `#[error]` or `#[error("pattern")]`.
     Error,
+    /// `#[periodic(...)]`: a scheduled task.
+    Periodic,
 }
 
 impl MethodAttr {
@@ -103,6 +105,7 @@ impl MethodAttr {
             MethodAttr::Before => "before",
             MethodAttr::After => "after",
             MethodAttr::Error => "error",
+            MethodAttr::Periodic => "periodic",
         }
     }
 
@@ -125,10 +128,14 @@ impl MethodAttr {
             "before" => MethodAttr::Before,
             "after" => MethodAttr::After,
             "error" => MethodAttr::Error,
+            "periodic" => MethodAttr::Periodic,
             _ => return None,
         };
         let bare = path.leading_colon.is_none() && path.segments.len() == 1;
-        let exported = matches!(kind, MethodAttr::Action | MethodAttr::Event);
+        let exported = matches!(
+            kind,
+            MethodAttr::Action | MethodAttr::Event | MethodAttr::Periodic
+        );
         (bare || (exported && is_crate_path(path))).then_some(kind)
     }
 }

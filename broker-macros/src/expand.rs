@@ -111,6 +111,11 @@ impl Generator<'_> {
             .service_hooks
             .iter()
             .map(|h| h.expand(self.cfgs(h.ident())));
+        let tasks = self
+            .model
+            .tasks
+            .iter()
+            .map(|t| t.expand(self.cfgs(t.ident())));
         quote! {
             impl #impl_generics ::broker_core::__private::Service for #self_ty #where_clause {
                 fn schema(
@@ -123,6 +128,7 @@ impl Generator<'_> {
                     #(#events)*
                     #(#hooks)*
                     #(#service_hooks)*
+                    #(#tasks)*
                     __broker_schema
                 }
             }
@@ -214,6 +220,7 @@ impl Generator<'_> {
             && model.events.is_empty()
             && model.hooks.is_empty()
             && model.service_hooks.is_empty()
+            && model.tasks.is_empty()
         {
             return TokenStream::new();
         }

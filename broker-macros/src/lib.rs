@@ -84,6 +84,7 @@ mod expand;
 mod hooks;
 mod model;
 mod options;
+mod periodic;
 mod rest;
 mod signature;
 mod subject;
@@ -205,6 +206,16 @@ use proc_macro::TokenStream;
 ///     error of the action or of an earlier hook (any type `From<broker_core::Error>` works
 ///     for `err`); `Ok` recovers with that result and stops the remaining error hooks, `Err`
 ///     passes an error on.
+/// * `#[periodic(every = "5s")]` or `#[periodic(cron = "0 */5 * * * *")]`: a scheduled task
+///   (see the `periodic` module of `broker_core`), `async fn name(&self[, ctx: TaskContext])`
+///   returning `()` or `Result<(), E>`; an error is logged with the task's name. Keys: `every`
+///   (`"500ms"`, `"5s"`, `"1m"`, `"1h"`, `"1d"` or integer milliseconds, on a grid from the Unix
+///   epoch) or `cron` (six fields with seconds first, the five of crontab, or `@hourly`,
+///   `@daily`, `@weekly`, `@monthly`, `@yearly`; UTC; checked at compile time), exactly one;
+///   `once = "cluster"` (one node of the cluster runs each tick, through the transporter's
+///   cluster lock) or `"node"` (the default: every node); `overlap = "skip"` (default),
+///   `"queue"` or `"concurrent"`; `lock_ttl` (with `once = "cluster"`, default `"30s"`);
+///   `name` (default the method's).
 /// * `#[created]`, `#[started]`, `#[stopped]`: lifecycle hooks, `async fn name(&self)`,
 ///   returning `()` or `Result<(), E>`.
 /// * `#[settings]`, `#[metadata]`: `fn name(&self) -> serde_json::Value` (not `async`; any
@@ -361,4 +372,12 @@ pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
     client::client_trait(attr.into(), item.into()).into()
+}
+
+/// Marks a scheduled task inside a `#[service]` block, which consumes it: see the
+/// [methods of `#[service]`](attr.service.html#methods) for its keys. Anywhere else it is a
+/// compile error.
+#[proc_macro_attribute]
+pub fn periodic(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray(attr::MethodAttr::Periodic, item.into()).into()
 }

@@ -39,6 +39,8 @@ pub(crate) struct ServiceModel {
     pub(crate) actions_incomplete: bool,
     /// `client = false` or `client = "Name"`: the typed client's name, or none.
     pub(crate) client: Option<crate::client::ClientKey>,
+    /// The `#[periodic]` methods, in source order.
+    pub(crate) tasks: Vec<crate::periodic::Task>,
 }
 
 /// One `#[action]` method.
@@ -168,6 +170,7 @@ pub(crate) fn parse(
         service_hooks: Vec::new(),
         actions_incomplete: false,
         client: None,
+        tasks: Vec::new(),
     };
     for impl_item in &mut item.items {
         match impl_item {
@@ -305,6 +308,13 @@ fn method_item(method: &mut ImplItemFn, model: &mut ServiceModel, errors: &mut E
                     ident: sig.ident.clone(),
                     output: sig.output.clone(),
                 });
+            }
+        }
+        MethodAttr::Periodic => {
+            if let Some(task) = crate::periodic::parse(&a, sig, errors) {
+                let names = model.tasks.iter().map(|t| t.name());
+                duplicate("task", names, task.name(), errors);
+                model.tasks.push(task);
             }
         }
         MethodAttr::Before | MethodAttr::After | MethodAttr::Error => {

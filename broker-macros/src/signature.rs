@@ -207,7 +207,7 @@ pub(crate) fn provider(sig: &Signature, attr: MethodAttr, errors: &mut Errors) -
 
 /// The rules every wired-up method follows: `async` or not as required, no `const`, `unsafe`,
 /// `extern`, generics or variadics, and `&self` first.
-fn common(sig: &Signature, attr: MethodAttr, want_async: bool, errors: &mut Errors) {
+pub(crate) fn common(sig: &Signature, attr: MethodAttr, want_async: bool, errors: &mut Errors) {
     let name = attr.name();
     match (&sig.asyncness, want_async) {
         (None, true) => errors.at(

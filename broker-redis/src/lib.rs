@@ -51,6 +51,7 @@ mod backoff;
 mod cache;
 mod cluster;
 mod conn;
+mod lock;
 mod resp;
 mod subscriber;
 mod supervisor;
@@ -58,4 +59,5 @@ mod transporter;
 mod writer;
 
 pub use cache::RedisCacher;
+pub use lock::RedisClusterLock;
 pub use transporter::RedisTransporter;

@@ -112,6 +112,8 @@ pub struct RedisTransporter {
     options: Options,
     connected: Arc<AtomicBool>,
     link: RwLock<Option<Link>>,
+    /// The lock of cluster-once scheduled tasks, made on first use.
+    cluster_lock: std::sync::OnceLock<Arc<crate::lock::RedisClusterLock>>,
 }
 
 impl fmt::Debug for RedisTransporter {
@@ -191,6 +193,7 @@ impl RedisTransporter {
             options: Options::default(),
             connected: Arc::new(AtomicBool::new(false)),
             link: RwLock::new(None),
+            cluster_lock: std::sync::OnceLock::new(),
         }
     }
 
@@ -418,6 +421,20 @@ impl RedisTransporter {
 }
 
 impl Transporter for RedisTransporter {
+    /// A [`RedisClusterLock`](crate::RedisClusterLock) on this Redis (its own connection, with
+    /// the same URL and TLS settings). None on a Redis Cluster, where the lock's keys would have
+    /// to be routed to their slot's node: set one with `BrokerBuilder::cluster_lock` there.
+    fn cluster_lock(&self) -> Option<Arc<dyn broker_core::periodic::ClusterLock>> {
+        if self.cluster {
+            return None;
+        }
+        let client = self.clients.first()?;
+        let lock = self
+            .cluster_lock
+            .get_or_init(|| Arc::new(crate::lock::RedisClusterLock::with_client(client.clone())));
+        Some(lock.clone())
+    }
+
     fn connect<'a>(
         &'a self,
         setup: &'a TransportSetup,

@@ -88,7 +88,7 @@ pub use logging::{init_logging, init_logging_with, ConsoleWriter, LogFormat, Log
 pub use output::{InfoReport, Listing, Output, Response, Sent};
 pub use parse::{
     coerce, find_command, tokenize, BenchLimit, BenchRequest, CallRequest, Command, CommandInfo,
-    Completes, EmitRequest, ListOptions, MicroAction, MicroRequest, Token, COMMANDS,
+    Completes, EmitRequest, ListOptions, MicroAction, MicroRequest, TasksRequest, Token, COMMANDS,
     MAX_BENCH_TIME,
 };
 pub use render::{pretty_json, Cell, Style, Table, Tone};

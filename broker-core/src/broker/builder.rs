@@ -85,6 +85,8 @@ pub struct BrokerConfig {
     pub tracing: Option<crate::trace::TracingOptions>,
     /// The cacher of cached actions (none by default, as in Moleculer).
     pub cacher: Option<Arc<dyn crate::cache::Cacher>>,
+    /// The lock of cluster-once scheduled tasks (default: the transporter's own).
+    pub cluster_lock: Option<Arc<dyn crate::periodic::ClusterLock>>,
 }
 
 /// How failed calls are retried (Moleculer's `retryPolicy`).
@@ -160,6 +162,7 @@ impl fmt::Debug for BrokerConfig {
             .field("middlewares", &self.middlewares)
             .field("metrics", &self.metrics)
             .field("cacher", &self.cacher)
+            .field("cluster_lock", &self.cluster_lock)
             .finish_non_exhaustive()
     }
 }
@@ -287,6 +290,7 @@ impl BrokerBuilder {
                 metrics: MetricsOptions::disabled(),
                 tracing: None,
                 cacher: None,
+                cluster_lock: None,
             },
         }
     }
@@ -477,6 +481,13 @@ impl BrokerBuilder {
     /// Sets the cacher of cached actions (Moleculer's `cacher` option): see [`crate::cache`].
     pub fn cacher(mut self, cacher: impl crate::cache::Cacher) -> Self {
         self.config.cacher = Some(Arc::new(cacher));
+        self
+    }
+    /// Sets the lock cluster-once scheduled tasks take each tick with (see
+    /// [`crate::periodic`]), instead of the transporter's own: for a transporter that has none,
+    /// or to keep the locks in another server.
+    pub fn cluster_lock(mut self, lock: impl crate::periodic::ClusterLock) -> Self {
+        self.config.cluster_lock = Some(Arc::new(lock));
         self
     }
     /// Sets a cacher shared with other brokers of this process.

@@ -173,6 +173,7 @@ impl Broker {
                 if let Some(started) = &schema.started {
                     crate::util::CatchPanic::new(started(), "started hook").await?;
                 }
+                broker.inner.scheduler.start(&broker, &schema, &full_name)?;
                 broker.register_local_service(&schema, &full_name);
                 Ok::<(), Error>(())
             }));
@@ -445,6 +446,7 @@ impl Broker {
             State::Stopping | State::Stopped => return Ok(()),
         }
         self.set_state(State::Stopping);
+        self.inner.scheduler.stop_ticking();
         if let Some(transit) = &self.inner.transit {
             if transit.bus_balances {
                 // No new balanced work for a node on its way out: the bus hands it to others.
@@ -470,6 +472,8 @@ impl Broker {
                 self.inner.config.shutdown_timeout.as_secs_f64()
             );
         }
+        // Task runs count as handlers in flight: those still going now are cancelled.
+        self.inner.scheduler.cancel_runs().await;
         let hooks: Vec<(String, ServiceSchema)> = lock(&self.inner.services)
             .iter()
             .rev()

@@ -124,6 +124,8 @@ pub(crate) struct BrokerInner {
     pub(crate) tracer: Option<Arc<crate::trace::Tracer>>,
     /// The `params` checks of calls to other nodes, when on.
     pub(crate) remote_params: Option<crate::validation::RemoteParams>,
+    /// The scheduled tasks of the local services.
+    pub(crate) scheduler: crate::periodic::Scheduler,
 }
 
 /// A service broker. Cloning gives another handle to the same broker.
@@ -237,6 +239,7 @@ impl Broker {
                     tasks: Mutex::new(Vec::new()),
                     lifecycle: tokio::sync::Mutex::new(()),
                     metrics,
+                    scheduler: crate::periodic::Scheduler::default(),
                 }
             }),
         }

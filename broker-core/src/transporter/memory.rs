@@ -21,6 +21,8 @@ type Subscriber = (u64, PacketType, mpsc::UnboundedSender<TransportEvent>);
 #[derive(Default)]
 pub struct MemoryBus {
     channels: RwLock<HashMap<String, Vec<Subscriber>>>,
+    /// The cluster lock of the brokers on this bus (cluster-once scheduled tasks).
+    lock: Arc<crate::periodic::MemoryClusterLock>,
 }
 
 impl fmt::Debug for MemoryBus {
@@ -248,6 +250,10 @@ impl Transporter for MemoryTransporter {
 
     fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
+    }
+
+    fn cluster_lock(&self) -> Option<Arc<dyn crate::periodic::ClusterLock>> {
+        Some(self.bus.lock.clone())
     }
 
     fn describe(&self) -> String {

@@ -313,6 +313,13 @@ pub trait Transporter: Send + Sync + fmt::Debug + 'static {
         Box::pin(async { Ok(()) })
     }
 
+    /// The lock cluster-once scheduled tasks take in this transporter's server (see
+    /// [`crate::periodic`]), if it offers one. The default offers none: such tasks then need
+    /// [`BrokerBuilder::cluster_lock`](crate::BrokerBuilder::cluster_lock).
+    fn cluster_lock(&self) -> Option<std::sync::Arc<dyn crate::periodic::ClusterLock>> {
+        None
+    }
+
     /// What to show a person for this transporter (`redis://127.0.0.1:6379`): its address,
     /// never a password. The default is the type's name as `Debug` starts it.
     fn describe(&self) -> String {

@@ -5,6 +5,7 @@ mod info;
 mod lists;
 mod micro;
 mod send;
+mod tasks;
 
 pub use bench::{BenchReport, MAX_SAMPLES};
 pub use micro::DEFAULT_NATS_URL;
@@ -58,6 +59,12 @@ pub async fn execute(broker: &Broker, command: Command) -> Result<Output, Comman
         Command::Info => Output::Info(info::info(broker).await?),
         Command::Bench(request) => Output::Bench(bench::bench(broker, request).await?),
         Command::Micro(request) => micro::micro(broker, request).await?,
+        Command::Tasks(request) => match request.run {
+            Some(name) => {
+                Output::Response(tasks::run(broker, &name, request.node_id.as_deref()).await?)
+            }
+            None => Output::List(tasks::list(broker, request.filter.as_deref()).await?),
+        },
         Command::Help(text) => Output::Help(text),
         Command::Clear => Output::Clear,
         Command::Exit => Output::Exit,

@@ -110,6 +110,17 @@ pub struct MicroRequest {
     pub nats: Option<String>,
 }
 
+/// What a `tasks` command asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TasksRequest {
+    /// `tasks run <name>`: the task to run now (`service.task`); `None` lists them.
+    pub run: Option<String>,
+    /// `--nodeID id`: where to run it.
+    pub node_id: Option<String>,
+    /// `-f pattern`: only tasks whose name matches.
+    pub filter: Option<String>,
+}
+
 /// One parsed command line.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -134,6 +145,9 @@ pub enum Command {
     Bench(BenchRequest),
     /// `micro`: the NATS service API (ADR-32) of the services on the bus.
     Micro(MicroRequest),
+    /// `tasks`: the scheduled tasks of the cluster (`$node.tasks` of each node), or
+    /// `tasks run`.
+    Tasks(TasksRequest),
     /// `help` with its text.
     Help(String),
     /// `clear`.
@@ -206,6 +220,7 @@ impl Command {
             }
             "bench" => bench_request(&args),
             "micro" => micro_request(&args),
+            "tasks" => tasks_request(&args),
             "help" => {
                 no_more(&args, 1, name)?;
                 let topic = args.positional.first().map(|t| t.text.as_str());
@@ -390,6 +405,35 @@ fn micro_request(args: &Parsed) -> Result<Command, CommandError> {
         }
     };
     Ok(Command::Micro(MicroRequest { action, nats }))
+}
+
+fn tasks_request(args: &Parsed) -> Result<Command, CommandError> {
+    let filter = args.value("filter").map(str::to_owned);
+    let node_id = args.value("nodeID").map(str::to_owned);
+    match args.positional.first().map(|t| t.text.as_str()) {
+        None => {
+            if node_id.is_some() {
+                return Err(CommandError::usage("tasks: --nodeID goes with 'tasks run'"));
+            }
+            Ok(Command::Tasks(TasksRequest {
+                run: None,
+                node_id,
+                filter,
+            }))
+        }
+        Some("run") => {
+            let name = positional(args, 1, "tasks run", "a task name (service.task)")?;
+            no_more(args, 2, "tasks run")?;
+            Ok(Command::Tasks(TasksRequest {
+                run: Some(name),
+                node_id,
+                filter: None,
+            }))
+        }
+        Some(other) => Err(CommandError::usage(format!(
+            "tasks: unexpected argument '{other}' (list with 'tasks', run one with 'tasks run <name>')"
+        ))),
+    }
 }
 
 fn bench_request(args: &Parsed) -> Result<Command, CommandError> {

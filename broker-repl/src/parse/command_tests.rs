@@ -266,3 +266,27 @@ fn micro_request_takes_a_subject_a_json_body_and_a_timeout() {
     );
     assert!(error("micro nope").contains("unknown subcommand 'nope'"));
 }
+
+#[test]
+fn tasks_lists_or_runs_one() {
+    assert_eq!(parse("tasks"), Command::Tasks(TasksRequest::default()));
+    assert_eq!(
+        parse("tasks -f reports.*"),
+        Command::Tasks(TasksRequest {
+            filter: Some("reports.*".into()),
+            ..TasksRequest::default()
+        })
+    );
+    assert_eq!(
+        parse("tasks run reports.hourly --nodeID node-2"),
+        Command::Tasks(TasksRequest {
+            run: Some("reports.hourly".into()),
+            node_id: Some("node-2".into()),
+            filter: None,
+        })
+    );
+    assert!(error("tasks run").contains("missing a task name"));
+    assert!(error("tasks stop x").contains("unexpected argument 'stop'"));
+    assert!(error("tasks --nodeID n").contains("--nodeID goes with 'tasks run'"));
+    assert!(error("tasks run a b").contains("unexpected argument 'b'"));
+}

@@ -8,7 +8,7 @@ mod tokens;
 pub use args::coerce;
 pub use command::{
     BenchLimit, BenchRequest, CallRequest, Command, EmitRequest, ListOptions, MicroAction,
-    MicroRequest, MAX_BENCH_TIME,
+    MicroRequest, TasksRequest, MAX_BENCH_TIME,
 };
 pub use table::{find_command, CommandInfo, Completes, COMMANDS};
 pub use tokens::{tokenize, Token};

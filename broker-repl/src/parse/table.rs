@@ -185,6 +185,21 @@ pub const COMMANDS: &[CommandInfo] = &[
         },
     },
     CommandInfo {
+        name: "tasks",
+        aliases: &[],
+        usage: "tasks [-f pattern] | tasks run <service.task> [--nodeID id]",
+        about: "List the scheduled tasks of the cluster with their next run, or run one now.",
+        completes: Completes::Nothing,
+        spec: Spec {
+            flags: &[
+                FILTER,
+                valued("nodeID", None, "`tasks run`: on this node (default: this node if it has the task, else the first that has it)"),
+            ],
+            free_params: false,
+            call_options: &[],
+        },
+    },
+    CommandInfo {
         name: "info",
         aliases: &[],
         usage: "info",

@@ -107,6 +107,12 @@ impl Hygienic {
     #[event(name = "hello.said", group = "g", bulkhead(max_queue_size = 1))]
     async fn said(&self, _payload: Params) {}
 
+    #[periodic(cron = "0 */5 * * * *", once = "cluster", overlap = "queue", lock_ttl = "10s")]
+    async fn sweep(&self, ctx: broker_core::periodic::TaskContext) -> Result<(), Error> {
+        let _ = ctx.scheduled_ms();
+        Ok(())
+    }
+
     #[started]
     async fn started(&self) -> Result<(), Error> {
         Ok(())
@@ -127,4 +133,5 @@ fn main() {
     ::std::assert_eq!(schema.hooks.before.len(), 2);
     ::std::assert_eq!(schema.hooks.after.len(), 1);
     ::std::assert_eq!(schema.hooks.error.len(), 1);
+    ::std::assert_eq!(schema.tasks.len(), 1);
 }
