@@ -155,6 +155,8 @@ async fn amqp_start(mut s: TcpStream) -> Option<()> {
     let mut buf = [0u8; 16];
     let n = s.read(&mut buf).await.ok()?;
     (n >= 1 && buf[0] == 1).then_some(())
+}
+
 /// An MQTT server answers a CONNECT (3.1.1, clean session, client `probe`) with CONNACK 0.
 async fn mqtt_connack(mut s: TcpStream) -> Option<()> {
     const CONNECT: &[u8] = &[
