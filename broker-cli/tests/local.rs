@@ -121,8 +121,8 @@ async fn bad_command_lines_exit_with_2() {
             "--compact is an option of broker itself",
         ),
         (
-            &["--transporter", "amqp://127.0.0.1:5672", "nodes"],
-            "unsupported transporter 'amqp://127.0.0.1:5672'",
+            &["--transporter", "kafka://127.0.0.1:9092", "nodes"],
+            "unsupported transporter 'kafka://127.0.0.1:9092'",
         ),
         (
             &["--transporter", "memory", "nodes"],
